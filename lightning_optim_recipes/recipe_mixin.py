@@ -1,0 +1,120 @@
+"""`OptimRecipeMixin`: a validated (or declarative) `configure_optimizers` for an existing LightningModule."""
+
+from __future__ import annotations
+
+import functools
+import types
+from collections.abc import Callable
+from typing import Any, ClassVar, Optional
+
+import torch
+
+from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.param_groups import check_param_groups
+from lightning_optim_recipes.recipe import Recipe, configure_from_recipe
+from lightning_optim_recipes.validation import OptimizerSetup, validate_optimizers
+
+__all__ = ["OptimRecipeMixin"]
+
+
+class OptimRecipeMixin:
+    """Mix into a `LightningModule` (of either namespace) to validate its optimizers before training starts.
+
+    (a) Whatever the module's own ``configure_optimizers`` returns is checked with `validate_optimizers` when the
+    Trainer calls it, before the first training step; mistakes raise `RecipeError` (torch's bare
+    ``KeyError: 'params'`` for ``{'encoder_params': ...}`` included) and nothing trains.
+    (b) A module that defines no ``configure_optimizers`` gets one from a declarative recipe (see
+    `configure_from_recipe`): ``hparams['optim_recipe']`` (e.g. from a YAML config) or the class attribute
+    ``optim_recipe``.
+
+    Example:
+        >>> import pytorch_lightning as pl
+        >>> from torch import nn
+        >>> class Classifier(OptimRecipeMixin, pl.LightningModule):
+        ...     optim_recipe = {"optimizer": "AdamW", "lr": 1e-3, "weight_decay": 0.01,
+        ...                     "scheduler": {"type": "multistep", "milestones": [10], "gamma": 0.5}}
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net = nn.Linear(4, 2)
+        >>> optimizers, schedulers = Classifier().configure_optimizers()
+        >>> type(optimizers[0]).__name__, schedulers[0]["interval"]
+        ('AdamW', 'epoch')
+    """
+
+    #: The default recipe; ``hparams['optim_recipe']`` takes precedence.
+    optim_recipe: ClassVar[Optional[Recipe]] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("configure_optimizers")
+        if isinstance(own, types.FunctionType) and not getattr(own, "_validated_by_recipes", False):
+            cls.configure_optimizers = _validated(own)  # type: ignore[method-assign]
+
+    def configure_optimizers(self) -> Any:
+        """Optimizers and schedulers from the module's recipe (``hparams['optim_recipe']`` or ``optim_recipe``)."""
+        recipe = self.resolve_optim_recipe()
+        if recipe is None:
+            raise RecipeError(
+                f"{type(self).__name__} has no `configure_optimizers` and no recipe: define `configure_optimizers`,"
+                " set the class attribute `optim_recipe = {'optimizer': 'AdamW', 'lr': 1e-3}`, or pass"
+                " `optim_recipe` to `__init__` and call `self.save_hyperparameters()`."
+            )
+        return configure_from_recipe(self, recipe)  # type: ignore[arg-type]
+
+    def resolve_optim_recipe(self) -> Optional[Recipe]:
+        """The recipe in use: ``hparams['optim_recipe']`` if set, else the ``optim_recipe`` attribute."""
+        hparams = getattr(self, "hparams", None) or {}
+        recipe = hparams.get("optim_recipe") if hasattr(hparams, "get") else None
+        return recipe if recipe is not None else self.optim_recipe
+
+    def finish_optimizer_setup(self, setup: OptimizerSetup) -> Any:
+        """Turn the validated setup into what the Trainer receives (mixins that build on this one override it)."""
+        return setup.lightning_value(manual=not getattr(self, "automatic_optimization", True))
+
+
+def _validated(configure_optimizers: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Wrap a `configure_optimizers` so that its outermost call returns a validated, normalized configuration."""
+
+    @functools.wraps(configure_optimizers)
+    def wrapper(self: Any) -> Any:
+        if self.__dict__.get("_recipes_in_configure"):  # a `super().configure_optimizers()` call: pass it through
+            return configure_optimizers(self)
+        self.__dict__["_recipes_in_configure"] = True
+        try:
+            value = _call_explaining_torch_errors(configure_optimizers, self)
+        finally:
+            self.__dict__["_recipes_in_configure"] = False
+        return self.finish_optimizer_setup(validate_optimizers(value, module=self))
+
+    wrapper._validated_by_recipes = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+OptimRecipeMixin.configure_optimizers = _validated(OptimRecipeMixin.configure_optimizers)  # type: ignore[method-assign]
+
+
+def _call_explaining_torch_errors(fn: Callable[[Any], Any], module: Any) -> Any:
+    """Call `fn`; if a torch optimizer's constructor fails on its param groups, raise `RecipeError` explaining why."""
+    try:
+        return fn(module)
+    except (KeyError, ValueError, TypeError) as err:
+        if isinstance(err, RecipeError):
+            raise
+        groups = _param_groups_in_traceback(err.__traceback__)
+        if groups is None:
+            raise
+        check_param_groups(groups, module)  # raises the precise RecipeError for the mistake torch tripped on
+        raise
+
+
+def _param_groups_in_traceback(tb: Optional[types.TracebackType]) -> Optional[list[Any]]:
+    """The param groups an `Optimizer.__init__` in the traceback was building, if any."""
+    found = None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "__init__" and isinstance(frame.f_locals.get("self"), torch.optim.Optimizer):
+            groups = frame.f_locals.get("param_groups")
+            if isinstance(groups, list):
+                found = groups
+        tb = tb.tb_next
+    return found

@@ -1,0 +1,130 @@
+"""Schedules as small pure functions: scheduler step -> lr multiplier.
+
+Each function returns a picklable callable that plugs straight into `torch.optim.lr_scheduler.LambdaLR` and can be
+evaluated without an optimizer (for previews). ``join`` composes them, as optax's ``join_schedules`` does.
+
+Example:
+    >>> from lightning_optim_recipes.schedules import linear, cosine_decay, join
+    >>> warmup_then_cosine = join([linear(0.25, 1.0, 3), cosine_decay(4, final=0.0)], boundaries=[3])
+    >>> [round(warmup_then_cosine(k), 3) for k in range(8)]
+    [0.25, 0.625, 1.0, 1.0, 0.75, 0.25, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+
+from lightning_optim_recipes.errors import RecipeError
+
+__all__ = ["Schedule", "constant", "cosine_decay", "join", "linear", "warmup_cosine_schedule"]
+
+#: A schedule maps a scheduler step (0, 1, 2, ...) to a multiplier of the base learning rate.
+Schedule = Callable[[int], float]
+
+
+def constant(value: float = 1.0) -> Schedule:
+    """The multiplier `value` at every step.
+
+    Example:
+        >>> constant(0.5)(10)
+        0.5
+    """
+    return functools.partial(_constant, value=float(value))
+
+
+def _constant(step: int, *, value: float) -> float:
+    return value
+
+
+def linear(start: float, end: float, steps: int) -> Schedule:
+    """From `start` at step 0 to `end` at step ``steps - 1``, then `end`.
+
+    Example:
+        >>> [linear(0.0, 1.0, 3)(k) for k in range(4)]
+        [0.0, 0.5, 1.0, 1.0]
+    """
+    _check_positive_int("steps", steps)
+    return functools.partial(_linear, start=float(start), end=float(end), steps=steps)
+
+
+def _linear(step: int, *, start: float, end: float, steps: int) -> float:
+    if steps == 1:
+        return end
+    progress = min(max(step, 0) / (steps - 1), 1.0)
+    return start + (end - start) * progress
+
+
+def cosine_decay(steps: int, final: float = 0.0) -> Schedule:
+    """Half a cosine from 1 at step 0 down to `final` at step ``steps - 1``, then `final`.
+
+    Example:
+        >>> [round(cosine_decay(3, final=0.1)(k), 3) for k in range(4)]
+        [1.0, 0.55, 0.1, 0.1]
+    """
+    _check_positive_int("steps", steps)
+    return functools.partial(_cosine_decay, steps=steps, final=float(final))
+
+
+def _cosine_decay(step: int, *, steps: int, final: float) -> float:
+    if steps == 1:
+        return final
+    progress = min(max(step, 0) / (steps - 1), 1.0)
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+    """Run ``schedules[i]`` from ``boundaries[i - 1]`` on, each restarted at its own step 0.
+
+    Example:
+        >>> s = join([constant(0.1), constant(1.0)], boundaries=[2])
+        >>> [s(k) for k in range(4)]
+        [0.1, 0.1, 1.0, 1.0]
+    """
+    if len(schedules) != len(boundaries) + 1:
+        raise RecipeError(
+            f"`join` needs one boundary fewer than schedules, got {len(schedules)} schedules"
+            f" and {len(boundaries)} boundaries."
+        )
+    if list(boundaries) != sorted(boundaries) or any(b < 0 for b in boundaries):
+        raise RecipeError(f"`join` boundaries must be non-negative and increasing, got {list(boundaries)}.")
+    return functools.partial(_join, schedules=tuple(schedules), boundaries=tuple(boundaries))
+
+
+def _join(step: int, *, schedules: tuple[Schedule, ...], boundaries: tuple[int, ...]) -> float:
+    start = 0
+    for schedule, boundary in zip(schedules, boundaries):
+        if step < boundary:
+            return schedule(step - start)
+        start = boundary
+    return schedules[-1](step - start)
+
+
+def warmup_cosine_schedule(warmup_steps: int, total_steps: int, final: float = 0.0) -> Schedule:
+    """Linear warmup reaching 1 at step ``warmup_steps - 1``, then a cosine to `final` at step ``total_steps - 1``.
+
+    Step k of warmup has multiplier ``(k + 1) / warmup_steps``, so no step is wasted at lr 0, and the last of the
+    `total_steps` optimizer steps runs at exactly `final`.
+
+    Example:
+        >>> [round(warmup_cosine_schedule(2, 5, final=0.0)(k), 3) for k in range(5)]
+        [0.5, 1.0, 0.75, 0.25, 0.0]
+    """
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise RecipeError(f"`warmup_steps` must be a non-negative int, got {warmup_steps!r}.")
+    _check_positive_int("total_steps", total_steps)
+    peak = max(warmup_steps, 1) - 1  # the step that runs at the full lr
+    if total_steps <= peak + 1:
+        raise RecipeError(
+            f"`total_steps` ({total_steps}) must exceed `warmup_steps` ({warmup_steps}) to leave room for the decay."
+            " Lower `warmup_steps` or train for more steps."
+        )
+    if warmup_steps == 0:
+        return cosine_decay(total_steps, final)
+    return join([linear(1.0 / warmup_steps, 1.0, warmup_steps), cosine_decay(total_steps - peak, final)], [peak])
+
+
+def _check_positive_int(key: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RecipeError(f"`{key}` must be a positive int, got {value!r}.")

@@ -1,0 +1,415 @@
+"""`validate_optimizers`: check any `configure_optimizers` return value and describe it in one normalized form."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional
+
+import torch
+from torch.optim.lr_scheduler import (
+    ConstantLR,
+    CosineAnnealingLR,
+    LinearLR,
+    MultiStepLR,
+    OneCycleLR,
+    PolynomialLR,
+    ReduceLROnPlateau,
+)
+
+from lightning_optim_recipes._checks import check_keys
+from lightning_optim_recipes.errors import RecipeError, RecipeWarning
+from lightning_optim_recipes.param_groups import check_param_groups
+from lightning_optim_recipes.schedulers import check_frequency, check_interval
+
+__all__ = ["OptimizerSetup", "SchedulerSpec", "validate_optimizers"]
+
+OPTIMIZER_DICT_KEYS = ("optimizer", "lr_scheduler", "monitor", "frequency")
+SCHEDULER_DICT_KEYS = ("scheduler", "name", "interval", "frequency", "reduce_on_plateau", "monitor", "strict")
+_MANUAL_IGNORED_KEYS = ("monitor", "strict", "reduce_on_plateau")
+
+_FORMS = (
+    " * `Optimizer`\n"
+    " * [`Optimizer`, ...]\n"
+    " * ([`Optimizer`, ...], [`LRScheduler` or scheduler dict, ...])\n"
+    ' * {"optimizer": `Optimizer`, "lr_scheduler": `LRScheduler` or scheduler dict, "monitor": "metric"}\n'
+    ' * [{"optimizer": ..., "lr_scheduler": ..., "frequency": n}, ...]\n'
+    " * None (train without an optimizer)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SchedulerSpec:
+    """One scheduler and its declared cadence, bound to the optimizer at `optimizer_index`."""
+
+    scheduler: Any
+    optimizer_index: int
+    interval: str = "epoch"
+    frequency: int = 1
+    name: Optional[str] = None
+    monitor: Optional[str] = None
+    strict: bool = True
+    reduce_on_plateau: bool = False
+
+    def lightning_dict(self, manual: bool = False) -> dict[str, Any]:
+        """The scheduler dict Lightning 2.x accepts (without the keys it ignores under manual optimization)."""
+        config: dict[str, Any] = {"scheduler": self.scheduler, "interval": self.interval, "frequency": self.frequency}
+        if self.name is not None:
+            config["name"] = self.name
+        if not manual and self.reduce_on_plateau:
+            config.update(monitor=self.monitor, strict=self.strict, reduce_on_plateau=True)
+        return config
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerSetup:
+    """A `configure_optimizers` return value, normalized: what `validate_optimizers` returns.
+
+    Attributes:
+        optimizers: the optimizers, in the order returned.
+        schedulers: one `SchedulerSpec` per scheduler, each bound to an optimizer index.
+        frequencies: the optimizers' 1.x ``'frequency'`` values (alternation), or None when none was given.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2, 2))], lr=1e-3)
+        >>> sched = torch.optim.lr_scheduler.StepLR(opt, 10)
+        >>> setup = validate_optimizers({"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}})
+        >>> setup.schedulers[0].interval, setup.schedulers[0].optimizer_index
+        ('step', 0)
+    """
+
+    optimizers: tuple[Any, ...] = ()
+    schedulers: tuple[SchedulerSpec, ...] = ()
+    frequencies: Optional[tuple[int, ...]] = None
+
+    def schedulers_of(self, optimizer_index: int) -> tuple[SchedulerSpec, ...]:
+        """The schedulers bound to the optimizer at `optimizer_index`."""
+        return tuple(s for s in self.schedulers if s.optimizer_index == optimizer_index)
+
+    def lightning_value(self, manual: bool = False) -> Any:
+        """The same configuration in a form Lightning 2.x accepts (``'frequency'`` of optimizers dropped)."""
+        if not self.optimizers:
+            return None
+        if not self.schedulers:
+            return self.optimizers[0] if len(self.optimizers) == 1 else list(self.optimizers)
+        return list(self.optimizers), [s.lightning_dict(manual) for s in self.schedulers]
+
+
+def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) -> OptimizerSetup:
+    """Check a `configure_optimizers` return value, in any form Lightning 1.x or 2.x documents, before training.
+
+    Raises `RecipeError` naming the mistake and the fix: an unknown key (with the closest valid one), an interval
+    other than 'step'/'epoch', a scheduler bound to an optimizer that was not returned, `ReduceLROnPlateau` without
+    a monitor, a frequency that is not a positive int or given to only some optimizers, param-group mistakes, and
+    several optimizers (or frequencies) on a `module` that uses automatic optimization. Warns (`RecipeWarning`)
+    about trainable parameters in no optimizer and schedules whose unit does not match their interval.
+
+    Args:
+        value: what ``configure_optimizers`` returns.
+        module: the LightningModule, to check parameter coverage and its optimization mode.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(2, 2))], lr=1e-3)
+        >>> sched = torch.optim.lr_scheduler.StepLR(opt, 10)
+        >>> validate_optimizers({"optimizer": opt, "lr_schedular": sched})
+        Traceback (most recent call last):
+        ...
+        lightning_optim_recipes.errors.RecipeError: Unknown key 'lr_schedular' in the optimizer dict returned by `configure_optimizers`: did you mean 'lr_scheduler'? Valid keys: 'optimizer', 'lr_scheduler', 'monitor', 'frequency'.
+    """
+    optimizers, entries, frequencies = _parse(value)
+    for index, optimizer in enumerate(optimizers):
+        if isinstance(optimizer, torch.optim.Optimizer):
+            check_param_groups(optimizer)
+    schedulers = tuple(_scheduler_spec(entry, optimizers, bound, monitor) for entry, bound, monitor in entries)
+    setup = OptimizerSetup(tuple(optimizers), schedulers, frequencies)
+    _check_disjoint(setup, module)
+    if module is not None:
+        _check_mode(setup, module)
+    _warn_unit_mismatches(setup, module)
+    return setup
+
+
+# --------------------------------------------------------------------------------------------------- parsing
+
+
+def _is_optimizer(obj: Any) -> bool:
+    if isinstance(obj, torch.optim.Optimizer):
+        return True
+    return hasattr(obj, "param_groups") and callable(getattr(obj, "step", None)) and hasattr(obj, "zero_grad")
+
+
+def _is_scheduler(obj: Any) -> bool:
+    return not isinstance(obj, Mapping) and callable(getattr(obj, "step", None)) and hasattr(obj, "state_dict")
+
+
+def _parse(value: Any) -> tuple[list[Any], list[tuple[Any, Optional[int], Optional[str]]], Optional[tuple[int, ...]]]:
+    """Optimizers, scheduler entries as (entry, optimizer index it must be bound to, top-level monitor), frequencies."""
+    if value is None:
+        return [], [], None
+    if _is_optimizer(value):
+        return [value], [], None
+    if isinstance(value, Mapping):
+        optimizer, entries, frequency = _parse_optimizer_dict(value, 0, single=True)
+        if frequency is not None:
+            return [optimizer], entries, (frequency,)
+        return [optimizer], entries, None
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise RecipeError(
+                "`configure_optimizers` returned an empty sequence. Return an optimizer, or None to train without one."
+            )
+        if _is_two_lists(value):
+            optimizers, schedulers = value
+            _check_optimizer_items(optimizers, "the first list of `([optimizers], [schedulers])`")
+            if isinstance(schedulers, (list, tuple)):
+                return list(optimizers), [(s, None, None) for s in schedulers], None
+            return list(optimizers), [(schedulers, None, None)], None
+        if all(isinstance(item, Mapping) for item in value):
+            return _parse_dicts(value)
+        if any(_is_optimizer(item) for item in value) or all(isinstance(item, (list, tuple)) for item in value):
+            _check_optimizer_items(value, "the list of optimizers")
+            return list(value), [], None
+    raise RecipeError(
+        f"`configure_optimizers` returned a {type(value).__name__} that is not a known configuration:"
+        f" {_short(value)}. Return one of:\n{_FORMS}"
+    )
+
+
+def _is_two_lists(value: Sequence[Any]) -> bool:
+    if len(value) != 2 or not isinstance(value[0], (list, tuple)) or not value[0]:
+        return False
+    first, second = value
+    return all(_is_optimizer(o) for o in first) or (
+        any(_is_optimizer(o) for o in first)
+        and (isinstance(second, (list, tuple, Mapping)) or _is_scheduler(second))
+    )
+
+
+def _check_optimizer_items(items: Sequence[Any], where: str) -> None:
+    for index, item in enumerate(items):
+        if not _is_optimizer(item):
+            hint = " Build the scheduler list separately: ([optimizers], [schedulers])." if _is_scheduler(item) else ""
+            raise RecipeError(
+                f"Item {index} of {where} is a {type(item).__name__}, not an optimizer: {_short(item)}.{hint}"
+            )
+
+
+def _parse_dicts(value: Sequence[Mapping[str, Any]]) -> tuple[list[Any], list[Any], Optional[tuple[int, ...]]]:
+    optimizers, entries, frequencies = [], [], []
+    for index, opt_dict in enumerate(value):
+        optimizer, opt_entries, frequency = _parse_optimizer_dict(opt_dict, index, single=False)
+        optimizers.append(optimizer)
+        entries.extend(opt_entries)
+        frequencies.append(frequency)
+    given = [f is not None for f in frequencies]
+    if any(given) and not all(given):
+        missing = [i for i, g in enumerate(given) if not g]
+        raise RecipeError(
+            f"Optimizer dicts {missing} have no 'frequency' while others do: alternation needs a 'frequency' for"
+            " every optimizer (e.g. 5 for the critic, 1 for the generator), or none at all."
+        )
+    return optimizers, entries, tuple(frequencies) if all(given) else None
+
+
+def _parse_optimizer_dict(opt_dict: Mapping[str, Any], index: int, single: bool) -> tuple[Any, list[Any], Any]:
+    where = "the optimizer dict" if single else f"optimizer dict {index}"
+    check_keys(opt_dict, OPTIMIZER_DICT_KEYS, f"{where} returned by `configure_optimizers`")
+    if "optimizer" not in opt_dict:
+        raise RecipeError(
+            f"{where[0].upper()}{where[1:]} has no 'optimizer' key (its keys: {_keys(opt_dict)}):"
+            " write {'optimizer': optimizer, 'lr_scheduler': scheduler}."
+        )
+    optimizer = opt_dict["optimizer"]
+    if not _is_optimizer(optimizer):
+        raise RecipeError(f"'optimizer' of {where} must be a torch optimizer, got {type(optimizer).__name__}.")
+    frequency = opt_dict.get("frequency")
+    if "frequency" in opt_dict:
+        check_frequency(frequency, f"'frequency' of {where}")
+    monitor = opt_dict.get("monitor")
+    entries = []
+    if "lr_scheduler" in opt_dict:
+        scheduler = opt_dict["lr_scheduler"]
+        if isinstance(scheduler, (list, tuple)):
+            raise RecipeError(
+                f"'lr_scheduler' of {where} holds a {type(scheduler).__name__}: it takes one scheduler or scheduler"
+                " dict. For several, return ([optimizers], [schedulers])."
+            )
+        entries.append((scheduler, index, monitor))
+    elif monitor is not None:
+        raise RecipeError(f"{where[0].upper()}{where[1:]} has a 'monitor' but no 'lr_scheduler' to use it: remove it.")
+    return optimizer, entries, frequency
+
+
+def _scheduler_spec(
+    entry: Any, optimizers: Sequence[Any], bound: Optional[int], monitor: Optional[str]
+) -> SchedulerSpec:
+    if isinstance(entry, Mapping):
+        check_keys(entry, SCHEDULER_DICT_KEYS, "a scheduler dict")
+        if "scheduler" not in entry:
+            raise RecipeError(
+                f"A scheduler dict has no 'scheduler' key (its keys: {_keys(entry)}):"
+                " write {'scheduler': scheduler, 'interval': 'step'}."
+            )
+        config = dict(entry)
+        scheduler = config.pop("scheduler")
+        check_interval(config.get("interval", "epoch"), f"'interval' of the {type(scheduler).__name__} dict")
+        check_frequency(config.get("frequency", 1), f"'frequency' of the {type(scheduler).__name__} dict")
+        if "name" in config and config["name"] is not None and not isinstance(config["name"], str):
+            raise RecipeError(f"'name' of the {type(scheduler).__name__} dict must be a string, got {config['name']!r}.")
+    else:
+        scheduler, config = entry, {}
+    if not _is_scheduler(scheduler):
+        raise RecipeError(
+            f"Expected an lr scheduler (e.g. `StepLR(optimizer, 10)`) or a scheduler dict, got"
+            f" {type(scheduler).__name__}: {_short(scheduler)}."
+        )
+    index = _bound_index(scheduler, optimizers, bound)
+    plateau = bool(config.get("reduce_on_plateau", isinstance(scheduler, ReduceLROnPlateau)))
+    if not isinstance(entry, Mapping):
+        config["monitor"] = monitor
+    if plateau and not config.get("monitor"):
+        raise RecipeError(
+            "A `ReduceLROnPlateau` scheduler needs a monitor: add the logged metric it watches, e.g."
+            ' {"scheduler": scheduler, "monitor": "val_loss"} (or "monitor" beside "lr_scheduler" for a bare one).'
+        )
+    return SchedulerSpec(
+        scheduler=scheduler,
+        optimizer_index=index,
+        interval=config.get("interval", "epoch"),
+        frequency=config.get("frequency", 1),
+        name=config.get("name"),
+        monitor=config.get("monitor") if plateau else None,
+        strict=bool(config.get("strict", True)),
+        reduce_on_plateau=plateau,
+    )
+
+
+def _bound_index(scheduler: Any, optimizers: Sequence[Any], bound: Optional[int]) -> int:
+    optimizer = getattr(scheduler, "optimizer", None)
+    if optimizer is None:
+        raise RecipeError(
+            f"Scheduler {type(scheduler).__name__} has no `.optimizer`: build it on one of the returned optimizers."
+        )
+    inner = [getattr(o, "_optimizer", o) for o in optimizers]
+    matches = [i for i, o in enumerate(inner) if o is optimizer or optimizers[i] is optimizer]
+    if not matches:
+        raise RecipeError(
+            f"Scheduler {type(scheduler).__name__} is bound to a {type(optimizer).__name__} that"
+            " `configure_optimizers` does not return. Build the scheduler on one of the returned optimizers"
+            " (a scheduler made before re-creating the optimizer keeps the old one)."
+        )
+    if bound is not None and bound not in matches:
+        raise RecipeError(
+            f"The {type(scheduler).__name__} in optimizer dict {bound} is bound to optimizer {matches[0]}:"
+            f" move it to optimizer dict {matches[0]}, or build it on that dict's optimizer."
+        )
+    return matches[0]
+
+
+# ---------------------------------------------------------------------------------------------------- checks
+
+
+def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module]) -> None:
+    names = {id(p): n for n, p in module.named_parameters()} if module is not None else {}
+    owner: dict[int, int] = {}
+    for index, optimizer in enumerate(setup.optimizers):
+        for group in optimizer.param_groups:
+            for param in group["params"]:
+                previous = owner.setdefault(id(param), index)
+                if previous != index:
+                    name = repr(names[id(param)]) if id(param) in names else f"of shape {tuple(param.shape)}"
+                    raise RecipeError(
+                        f"Parameter {name} is in optimizers {previous} and {index}: both would step it. Give each"
+                        " optimizer its own parameters, e.g. `self.generator.parameters()` and"
+                        " `self.discriminator.parameters()` rather than `self.parameters()`."
+                    )
+    if module is not None and setup.optimizers:
+        missing = [n for n, p in module.named_parameters() if p.requires_grad and id(p) not in owner]
+        if missing:
+            shown = ", ".join(repr(n) for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            warnings.warn(
+                f"{len(missing)} trainable parameter(s) of {type(module).__name__} are in no optimizer and will not be"
+                f" trained: {shown}. Add them to a param group, or set `requires_grad=False` if that is deliberate.",
+                RecipeWarning,
+                stacklevel=3,
+            )
+
+
+def _check_mode(setup: OptimizerSetup, module: torch.nn.Module) -> None:
+    alternating = getattr(module, "_alternates_optimizers", False)
+    automatic = getattr(module, "automatic_optimization", True)
+    if alternating:
+        return
+    if setup.frequencies is not None:
+        raise RecipeError(
+            "Optimizer 'frequency' (alternating optimizers, e.g. WGAN n_critic) was removed in Lightning 2.0, which"
+            " ignores it. Add `AlternatingOptimizersMixin` to your module's bases:"
+            " `class MyGAN(AlternatingOptimizersMixin, LightningModule)`."
+        )
+    if automatic and len(setup.optimizers) > 1:
+        raise RecipeError(
+            f"`configure_optimizers` returned {len(setup.optimizers)} optimizers, but Lightning 2.x trains several"
+            " optimizers only under manual optimization. Add `AlternatingOptimizersMixin` to your module's bases"
+            " to alternate them as Lightning 1.x did, or set `self.automatic_optimization = False` and step them"
+            " yourself in `training_step`."
+        )
+
+
+def schedule_length(scheduler: Any) -> Optional[int]:
+    """How many scheduler steps `scheduler`'s schedule is written for, when its type says so."""
+    if isinstance(scheduler, OneCycleLR):
+        return int(scheduler.total_steps)
+    if isinstance(scheduler, CosineAnnealingLR):
+        return int(scheduler.T_max)
+    if isinstance(scheduler, (LinearLR, ConstantLR, PolynomialLR)):
+        return int(scheduler.total_iters)
+    if isinstance(scheduler, MultiStepLR):
+        return max(scheduler.milestones) if scheduler.milestones else None
+    total = getattr(scheduler, "total_steps", None)
+    return int(total) if isinstance(total, int) else None
+
+
+def unit_mismatch(spec: SchedulerSpec, max_epochs: Optional[int]) -> Optional[str]:
+    """A message when `spec` is on interval 'epoch' although its schedule looks written in optimizer steps."""
+    if spec.interval != "epoch":
+        return None
+    scheduler = spec.scheduler
+    kind = type(scheduler).__name__
+    if isinstance(scheduler, OneCycleLR):
+        why = "`OneCycleLR` is written in optimizer steps"
+    elif getattr(scheduler, "warmup_steps", None):
+        why = f"its warmup is {scheduler.warmup_steps} steps"
+    else:
+        length = schedule_length(scheduler)
+        if not max_epochs or max_epochs < 0 or length is None or length <= max_epochs:
+            return None
+        why = f"its schedule spans {length} scheduler steps but training runs at most {max_epochs} epochs"
+    return (
+        f"The {kind} scheduler{f' {spec.name!r}' if spec.name else ''} uses interval='epoch', but {why}: it would"
+        f" step once per epoch. Did you mean interval='step'? (e.g. `scheduled(scheduler, interval='step')`)"
+    )
+
+
+def _warn_unit_mismatches(setup: OptimizerSetup, module: Optional[torch.nn.Module]) -> None:
+    trainer = getattr(module, "_trainer", None) if module is not None else None
+    max_epochs = getattr(trainer, "max_epochs", None)
+    for spec in setup.schedulers:
+        message = unit_mismatch(spec, max_epochs)
+        if message:
+            warnings.warn(message, RecipeWarning, stacklevel=3)
+
+
+# ------------------------------------------------------------------------------------------------- messages
+
+
+def _keys(mapping: Mapping[str, Any]) -> str:
+    return ", ".join(repr(k) for k in mapping) or "none"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

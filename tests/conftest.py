@@ -1,0 +1,8 @@
+import os
+import sys
+import warnings
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+warnings.filterwarnings("ignore", ".*GPU available but not used.*")

@@ -1,0 +1,66 @@
+"""Shared test helpers: the Lightning namespace under test, tiny models and random data.
+
+The namespace is chosen by the environment variable LOR_LIGHTNING: `pytorch_lightning` (default) or `lightning`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import warnings
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+NAMESPACE = {"pytorch_lightning": "pytorch_lightning", "lightning": "lightning.pytorch"}[
+    os.environ.get("LOR_LIGHTNING", "pytorch_lightning")
+]
+pl = importlib.import_module(NAMESPACE)
+
+for message in (".*does not have many workers.*", ".*GPU available but not used.*", ".*TPU available.*",
+                ".*LeafSpec.*", ".*`isinstance.*treespec.*", ".*tensorboardX.*"):
+    warnings.filterwarnings("ignore", message)
+
+
+def loader(batches: int, batch_size: int = 4, features: int = 4, seed: int = 0) -> DataLoader:
+    """`batches` batches of random (x, y) regression data."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(batches * batch_size, features, generator=g)
+    y = torch.randn(batches * batch_size, 1, generator=g)
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size, shuffle=False)
+
+
+def trainer(tmp_path, **kwargs) -> "pl.Trainer":
+    """A quiet CPU Trainer writing under tmp_path."""
+    options = dict(
+        accelerator="cpu",
+        devices=1,
+        default_root_dir=str(tmp_path),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+class TinyRegressor(pl.LightningModule):
+    """A 2-layer MLP with a LayerNorm; records every param group's lr at every optimizer step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8))
+        self.decoder = nn.Linear(8, 1)
+        self.lr_log: list[tuple[int, int, tuple[float, ...]]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.relu(self.encoder(x)))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        optimizer = self.trainer.optimizers[0]
+        self.lr_log.append((self.current_epoch, batch_idx, tuple(g["lr"] for g in optimizer.param_groups)))
+        return nn.functional.mse_loss(self(x), y)
