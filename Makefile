@@ -15,11 +15,11 @@ $(STAMP): setup.cfg setup.py
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --nbmake tests lightning_optim_recipes notebooks
 	LOR_LIGHTNING=lightning $(PY) -m pytest -q -m trainer tests
 
 demo: $(STAMP)
-	$(PY) -m lightning_optim_recipes.demo
+	$(PY) examples/demo.py
 
 benchmark: $(STAMP)
 	$(PY) benchmarks/callbacks_overhead.py
