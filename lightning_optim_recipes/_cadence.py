@@ -48,3 +48,41 @@ def automatic_step_scheduler_steps(frequency: int, stepped_batch_indices: Sequen
         1
     """
     return sum(1 for batch_idx in stepped_batch_indices if (batch_idx + 1) % frequency == 0)
+
+
+def automatic_stepping_batches(batches: int, accumulate: int) -> list[int]:
+    """The ``batch_idx`` of the batches of an epoch on which Lightning's automatic optimization steps the optimizer.
+
+    It steps every `accumulate` dataloader batches and on the last batch of the epoch.
+
+    Example:
+        >>> automatic_stepping_batches(7, 2)
+        [1, 3, 5, 6]
+    """
+    return [b for b in range(batches) if (b + 1) % accumulate == 0 or b == batches - 1]
+
+
+def frequency_under_accumulation(frequency: int, accumulate: int, batches: int, epochs: int) -> tuple[int, int]:
+    """A 'step' scheduler's steps under automatic optimization: (what Lightning 2.x does, every `frequency`-th step).
+
+    Lightning counts `frequency` in dataloader batches within the epoch and checks it only on batches where the
+    optimizer steps; a user usually means every `frequency`-th optimizer step, counted over the run.
+
+    Example:
+        >>> frequency_under_accumulation(3, 2, batches=7, epochs=3)  # 4 optimizer steps per epoch
+        (3, 4)
+    """
+    stepping = automatic_stepping_batches(batches, accumulate)
+    return epochs * automatic_step_scheduler_steps(frequency, stepping), epochs * len(stepping) // frequency
+
+
+
+def never_active(frequencies: Sequence[int], batches: int) -> list[int]:
+    """The optimizers that no batch of an epoch of `batches` batches selects when the cycle restarts every epoch.
+
+    Example:
+        >>> never_active((5, 1), batches=5)  # n_critic = 5 on 5-batch epochs: the generator never runs
+        [1]
+    """
+    seen = {active_optimizer(frequencies, position) for position in range(min(batches, sum(frequencies)))}
+    return [index for index in range(len(frequencies)) if index not in seen]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
@@ -29,8 +30,9 @@ def param_groups(
 ) -> list[ParamGroup]:
     """Split `module`'s parameters into param groups that `torch.optim` accepts, with weight decay where it belongs.
 
-    Every trainable parameter lands in exactly one group (tied parameters once, under their first name); frozen
-    ones are left out unless `include_frozen`; no group is empty; groups come in module registration order. Each
+    Every trainable parameter lands in exactly one group (tied parameters once, under their first name, with no
+    decay if any of their names is exempt); frozen ones are left out unless `include_frozen`; no group is empty;
+    groups come in module registration order. Each
     group has ``'params'``, ``'weight_decay'`` (0.0 for no-decay parameters), a ``'name'`` that Lightning's
     learning-rate monitors use, and ``'lr'`` when given.
 
@@ -40,8 +42,9 @@ def param_groups(
         lr: a learning rate for every group (default: the optimizer's).
         no_decay: which parameters get no decay (`DEFAULT_NO_DECAY`); ``None`` decays every parameter.
         overrides: module-name prefixes or glob patterns (``"encoder"``, ``"decoder.*"``) mapped to group options
-            (``lr``, ``weight_decay``, ``betas``, ...). The most specific pattern (the longest module path it matches)
-            wins; a tie, or a pattern that matches no parameter, is a `RecipeError`.
+            (``lr``, ``weight_decay``, ``betas``, ...). A glob's ``*`` stays within one dotted name
+            (``"blocks.*.attn"``). The most specific pattern (the longest module path it matches) wins; a tie, or a
+            pattern that matches no parameter, is a `RecipeError`.
         include_frozen: also group parameters with ``requires_grad=False``.
 
     Example:
@@ -65,6 +68,12 @@ def param_groups(
     overrides = _check_overrides(overrides)
     model_names = model_no_weight_decay(module) if no_decay is not None and no_decay.use_model_hook else frozenset()
 
+    # every (name, owning module) of each parameter: a tied parameter is exempt if any of its names is
+    aliases: dict[int, list[tuple[str, nn.Module]]] = {}
+    for module_name, owner in module.named_modules(remove_duplicate=False):
+        for leaf, param in owner.named_parameters(recurse=False):
+            aliases.setdefault(id(param), []).append((f"{module_name}.{leaf}" if module_name else leaf, owner))
+
     groups: dict[tuple[Optional[str], bool], ParamGroup] = {}
     used_patterns: set[str] = set()
     seen: set[int] = set()
@@ -74,9 +83,11 @@ def param_groups(
             if id(param) in seen or not (param.requires_grad or include_frozen):
                 continue
             seen.add(id(param))
-            name = f"{module_name}.{leaf}" if module_name else leaf
             pattern = _most_specific(overrides, path + [leaf]) if overrides else None
-            decayed = no_decay is None or no_decay.reason(name, param, owner, model_names) is None
+            decayed = no_decay is None or all(
+                no_decay.reason(alias, param, alias_owner, model_names) is None
+                for alias, alias_owner in aliases[id(param)]
+            )
             group = groups.get((pattern, decayed))
             if group is None:
                 group = groups[(pattern, decayed)] = _new_group(pattern, decayed, weight_decay, lr, overrides)
@@ -113,7 +124,7 @@ def _most_specific(overrides: Mapping[str, Any], parts: list[str]) -> Optional[s
     """The pattern matching the longest prefix of the dotted path `parts`; a tie at that length is an error."""
     for depth in range(len(parts), 0, -1):
         prefix = ".".join(parts[:depth])
-        hits = [p for p in overrides if p == prefix or fnmatchcase(prefix, p)]
+        hits = [p for p in overrides if p == prefix or _glob_matches(parts[:depth], p)]
         if len(hits) > 1:
             raise RecipeError(
                 f"`overrides` patterns {hits[0]!r} and {hits[1]!r} both match {prefix!r} equally specifically."
@@ -122,6 +133,12 @@ def _most_specific(overrides: Mapping[str, Any], parts: list[str]) -> Optional[s
         if hits:
             return hits[0]
     return None
+
+
+def _glob_matches(parts: list[str], pattern: str) -> bool:
+    """Whether the glob `pattern` matches the dotted path `parts`, segment by segment (a `*` stays within one name)."""
+    segments = pattern.split(".")
+    return len(segments) == len(parts) and all(fnmatchcase(part, seg) for part, seg in zip(parts, segments))
 
 
 def _check_overrides(overrides: Optional[Mapping[str, Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:
@@ -143,6 +160,9 @@ def _check_overrides(overrides: Optional[Mapping[str, Mapping[str, Any]]]) -> di
         if "params" in options or "name" in options:
             key = "params" if "params" in options else "name"
             raise RecipeError(f"`overrides[{pattern!r}]` sets {key!r}, which `param_groups` fills in itself; remove it.")
+        for key in ("lr", "weight_decay"):
+            if key in options:
+                _check_number(f"overrides[{pattern!r}][{key!r}]", options[key])
         checked[pattern] = dict(options)
     return checked
 
@@ -153,8 +173,8 @@ def _example_paths(module: nn.Module, limit: int = 4) -> str:
 
 
 def _check_number(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise RecipeError(f"`{key}` must be a non-negative number, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise RecipeError(f"`{key}` must be a finite non-negative number, got {value!r}.")
 
 
 def check_param_groups(

@@ -7,13 +7,16 @@ options, weight decay with a no-decay rule, per-module overrides and a scheduler
     lr: 3.0e-4
     weight_decay: 0.05
     optimizer_kwargs: {betas: [0.9, 0.95]}
-    no_decay: default            # or none, or {names: [pos_embed], module_types: [Embedding]}
+    no_decay: default            # or none, or a dict added to the default rule:
+                                 #   {names: [pos_embed], module_types: [Embedding]}; `replace: true` drops the
+                                 #   default norm layers; `bias`/`one_dim`/`use_model_hook: false` turn those off
     overrides: {encoder: {lr: 1.0e-4}}
     scheduler: {type: warmup_cosine, warmup_steps: 100}   # interval/frequency/monitor/name as in `scheduled`
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -90,7 +93,10 @@ def configure_from_recipe(module: nn.Module, recipe: Mapping[str, Any], trainer:
     try:
         optimizer = optimizer_cls(groups, lr=recipe["lr"], **kwargs)
     except TypeError as err:
-        raise RecipeError(f"The recipe's optimizer_kwargs do not fit {optimizer_cls.__name__}: {err}.") from err
+        raise RecipeError(
+            f"The recipe's optimizer_kwargs do not fit {optimizer_cls.__name__}: {err}. Remove or rename the"
+            f" arguments {optimizer_cls.__name__} does not take."
+        ) from err
     config: dict[str, Any] = {"optimizer": optimizer}
     if recipe.get("scheduler") is not None:
         if trainer is None:
@@ -112,10 +118,14 @@ def _optimizer_class(spec: Any) -> type:
         if inspect.isclass(obj) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
     )
     if spec not in choices:
-        close = difflib.get_close_matches(spec, choices, n=1, cutoff=0.5)
+        close = [c for c in choices if c.lower() == spec.lower()]
+        close = close or difflib.get_close_matches(spec, choices, n=1, cutoff=0.5)
         hint = f"Did you mean {close[0]!r}? " if close else ""
         raise RecipeError(f"Unknown optimizer {spec!r}. {hint}Expected one of {choices} or a dotted path.")
     return getattr(torch.optim, spec)
+
+
+_RULE_FLAGS = ("bias", "one_dim", "use_model_hook")
 
 
 def _no_decay_rule(spec: Any) -> Optional[NoDecayRule]:
@@ -126,12 +136,16 @@ def _no_decay_rule(spec: Any) -> Optional[NoDecayRule]:
     if spec in ("default", True):
         return DEFAULT_NO_DECAY
     if isinstance(spec, Mapping):
-        check_keys(spec, ("names", "module_types", "replace"), "the recipe's 'no_decay'")
+        check_keys(spec, ("names", "module_types", "replace") + _RULE_FLAGS, "the recipe's 'no_decay'")
         types = tuple(_module_type(t) for t in spec.get("module_types", ()))
-        names = tuple(spec.get("names", ()))
-        if spec.get("replace"):
-            return NoDecayRule(names=names, module_types=types)
-        return DEFAULT_NO_DECAY.extend(names=names, module_types=types)
+        names = spec.get("names", ())
+        names = (names,) if isinstance(names, str) else tuple(names)
+        flags = {key: spec[key] for key in _RULE_FLAGS if key in spec}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise RecipeError(f"The recipe's 'no_decay' {key!r} must be true or false, got {value!r}.")
+        base = NoDecayRule(module_types=()) if spec.get("replace") else DEFAULT_NO_DECAY
+        return dataclasses.replace(base.extend(names=names, module_types=types), **flags)
     raise RecipeError(
         f"The recipe's 'no_decay' must be 'default', 'none' or a dict such as {{'names': ['pos_embed']}}, got {spec!r}."
     )
@@ -163,12 +177,20 @@ def _scheduler(optimizer: torch.optim.Optimizer, spec: Any, trainer: Any) -> Any
     cls = getattr(torch.optim.lr_scheduler, kind, None) if isinstance(kind, str) else None
     if not (inspect.isclass(cls) and hasattr(cls, "step")):
         choices = list(SCHEDULER_FACTORIES) + ["any torch.optim.lr_scheduler class, e.g. 'StepLR'"]
-        raise RecipeError(f"Unknown scheduler type {kind!r}. Expected one of {choices}.")
+        known = list(SCHEDULER_FACTORIES) + [n for n, c in vars(torch.optim.lr_scheduler).items() if inspect.isclass(c)]
+        close = [k for k in known if isinstance(kind, str) and k.lower() == kind.lower()] or (
+            difflib.get_close_matches(kind, known, n=1, cutoff=0.6) if isinstance(kind, str) else []
+        )
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+        raise RecipeError(f"Unknown scheduler type {kind!r}. {hint}Expected one of {choices}.")
     cadence = {k: options.pop(k) for k in CADENCE_KEYS if k in options}
     try:
         scheduler = cls(optimizer, **options)
     except TypeError as err:
-        raise RecipeError(f"The recipe's scheduler options do not fit {kind}: {err}.") from err
+        raise RecipeError(
+            f"The recipe's scheduler options do not fit {kind}: {err}. Remove or rename the options {kind} does not"
+            " take (cadence keys are 'interval', 'frequency', 'monitor', 'name', 'strict')."
+        ) from err
     return scheduled(scheduler, **cadence)
 
 
@@ -177,4 +199,7 @@ def _import(path: str, what: str) -> Any:
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
-        raise RecipeError(f"Cannot import the {what} {path!r}: {err}.") from err
+        raise RecipeError(
+            f"Cannot import the {what} {path!r}: {err}. Fix the dotted path (`package.module.Name`) or install the"
+            " package that provides it."
+        ) from err

@@ -23,6 +23,8 @@ class OptimRecipeMixin:
     (a) Whatever the module's own ``configure_optimizers`` returns is checked with `validate_optimizers` when the
     Trainer calls it, before the first training step; mistakes raise `RecipeError` (torch's bare
     ``KeyError: 'params'`` for ``{'encoder_params': ...}`` included) and nothing trains.
+    The mixin can come first in the bases of an existing module (``class M(OptimRecipeMixin, Existing)``): the
+    existing ``configure_optimizers`` is kept and validated.
     (b) A module that defines no ``configure_optimizers`` gets one from a declarative recipe (see
     `configure_from_recipe`): ``hparams['optim_recipe']`` (e.g. from a YAML config) or the class attribute
     ``optim_recipe``.
@@ -46,7 +48,7 @@ class OptimRecipeMixin:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        own = cls.__dict__.get("configure_optimizers")
+        own = cls.__dict__.get("configure_optimizers") or _shadowed_configure_optimizers(cls)
         if isinstance(own, types.FunctionType) and not getattr(own, "_validated_by_recipes", False):
             cls.configure_optimizers = _validated(own)  # type: ignore[method-assign]
 
@@ -70,6 +72,18 @@ class OptimRecipeMixin:
     def finish_optimizer_setup(self, setup: OptimizerSetup) -> Any:
         """Turn the validated setup into what the Trainer receives (mixins that build on this one override it)."""
         return setup.lightning_value(manual=not getattr(self, "automatic_optimization", True))
+
+
+def _shadowed_configure_optimizers(cls: type) -> Optional[Callable[[Any], Any]]:
+    """A user's ``configure_optimizers`` in a base listed after the mixin (``class M(OptimRecipeMixin, Existing)``),
+    which the mixin's recipe version would otherwise hide; None when the mixin's version is not in the way."""
+    definers = [klass for klass in cls.__mro__[1:] if "configure_optimizers" in klass.__dict__]
+    if len(definers) < 2 or definers[0] is not OptimRecipeMixin:
+        return None
+    base = definers[1]
+    if base.__module__.partition(".")[0] in ("pytorch_lightning", "lightning", "lightning_fabric"):
+        return None  # Lightning's own placeholder: the module defines none, so the recipe provides it
+    return base.__dict__["configure_optimizers"]
 
 
 def _validated(configure_optimizers: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -61,12 +61,14 @@ def scheduled(
         >>> sorted(config)
         ['frequency', 'interval', 'name', 'scheduler']
     """
-    if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)) and not hasattr(scheduler, "step"):
+    if isinstance(scheduler, Optimizer) or (
+        not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)) and not hasattr(scheduler, "step")
+    ):
         raise RecipeError(
             f"`scheduled` takes a torch lr scheduler (e.g. `MultiStepLR(optimizer, ...)`), got {type(scheduler).__name__}."
         )
     check_interval(interval)
-    check_frequency(frequency, "frequency")
+    check_frequency(frequency)
     config: SchedulerDict = {"scheduler": scheduler, "interval": interval, "frequency": frequency}
     if name is not None:
         if not isinstance(name, str) or not name:
@@ -78,8 +80,10 @@ def scheduled(
                 "A `ReduceLROnPlateau` scheduler needs the metric to watch: pass `monitor='val_loss'` (a name your"
                 f" module logs with `self.log`), got monitor={monitor!r}."
             )
+        if not isinstance(strict, bool):
+            raise RecipeError(f"`strict` must be True or False, got {strict!r}.")
         config["monitor"] = monitor
-        config["strict"] = bool(strict)
+        config["strict"] = strict
     elif monitor is not None:
         raise RecipeError(
             f"`monitor` is read only by `ReduceLROnPlateau`, not by {type(scheduler).__name__}: remove `monitor`."

@@ -85,7 +85,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     if len(schedules) != len(boundaries) + 1:
         raise RecipeError(
             f"`join` needs one boundary fewer than schedules, got {len(schedules)} schedules"
-            f" and {len(boundaries)} boundaries."
+            f" and {len(boundaries)} boundaries. Pass {max(len(schedules) - 1, 0)} boundaries."
         )
     if list(boundaries) != sorted(boundaries) or any(b < 0 for b in boundaries):
         raise RecipeError(f"`join` boundaries must be non-negative and increasing, got {list(boundaries)}.")

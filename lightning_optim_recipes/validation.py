@@ -192,7 +192,11 @@ def _is_two_lists(value: Sequence[Any]) -> bool:
 def _check_optimizer_items(items: Sequence[Any], where: str) -> None:
     for index, item in enumerate(items):
         if not _is_optimizer(item):
-            hint = " Build the scheduler list separately: ([optimizers], [schedulers])." if _is_scheduler(item) else ""
+            hint = (
+                " Build the scheduler list separately: ([optimizers], [schedulers])."
+                if _is_scheduler(item)
+                else " Remove it: that list holds only optimizers."
+            )
             raise RecipeError(
                 f"Item {index} of {where} is a {type(item).__name__}, not an optimizer: {_short(item)}.{hint}"
             )
@@ -260,6 +264,11 @@ def _scheduler_spec(
         check_frequency(config.get("frequency", 1), f"'frequency' of the {type(scheduler).__name__} dict")
         if "name" in config and config["name"] is not None and not isinstance(config["name"], str):
             raise RecipeError(f"'name' of the {type(scheduler).__name__} dict must be a string, got {config['name']!r}.")
+        for key in ("strict", "reduce_on_plateau"):
+            if key in config and not isinstance(config[key], bool):
+                raise RecipeError(
+                    f"'{key}' of the {type(scheduler).__name__} dict must be True or False, got {config[key]!r}."
+                )
     else:
         scheduler, config = entry, {}
     if not _is_scheduler(scheduler):
@@ -271,6 +280,11 @@ def _scheduler_spec(
     plateau = bool(config.get("reduce_on_plateau", isinstance(scheduler, ReduceLROnPlateau)))
     if not isinstance(entry, Mapping):
         config["monitor"] = monitor
+    if config.get("monitor") is not None and not isinstance(config["monitor"], str):
+        raise RecipeError(
+            f"'monitor' of the {type(scheduler).__name__} must be the name of a metric you log, e.g. 'val_loss',"
+            f" got {_short(config['monitor'])}."
+        )
     if plateau and not config.get("monitor"):
         raise RecipeError(
             "A `ReduceLROnPlateau` scheduler needs a monitor: add the logged metric it watches, e.g."
@@ -385,7 +399,8 @@ def unit_mismatch(spec: SchedulerSpec, max_epochs: Optional[int]) -> Optional[st
         why = f"its warmup is {scheduler.warmup_steps} steps"
     else:
         length = schedule_length(scheduler)
-        if not max_epochs or max_epochs < 0 or length is None or length <= max_epochs:
+        # far longer than the run (10x): a schedule written in steps, not a deliberately long one
+        if not max_epochs or max_epochs < 0 or length is None or length < 10 * max_epochs:
             return None
         why = f"its schedule spans {length} scheduler steps but training runs at most {max_epochs} epochs"
     return (

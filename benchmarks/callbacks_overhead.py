@@ -1,0 +1,103 @@
+"""Step-time overhead of `LearningRateLogger` + `SchedulerCadenceCheck`, and of Lightning's `LearningRateMonitor`.
+
+A tiny MLP trains for a few thousand steps on CPU under four set-ups, interleaved and repeated in one process so that
+drift affects all alike: no callback, our two callbacks, `LearningRateMonitor`, and our `LearningRateLogger` alone.
+Each run's step time is the median of its per-batch wall times (batch start to next batch start); the ratios are
+medians over the repeats. Goal: ours / none <= 1.01 and ours / LearningRateMonitor <= 1.
+
+    python benchmarks/callbacks_overhead.py [--steps 3000] [--repeats 5] [--log-every 50] [--lightning lightning]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import time
+import warnings
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_optim_recipes.cadence_check import SchedulerCadenceCheck
+from lightning_optim_recipes.lr_logger import LearningRateLogger
+
+warnings.filterwarnings("ignore")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--log-every", type=int, default=50, help="Trainer(log_every_n_steps=...)")
+    parser.add_argument("--lightning", default="pytorch_lightning", choices=["pytorch_lightning", "lightning"])
+    args = parser.parse_args()
+    pl = importlib.import_module("lightning.pytorch" if args.lightning == "lightning" else "pytorch_lightning")
+    torch.set_num_threads(1)
+
+    class MLP(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1))
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return nn.functional.mse_loss(self.net(x), y)
+
+        def configure_optimizers(self):
+            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+            return [opt], [{"scheduler": torch.optim.lr_scheduler.ExponentialLR(opt, 0.9999), "interval": "step"},
+                           torch.optim.lr_scheduler.StepLR(opt, 1, 0.9)]
+
+    class NullLogger(pl.loggers.Logger):  # measures the callbacks, not a logger's I/O
+        name, version = "null", 0
+
+        def log_hyperparams(self, *args, **kwargs):
+            pass
+
+        def log_metrics(self, metrics, step=None):
+            pass
+
+    class StepTimer(pl.Callback):
+        def __init__(self) -> None:
+            self.times: list[float] = []
+
+        def on_train_batch_start(self, *args) -> None:
+            self.times.append(time.perf_counter())
+
+        def step_time(self) -> float:
+            return statistics.median(b - a for a, b in zip(self.times, self.times[1:]))
+
+    g = torch.Generator().manual_seed(0)
+    batches_per_epoch = 500
+    data = TensorDataset(torch.randn(batches_per_epoch * 8, 16, generator=g), torch.randn(batches_per_epoch * 8, 1, generator=g))
+    setups = {
+        "none": lambda: [],
+        "ours (logger + check)": lambda: [LearningRateLogger(), SchedulerCadenceCheck(print_report=False)],
+        "LearningRateMonitor": lambda: [pl.callbacks.LearningRateMonitor()],
+        "ours (logger only)": lambda: [LearningRateLogger()],
+    }
+    times: dict[str, list[float]] = {name: [] for name in setups}
+    for repeat in range(args.repeats + 1):  # the first round warms up and is dropped
+        for name, callbacks in setups.items():
+            timer = StepTimer()
+            trainer = pl.Trainer(
+                accelerator="cpu", devices=1, max_steps=args.steps, logger=NullLogger(), callbacks=[timer, *callbacks()],
+                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                log_every_n_steps=args.log_every,
+            )
+            trainer.fit(MLP(), DataLoader(data, batch_size=8))
+            if repeat:
+                times[name].append(timer.step_time())
+    base = statistics.median(times["none"])
+    monitor = statistics.median(times["LearningRateMonitor"])
+    print(f"{args.lightning}, {args.steps} steps x {args.repeats} repeats, log_every_n_steps={args.log_every}")
+    print(f"{'set-up':24} {'median step (us)':>16} {'/ none':>8} {'/ LRMonitor':>12}")
+    for name, values in times.items():
+        step = statistics.median(values)
+        print(f"{name:24} {step * 1e6:16.1f} {step / base:8.3f} {step / monitor:12.3f}")
+
+
+if __name__ == "__main__":
+    main()

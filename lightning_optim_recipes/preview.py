@@ -1,0 +1,465 @@
+"""`preview_schedule` and `plot_schedule`: the lr of every param group at every optimizer step, before training.
+
+The preview runs ``configure_optimizers`` on a deep copy of the module, with a stand-in Trainer that knows only the
+sizes of the run, then replays the training loop's cadence without training: which optimizer steps on which batch
+(gradient accumulation and alternation included) and when each scheduler steps. It never calls ``optimizer.step()``,
+so no parameter changes, and it agrees with what a real ``Trainer.fit`` uses for the same sizes.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any, Optional, TypedDict, Union
+
+from torch import nn
+from torch.optim.lr_scheduler import MultiStepLR
+
+from lightning_optim_recipes._cadence import active_optimizer
+from lightning_optim_recipes.alternating import _check_trainer, _plan
+from lightning_optim_recipes.errors import RecipeError, RecipeWarning
+from lightning_optim_recipes.recipe import configure_from_recipe
+from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, validate_optimizers
+
+__all__ = ["SchedulePreview", "ScheduleRecord", "plot_schedule", "preview_schedule"]
+
+_FRAME_EXTRA = "pip install lightning_optim_recipes[frame]"
+_PLOT_EXTRA = "pip install lightning_optim_recipes[plot]"
+
+
+class ScheduleRecord(TypedDict):
+    """The lr one param group uses at one optimizer step.
+
+    Attributes:
+        step: the optimizer step, counted over the run from 0 (``trainer.global_step`` when it runs).
+        epoch: the epoch it runs in.
+        batch_idx: the dataloader batch it runs on, within the epoch.
+        optimizer: the index of the optimizer in ``configure_optimizers``' order.
+        group: the param group's ``'name'``, or ``'pgN'`` for the N-th group without one.
+        lr: the learning rate of that group for that step.
+    """
+
+    step: int
+    epoch: int
+    batch_idx: int
+    optimizer: int
+    group: str
+    lr: float
+
+
+class SchedulePreview(list):  # type: ignore[type-arg]
+    """What `preview_schedule` returns: a plain list of `ScheduleRecord` dicts, plus what a plot annotates.
+
+    Attributes:
+        max_epochs, steps_per_epoch, accumulate_grad_batches: the sizes previewed.
+        markers: ``{'step', 'optimizer', 'label'}`` dicts, one per MultiStepLR milestone reached and per warmup end
+            (schedulers with a ``warmup_steps`` attribute, as `warmup_cosine` makes): the first optimizer step that
+            runs at the new lr.
+    """
+
+    max_epochs: int
+    steps_per_epoch: int
+    accumulate_grad_batches: int
+    markers: list[dict[str, Any]]
+
+
+class _StandInTrainer:
+    """The sizes of a run, where ``configure_optimizers`` reads them from ``self.trainer``."""
+
+    def __init__(self, max_epochs: int, steps_per_epoch: int, accumulate_grad_batches: int) -> None:
+        self.max_epochs = max_epochs
+        self.max_steps = -1
+        self.num_training_batches = steps_per_epoch
+        self.accumulate_grad_batches = accumulate_grad_batches
+        # Lightning's formula (`Trainer.estimated_stepping_batches`)
+        self.estimated_stepping_batches = math.ceil(steps_per_epoch / accumulate_grad_batches) * max(max_epochs, 1)
+        self.current_epoch = 0
+        self.global_step = 0
+        self.optimizers: list[Any] = []
+        self.lr_scheduler_configs: list[Any] = []
+        self.is_global_zero = True
+        self.world_size = 1
+        self.num_devices = 1
+        self.num_nodes = 1
+        self.global_rank = 0
+        self.local_rank = 0
+        self.node_rank = 0
+        self.sanity_checking = False
+        self.training = True
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"`preview_schedule` runs `configure_optimizers` with a stand-in Trainer that has no {name!r}: it knows"
+            " max_epochs, max_steps, num_training_batches, accumulate_grad_batches, estimated_stepping_batches,"
+            " current_epoch, global_step and world_size. Read the run's sizes from those in `configure_optimizers`."
+        )
+
+
+def preview_schedule(
+    module_or_recipe: Any,
+    *,
+    max_epochs: int,
+    steps_per_epoch: int,
+    accumulate_grad_batches: int = 1,
+    module: Optional[nn.Module] = None,
+    as_frame: bool = False,
+) -> Any:
+    """The lr of every param group at every optimizer step of a run, without training.
+
+    Runs ``configure_optimizers`` of a deep copy of `module_or_recipe` (a LightningModule, with or without the
+    library's mixins) or builds the optimizer of a recipe dict (see `configure_from_recipe`) for `module` (default:
+    a stand-in ``nn.Linear(1, 1)``, enough for a recipe without ``overrides``). ``self.trainer`` in
+    ``configure_optimizers`` is a stand-in whose ``estimated_stepping_batches``, ``max_epochs``, ``current_epoch`` and
+    ``global_step`` follow the given sizes, as a real Trainer's would. Then it replays the loop: under automatic
+    optimization the optimizer steps every `accumulate_grad_batches` batches and on the last batch of each epoch;
+    'step' schedulers step after an optimizer step on batch ``b`` when ``(b + 1) % frequency == 0``, 'epoch'
+    schedulers at the end of every `frequency`-th epoch (Lightning 2.x). Modules with `AlternatingOptimizersMixin`
+    follow its alternation, accumulation and scheduler rules (every active optimizer is assumed to step: a 1.x
+    ``training_step`` that returns None to skip one is not foreseen). Optimizers never step: parameters stay untouched.
+
+    `ReduceLROnPlateau` depends on metrics that only training produces: the preview keeps its lr constant and warns.
+    A module under manual optimization without the alternating mixin steps its own optimizers, so it cannot be
+    previewed (`RecipeError`).
+
+    Args:
+        module_or_recipe: a LightningModule, or a recipe dict.
+        max_epochs: epochs of the run (``Trainer(max_epochs=...)``).
+        steps_per_epoch: training batches per epoch (``len(train_dataloader)``, after ``limit_train_batches``).
+        accumulate_grad_batches: ``Trainer(accumulate_grad_batches=...)``.
+        module: the model a recipe dict is built for (only with a recipe).
+        as_frame: return a pandas DataFrame (needs ``pip install lightning_optim_recipes[frame]``).
+
+    Returns:
+        A `SchedulePreview`: a list of `ScheduleRecord` dicts, one per optimizer step and param group, in step order.
+
+    Example:
+        >>> recipe = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [2], "gamma": 0.5}}
+        >>> records = preview_schedule(recipe, max_epochs=3, steps_per_epoch=2)
+        >>> [(r["step"], r["epoch"], r["lr"]) for r in records if r["group"] == "decay"]
+        [(0, 0, 0.1), (1, 0, 0.1), (2, 1, 0.1), (3, 1, 0.1), (4, 2, 0.05), (5, 2, 0.05)]
+    """
+    _check_size("max_epochs", max_epochs)
+    _check_size("steps_per_epoch", steps_per_epoch)
+    _check_size("accumulate_grad_batches", accumulate_grad_batches)
+    trainer = _StandInTrainer(max_epochs, steps_per_epoch, accumulate_grad_batches)
+    model, setup = _configure(module_or_recipe, module, trainer)
+    for spec in setup.schedulers:
+        if spec.reduce_on_plateau:
+            warnings.warn(
+                f"`preview_schedule` keeps the lr of the ReduceLROnPlateau scheduler{_named(spec)} constant: it"
+                f" reacts to the logged metric {spec.monitor!r}, which only training produces.",
+                RecipeWarning,
+                stacklevel=2,
+            )
+    preview = SchedulePreview()
+    preview.max_epochs, preview.steps_per_epoch = max_epochs, steps_per_epoch
+    preview.accumulate_grad_batches = accumulate_grad_batches
+    preview.markers = []
+    if setup.optimizers:
+        loop = _Loop(model, setup, trainer, preview)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
+            if getattr(model, "_alternates_optimizers", False):
+                _run_alternating(loop, model, setup)
+            else:
+                _run_automatic(loop, accumulate_grad_batches)
+    return _as_frame(preview) if as_frame else preview
+
+
+def _check_size(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RecipeError(f"`{name}` must be a positive int, got {value!r}.")
+
+
+def _named(spec: SchedulerSpec) -> str:
+    return f" {spec.name!r}" if spec.name else ""
+
+
+def _configure(source: Any, module: Optional[nn.Module], trainer: _StandInTrainer) -> tuple[Any, OptimizerSetup]:
+    """A deep copy of the model with the stand-in Trainer attached, and its validated optimizer setup."""
+    if isinstance(source, Mapping):
+        if module is None:
+            if source.get("overrides"):
+                raise RecipeError(
+                    "The recipe has 'overrides', which name modules of a model: pass the model,"
+                    " `preview_schedule(recipe, module=model, ...)`."
+                )
+            model: Any = nn.Linear(1, 1)
+        else:
+            model = copy.deepcopy(module)
+        _attach(model, trainer)
+        value = configure_from_recipe(model, source, trainer=trainer)
+        return model, validate_optimizers(value, module=model)
+    if module is not None:
+        raise RecipeError("`module=` is only for a recipe dict: a LightningModule brings its own parameters.")
+    if not isinstance(source, nn.Module) or not callable(getattr(source, "configure_optimizers", None)):
+        raise RecipeError(
+            "`preview_schedule` takes a LightningModule (with `configure_optimizers`) or a recipe dict such as"
+            f" {{'optimizer': 'AdamW', 'lr': 1e-3}}, got {type(source).__name__}."
+        )
+    model = copy.deepcopy(source)
+    _attach(model, trainer)
+    if callable(getattr(model, "finish_optimizer_setup", None)):
+        # the recipe mixins validate and normalize; take their setup before it is turned into a Lightning value
+        model.finish_optimizer_setup = _identity  # instance attribute: shadows the method on this copy only
+    value = model.configure_optimizers()
+    setup = value if isinstance(value, OptimizerSetup) else validate_optimizers(value, module=model)
+    if not getattr(model, "automatic_optimization", True) and not getattr(model, "_alternates_optimizers", False):
+        raise RecipeError(
+            f"{type(model).__name__} uses manual optimization, so its `training_step` decides when optimizers and"
+            " schedulers step and `preview_schedule` cannot know. Preview it under automatic optimization, or with"
+            " `AlternatingOptimizersMixin`, whose cadence is declared."
+        )
+    return model, setup
+
+
+def _identity(setup: OptimizerSetup) -> OptimizerSetup:
+    return setup
+
+
+def _attach(model: Any, trainer: _StandInTrainer) -> None:
+    try:
+        model.trainer = trainer  # LightningModule's setter also attaches child LightningModules
+    except AttributeError:  # pragma: no cover - a module with a read-only `trainer`
+        model._trainer = trainer
+
+
+class _Loop:
+    """Records lrs and steps schedulers for the simulated run."""
+
+    def __init__(self, model: Any, setup: OptimizerSetup, trainer: _StandInTrainer, preview: SchedulePreview) -> None:
+        self.model, self.setup, self.trainer, self.preview = model, setup, trainer, preview
+        self._marked: set[tuple[int, str]] = set()
+
+    def optimizer_step(self, index: int, epoch: int, batch_idx: int) -> None:
+        """Record the lrs optimizer `index` steps with, then count the step (it never really steps)."""
+        step = self.trainer.global_step
+        for g, group in enumerate(self.setup.optimizers[index].param_groups):
+            name = group.get("name")
+            record: ScheduleRecord = {
+                "step": step,
+                "epoch": epoch,
+                "batch_idx": batch_idx,
+                "optimizer": index,
+                "group": name if isinstance(name, str) else f"pg{g}",
+                "lr": group["lr"],
+            }
+            self.preview.append(record)
+        self._mark(index, step)
+        self.trainer.global_step = step + 1
+
+    def step_scheduler(self, spec: SchedulerSpec) -> None:
+        if spec.reduce_on_plateau:
+            return
+        hook = getattr(self.model, "lr_scheduler_step", None)
+        if callable(hook):
+            hook(spec.scheduler, None)
+        else:
+            spec.scheduler.step()
+
+    def _mark(self, index: int, step: int) -> None:
+        for k, spec in enumerate(self.setup.schedulers):
+            scheduler = spec.scheduler
+            count = getattr(scheduler, "last_epoch", None)
+            if spec.optimizer_index != index or not isinstance(count, int):
+                continue
+            labels = []
+            if isinstance(scheduler, MultiStepLR) and count in scheduler.milestones:
+                labels.append(f"milestone {count} ({spec.interval})")
+            warmup = getattr(scheduler, "warmup_steps", None)
+            if isinstance(warmup, int) and warmup > 0 and count == warmup - 1:
+                labels.append("warmup end")
+            for label in labels:
+                if (k, label) not in self._marked:
+                    self._marked.add((k, label))
+                    self.preview.markers.append({"step": step, "optimizer": index, "label": label})
+
+
+def _run_automatic(loop: _Loop, accumulate: int) -> None:
+    """Lightning 2.x automatic optimization: one optimizer (`_TrainingEpochLoop` and `_should_accumulate`)."""
+    trainer, schedulers = loop.trainer, loop.setup.schedulers
+    last = trainer.num_training_batches - 1
+    for epoch in range(trainer.max_epochs):
+        trainer.current_epoch = epoch
+        for batch_idx in range(trainer.num_training_batches):
+            if (batch_idx + 1) % accumulate == 0 or batch_idx == last:
+                loop.optimizer_step(0, epoch, batch_idx)
+                for spec in schedulers:
+                    if spec.interval == "step" and (batch_idx + 1) % spec.frequency == 0:
+                        loop.step_scheduler(spec)
+            if batch_idx == last:
+                for spec in schedulers:
+                    if spec.interval == "epoch" and (epoch + 1) % spec.frequency == 0:
+                        loop.step_scheduler(spec)
+    trainer.current_epoch = trainer.max_epochs
+
+
+def _run_alternating(loop: _Loop, model: Any, setup: OptimizerSetup) -> None:
+    """`AlternatingOptimizersMixin`'s loop (see `alternating._run_batch`), from the same plan and cadence rules."""
+    _check_trainer(loop.trainer)  # the mixin refuses Trainer(accumulate_grad_batches=...): same message
+    plan = _plan(model, setup)
+    trainer, count = loop.trainer, len(setup.optimizers)
+    steps, windows, position = [0] * count, [0] * count, 0
+    last = trainer.num_training_batches - 1
+
+    def optimizer_step(index: int, epoch: int, batch_idx: int) -> None:
+        loop.optimizer_step(index, epoch, batch_idx)
+        windows[index] = 0
+        steps[index] += 1
+        for spec in plan.step_schedulers[index]:
+            if steps[index] % spec.frequency == 0:
+                loop.step_scheduler(spec)
+
+    for epoch in range(trainer.max_epochs):
+        trainer.current_epoch = epoch
+        for batch_idx in range(trainer.num_training_batches):
+            if plan.frequencies is None:
+                active: Sequence[int] = range(count)
+            else:
+                active = (active_optimizer(plan.frequencies, position if plan.run_wide else batch_idx),)
+            position += 1
+            for index in active:
+                windows[index] += 1
+                if windows[index] >= plan.accumulate[index]:
+                    optimizer_step(index, epoch, batch_idx)
+            if batch_idx == last:
+                for index in range(count):
+                    if windows[index]:  # a partial accumulation window steps on the epoch's last batch
+                        optimizer_step(index, epoch, batch_idx)
+                for spec in plan.epoch_schedulers:
+                    if (epoch + 1) % spec.frequency == 0:
+                        loop.step_scheduler(spec)
+    trainer.current_epoch = trainer.max_epochs
+
+
+def _as_frame(records: Sequence[ScheduleRecord]) -> Any:
+    try:
+        import pandas as pd
+    except ImportError as err:
+        raise RecipeError(f"`as_frame=True` needs pandas: {_FRAME_EXTRA}") from err
+    return pd.DataFrame(list(records), columns=list(ScheduleRecord.__annotations__))
+
+
+# ------------------------------------------------------------------------------------------------------ plot
+
+
+def plot_schedule(
+    schedule_or_module: Any,
+    *,
+    max_epochs: Optional[int] = None,
+    steps_per_epoch: Optional[int] = None,
+    accumulate_grad_batches: int = 1,
+    module: Optional[nn.Module] = None,
+    path: Union[str, "os.PathLike[str]", None] = None,
+    title: Optional[str] = None,
+) -> Any:
+    """Draw a schedule: one line per param group against the optimizer step, epochs marked, milestones annotated.
+
+    Takes what `preview_schedule` returned (or a list of its records), or what it takes (a module or a recipe with
+    the sizes). MultiStepLR milestones and warmup ends are annotated when a `SchedulePreview` carries them. Needs
+    matplotlib (``pip install lightning_optim_recipes[plot]``); draws with the Agg backend, without pyplot.
+
+    Args:
+        schedule_or_module: a `SchedulePreview` or list of records, or a module or recipe to preview.
+        max_epochs, steps_per_epoch, accumulate_grad_batches, module: as in `preview_schedule`, for a module.
+        path: where to save the figure as a PNG.
+        title: the figure's title.
+
+    Returns:
+        The matplotlib ``Figure``.
+
+    Example:
+        >>> recipe = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [2], "gamma": 0.5}}
+        >>> figure = plot_schedule(recipe, max_epochs=3, steps_per_epoch=4)
+        >>> [line.get_label() for line in figure.axes[0].get_lines() if not line.get_label().startswith("_")]
+        ['decay', 'no_decay']
+    """
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
+    except ImportError as err:
+        raise RecipeError(f"`plot_schedule` needs matplotlib: {_PLOT_EXTRA}") from err
+    if _is_records(schedule_or_module):
+        records = list(schedule_or_module)
+        markers = list(getattr(schedule_or_module, "markers", []))
+    else:
+        if max_epochs is None or steps_per_epoch is None:
+            raise RecipeError(
+                "`plot_schedule` of a module or recipe needs the run's sizes: pass `max_epochs=` and"
+                " `steps_per_epoch=` (or the records `preview_schedule` returned)."
+            )
+        records = preview_schedule(
+            schedule_or_module,
+            max_epochs=max_epochs,
+            steps_per_epoch=steps_per_epoch,
+            accumulate_grad_batches=accumulate_grad_batches,
+            module=module,
+        )
+        markers = records.markers
+    figure = Figure(figsize=(8, 4.5), layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    several = len({r["optimizer"] for r in records}) > 1
+    styles = ("-", "--", "-.", ":")
+    for k, ((optimizer, group), points) in enumerate(_lines(records).items()):
+        label = f"optimizer {optimizer}: {group}" if several else group
+        steps, lrs = [p[0] for p in points], [p[1] for p in points]
+        # step s runs at its lr over [s, s + 1): draw the last one to its end too
+        ax.plot(steps + [steps[-1] + 1], lrs + [lrs[-1]], label=label, drawstyle="steps-post",
+                linestyle=styles[k % len(styles)], linewidth=1.8 - 0.3 * (k % len(styles)))
+    epoch_starts = _epoch_starts(records)
+    for epoch, step in epoch_starts[1:]:
+        ax.axvline(step, color="0.75", linewidth=0.8, linestyle=":", zorder=0)
+    if epoch_starts:
+        shown = epoch_starts[:: max(1, math.ceil(len(epoch_starts) / 12))]
+        top = ax.secondary_xaxis("top")
+        top.set_xticks([s for _, s in shown], labels=[str(e) for e, _ in shown])
+        top.set_xlabel("epoch (first optimizer step)")
+    for k, marker in enumerate(markers):
+        ax.axvline(marker["step"], color="0.2", linewidth=0.9, linestyle=(0, (4, 2)), zorder=1)
+        ax.annotate(
+            marker["label"],
+            xy=(marker["step"], 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12 - 11 * (k % 3)),
+            textcoords="offset points",
+            fontsize=8,
+            color="0.2",
+        )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("learning rate")
+    ax.grid(True, alpha=0.3)
+    if records:
+        ax.legend(fontsize=8, loc="best")
+    if title:
+        figure.suptitle(title)
+    if path is not None:
+        figure.savefig(path, dpi=110)
+    return figure
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(r, Mapping) and "lr" in r for r in value)
+
+
+def _lines(records: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], list[tuple[int, float]]]:
+    lines: dict[tuple[int, str], list[tuple[int, float]]] = {}
+    for r in records:
+        lines.setdefault((r["optimizer"], r["group"]), []).append((r["step"], r["lr"]))
+    return lines
+
+
+def _epoch_starts(records: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
+    """(epoch, its first optimizer step) for every epoch in the records."""
+    starts: dict[int, int] = {}
+    for r in records:
+        starts.setdefault(r["epoch"], r["step"])
+    return sorted(starts.items())

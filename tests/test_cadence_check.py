@@ -1,0 +1,296 @@
+"""`SchedulerCadenceCheck` on a real Trainer: silent on correct modules, each listed mistake caught with its cause."""
+
+from __future__ import annotations
+
+import csv
+import warnings
+
+import pytest
+import torch
+from helpers import TinyRegressor, loader, pl, trainer
+from torch import nn
+from torch.optim.lr_scheduler import ExponentialLR, LinearLR, ReduceLROnPlateau, StepLR
+
+from lightning_optim_recipes import CadenceError, RecipeWarning
+from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.cadence_check import CadenceReport, SchedulerCadenceCheck
+
+pytestmark = pytest.mark.trainer
+
+
+def fit(tmp_path, model, batches=7, check=None, **kwargs):
+    check = check or SchedulerCadenceCheck(print_report=False)
+    kwargs.setdefault("max_epochs", 3)
+    t = trainer(tmp_path, callbacks=[check], **kwargs)
+    t.fit(model, loader(batches))
+    return check, t
+
+
+def rows(report: CadenceReport):
+    return [(s.name, s.interval, s.frequency, s.expected, s.expected_max, s.actual) for s in report.schedulers]
+
+
+# ------------------------------------------------------------------------------------------ automatic, correct
+
+
+class Automatic(TinyRegressor):
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        self.log("train_loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        return [opt], [
+            {"scheduler": ExponentialLR(opt, 0.9), "interval": "step", "frequency": 2, "name": "exp"},
+            {"scheduler": StepLR(opt, 1, 0.5), "interval": "epoch", "frequency": 2},
+            {"scheduler": ReduceLROnPlateau(opt, patience=0), "monitor": "train_loss"},
+        ]
+
+
+def test_correct_automatic_module_passes_and_reports(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        check, _ = fit(tmp_path, Automatic(), check=SchedulerCadenceCheck())
+    # 7 batches x 3 epochs: 'step' freq 2 after batches 1, 3, 5 of each epoch; 'epoch' freq 2 after epoch 1 only
+    assert rows(check.report) == [
+        ("exp", "step", 2, 9, 9, 9),
+        ("StepLR", "epoch", 2, 1, 1, 1),
+        ("ReduceLROnPlateau", "epoch", 1, 3, 3, 3),
+    ]
+    assert [(o.name, o.expected, o.actual) for o in check.report.optimizers] == [("SGD", 21, 21)]
+    printed = capsys.readouterr().out
+    assert printed.strip() == check.table()
+    assert check.table().splitlines()[0].split() == ["scheduler", "optimizer", "interval", "frequency", "expected",
+                                                     "actual", "final", "lr"]
+    assert check.report.schedulers[0].final_lr == pytest.approx((0.1 * 0.9**9 * 0.5,), rel=0.6)
+
+
+def test_automatic_accumulation_follows_lightnings_rule(tmp_path):
+    class Model(TinyRegressor):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [opt], [{"scheduler": ExponentialLR(opt, 0.9), "interval": "step", "frequency": 3}]
+
+    with pytest.warns(RecipeWarning) as record:
+        check, _ = fit(tmp_path, Model(), accumulate_grad_batches=2)
+    message = next(str(w.message) for w in record if w.category is RecipeWarning)
+    assert "frequency=3 with accumulate_grad_batches=2" in message
+    assert "it steps 3 times where every 3rd optimizer step would be 4" in message
+    assert "keep frequency=1 and write the schedule in units of k optimizer steps" in message
+    # optimizer steps after batches 1, 3, 5, 6; the scheduler only after batch 5 ((5 + 1) % 3 == 0): 3 in 3 epochs
+    assert rows(check.report) == [("ExponentialLR", "step", 3, 3, 3, 3)]
+    assert [(o.expected, o.actual) for o in check.report.optimizers] == [(12, 12)]
+
+
+def test_epoch_scheduler_also_stepped_in_training_step(tmp_path):
+    class Model(TinyRegressor):
+        def training_step(self, batch, batch_idx):
+            self.lr_schedulers().step()  # the mistake: Lightning steps it at the epoch end already
+            return super().training_step(batch, batch_idx)
+
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [opt], [StepLR(opt, 1, 0.5)]
+
+    with pytest.raises(CadenceError, match=r"Scheduler 'StepLR' \(StepLR of optimizer 0, interval='epoch',"
+                       r" frequency=1\) has stepped 1 time\(s\) after batch 0 of epoch 0, but its cadence expects 0\."
+                       r" Likely cause: it is also stepped by hand"):
+        fit(tmp_path, Model())
+
+
+def test_epoch_scheduler_stepped_by_hand_in_one_batch_epochs(tmp_path):
+    class Model(TinyRegressor):
+        def training_step(self, batch, batch_idx):
+            self.lr_schedulers().step()
+            self.lr_schedulers().step()
+            return super().training_step(batch, batch_idx)
+
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [opt], [StepLR(opt, 1, 0.5)]
+
+    with pytest.raises(CadenceError, match=r"has stepped 3 time\(s\) at the end of epoch 0, but its cadence"
+                       r" expects 0 to 1"):
+        fit(tmp_path, Model(), batches=1)
+
+
+def test_warn_mode_warns_once_and_trains_on(tmp_path):
+    class Model(TinyRegressor):
+        def training_step(self, batch, batch_idx):
+            self.lr_schedulers().step()
+            return super().training_step(batch, batch_idx)
+
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [opt], [StepLR(opt, 1, 0.5)]
+
+    with pytest.warns(RecipeWarning, match="stepped by hand") as record:
+        check, t = fit(tmp_path, Model(), check=SchedulerCadenceCheck(mode="warn", print_report=False))
+    assert len([w for w in record if "stepped by hand" in str(w.message)]) == 1
+    assert t.current_epoch == 3
+    assert rows(check.report) == [("StepLR", "epoch", 1, 3, 3, 24)]  # 21 by hand + 3 by Lightning
+
+
+def test_unit_mismatch_is_flagged_before_training(tmp_path):
+    class Model(TinyRegressor):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [opt], [LinearLR(opt, start_factor=0.01, total_iters=1000)]  # warmup over 1000 "steps"
+
+    with pytest.warns(RecipeWarning, match=r"The LinearLR scheduler uses interval='epoch', but its schedule spans"
+                      r" 1000 scheduler steps but training runs at most 2 epochs.*Did you mean interval='step'"):
+        check, _ = fit(tmp_path, Model(), batches=2, max_epochs=2)
+    assert rows(check.report) == [("LinearLR", "epoch", 1, 2, 2, 2)]  # not an error: it does step per epoch
+
+
+def test_csv_report_in_the_loggers_log_dir(tmp_path):
+    logger = pl.loggers.CSVLogger(str(tmp_path), name="run")
+    check, _ = fit(tmp_path, Automatic(), logger=logger, max_epochs=1)
+    with open(f"{logger.log_dir}/cadence_report.csv") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(r["kind"], r["name"], r["expected"], r["actual"]) for r in table] == [
+        ("scheduler", "exp", "3", "3"),
+        ("scheduler", "StepLR", "0", "0"),
+        ("scheduler", "ReduceLROnPlateau", "1", "1"),
+        ("optimizer", "SGD", "7", "7"),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------------ manual
+
+
+class Manual(TinyRegressor):
+    """Steps its optimizer every `every` batches; its step scheduler (frequency `f`) as `sched_rule` says."""
+
+    def __init__(self, every=1, f=1, sched_rule="after_opt"):
+        super().__init__()
+        self.automatic_optimization = False
+        self.every, self.f, self.sched_rule = every, f, sched_rule
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        step_sched, epoch_sched = self.lr_schedulers()
+        loss = super().training_step(batch, batch_idx) / self.every
+        self.manual_backward(loss)
+        stepped = (batch_idx + 1) % self.every == 0 or self.trainer.is_last_batch
+        if stepped:
+            opt.step()
+            opt.zero_grad()
+        if self.sched_rule == "after_opt" and stepped:
+            self.optimizer_steps = getattr(self, "optimizer_steps", 0) + 1
+            if self.optimizer_steps % self.f == 0:
+                step_sched.step()
+        elif self.sched_rule == "batch_idx" and (batch_idx + 1) % self.f == 0:  # Lightning's documented pattern
+            step_sched.step()
+        elif self.sched_rule == "every_batch":
+            step_sched.step()
+
+    def on_train_epoch_end(self):
+        if self.sched_rule != "never":
+            self.lr_schedulers()[1].step()
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        return [opt], [{"scheduler": ExponentialLR(opt, 0.9), "interval": "step", "frequency": self.f},
+                       StepLR(opt, 1, 0.5)]
+
+
+@pytest.mark.parametrize(("every", "f", "rule", "expected"), [
+    (1, 1, "after_opt", [("ExponentialLR", "step", 1, 21, 21, 21), ("StepLR", "epoch", 1, 3, 3, 3)]),
+    (2, 1, "after_opt", [("ExponentialLR", "step", 1, 12, 12, 12), ("StepLR", "epoch", 1, 3, 3, 3)]),
+    (1, 3, "after_opt", [("ExponentialLR", "step", 3, 6, 9, 7), ("StepLR", "epoch", 1, 3, 3, 3)]),
+    (1, 3, "batch_idx", [("ExponentialLR", "step", 3, 6, 9, 6), ("StepLR", "epoch", 1, 3, 3, 3)]),
+])
+def test_correct_manual_modules_pass(tmp_path, every, f, rule, expected):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        check, _ = fit(tmp_path, Manual(every, f, rule))
+    assert rows(check.report) == expected
+
+
+def test_manual_module_that_never_steps_its_schedulers(tmp_path):
+    with pytest.raises(CadenceError, match=r"Scheduler 'ExponentialLR' \(ExponentialLR of optimizer 0,"
+                       r" interval='step', frequency=1\) has stepped 0 time\(s\) after batch 0 of epoch 0, but its"
+                       r" cadence expects 1 \(1 step\(s\) of its optimizer so far\)\. Likely cause: under manual"
+                       r" optimization \(`automatic_optimization = False`\) Lightning never steps schedulers"):
+        fit(tmp_path, Manual(sched_rule="never"))
+
+
+def test_manual_epoch_scheduler_never_stepped_is_caught_at_the_next_epoch(tmp_path):
+    class Model(Manual):
+        def on_train_epoch_end(self):
+            pass
+
+    with pytest.raises(CadenceError, match=r"Scheduler 'StepLR' .* has stepped 0 time\(s\) at the start of epoch 1,"
+                       r" but its cadence expects 1\. Likely cause: .*call `self.lr_schedulers\(\).step\(\)` in"
+                       r" `on_train_epoch_end`"):
+        fit(tmp_path, Model())
+
+
+def test_step_scheduler_stepped_on_accumulating_batches(tmp_path):
+    with pytest.raises(CadenceError, match=r"has stepped 1 time\(s\) after batch 0 of epoch 0, but its cadence"
+                       r" expects 0 \(0 step\(s\) of its optimizer so far\)\. Likely cause: it is stepped on batches"
+                       r" where its optimizer did not step"):
+        fit(tmp_path, Manual(every=2, sched_rule="every_batch"))
+
+
+# ------------------------------------------------------------------------------------------- alternating mixin
+
+
+class GAN(AlternatingOptimizersMixin, pl.LightningModule):
+    alternation = {"critic_step": 5, "generator_step": 1}
+
+    def __init__(self, cycle="epoch"):
+        super().__init__()
+        self.alternation_cycle = cycle
+        self.critic, self.generator = nn.Linear(4, 1), nn.Linear(4, 4)
+
+    def critic_step(self, batch, batch_idx):
+        x, _ = batch
+        return self.critic(self.generator(x)).mean() - self.critic(x).mean()
+
+    def generator_step(self, batch, batch_idx):
+        x, _ = batch
+        return -self.critic(self.generator(x)).mean()
+
+    def configure_optimizers(self):
+        critic = torch.optim.SGD(self.critic.parameters(), lr=0.01)
+        generator = torch.optim.SGD(self.generator.parameters(), lr=0.01)
+        return [critic, generator], [
+            {"scheduler": ExponentialLR(critic, 0.9), "interval": "step", "frequency": 2, "name": "critic"},
+            {"scheduler": ExponentialLR(generator, 0.9), "interval": "step", "name": "generator"},
+            {"scheduler": StepLR(generator, 1, 0.5), "interval": "epoch", "name": "generator-epoch"},
+        ]
+
+
+def test_correct_alternating_module_passes_and_reports_the_ratio(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        check, _ = fit(tmp_path, GAN(cycle="run"), batches=8)
+    # run-wide cycle of 6 over 24 batches: critic 20 steps, generator 4 (5:1)
+    assert [(o.frequency, o.expected, o.actual) for o in check.report.optimizers] == [(5, 20, 20), (1, 4, 4)]
+    assert rows(check.report) == [
+        ("critic", "step", 2, 10, 10, 10),
+        ("generator", "step", 1, 4, 4, 4),
+        ("generator-epoch", "epoch", 1, 3, 3, 3),
+    ]
+
+
+def test_generator_scheduler_never_steps_because_its_optimizer_is_never_active(tmp_path):
+    with pytest.raises(CadenceError, match=r"Scheduler\(s\) 'generator', 'generator-epoch' of optimizer 1 will never"
+                       r" step: optimizer 1 \(SGD\) is never active in an epoch of 5 batches\. Likely cause: with"
+                       r" frequencies \(5, 1\) the cycle of 6 batches restarts every epoch.*alternation_cycle = 'run'"):
+        fit(tmp_path, GAN(cycle="epoch"), batches=5)
+
+
+def test_alternating_scheduler_stepped_by_hand(tmp_path):
+    class Model(GAN):
+        def critic_step(self, batch, batch_idx):
+            self.lr_schedulers()[0].step()
+            return super().critic_step(batch, batch_idx)
+
+    with pytest.raises(CadenceError, match=r"Scheduler 'critic' .* has stepped 1 time\(s\) after batch 0 of epoch 0,"
+                       r" but its cadence expects 0 \(1 step\(s\) of its optimizer so far\)\. Likely cause: the mixin"
+                       r" steps it right after each step of its own optimizer"):
+        fit(tmp_path, Model(cycle="run"), batches=8)

@@ -1,0 +1,219 @@
+"""Every `RecipeError` the foundation can raise, triggered once each: the message names the offending value and says
+what to change. A last test checks that the table reaches every `raise RecipeError` in the foundation modules."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+import types
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import pl
+from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
+
+import lightning_optim_recipes as lor
+from lightning_optim_recipes import (
+    NoDecayRule,
+    OptimRecipeMixin,
+    RecipeError,
+    check_param_groups,
+    configure_from_recipe,
+    cosine,
+    exponential,
+    multistep,
+    param_groups,
+    scheduled,
+    validate_optimizers,
+    warmup_cosine,
+)
+from lightning_optim_recipes.schedules import constant, join, linear, warmup_cosine_schedule
+
+FOUNDATION = ("_checks", "no_decay", "param_groups", "schedules", "schedulers", "validation", "recipe", "recipe_mixin")
+
+#: Says what to change: an imperative, or the requirement the value breaks together with the accepted values.
+FIX = re.compile(
+    r"\b(use|pass|add|remove|set|write|make|give|build|move|fix|define|construct|return|rename|lower|merge|install"
+    r"|did you mean|must be|must exceed|must map|expected one of|expected an?|valid keys|takes an?|needs an?|only tensors)\b",
+    re.IGNORECASE,
+)
+QUOTED = re.compile(r"'[^']*'|`[^`]+`|\"[^\"]*\"")
+#: Rows whose offending value is a number, a type or a position, which the message writes unquoted.
+UNQUOTED = {"cpg-list-non-tensor", "not-optimizer", "scheduler-wrong-dict"}
+
+
+def model() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2))
+
+
+def sgd(lr: float = 0.1) -> torch.optim.SGD:
+    return torch.optim.SGD([nn.Parameter(torch.zeros(2, 2))], lr=lr)
+
+
+def two(m: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    return torch.optim.SGD(m[0].parameters(), lr=0.1), torch.optim.SGD(m[1].parameters(), lr=0.1)
+
+
+class NoOptimizer:
+    """A scheduler look-alike that forgot its optimizer."""
+
+    def step(self) -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+
+class NoRecipe(OptimRecipeMixin, pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(2, 2)
+
+
+def _recipe(**recipe):
+    return lambda: configure_from_recipe(model(), recipe)
+
+
+def _w(m: nn.Sequential) -> torch.Tensor:
+    return m[0].weight
+
+
+# (id, call that raises, the offending value as the message shows it)
+CASES = [
+    # _checks
+    ("unknown-key", lambda: validate_optimizers({"optimizer": (o := sgd()), "lr_schedular": StepLR(o, 1)}),
+     "'lr_schedular'"),
+    # no_decay
+    ("rule-names-str", lambda: NoDecayRule(names="pos_embed"), "'pos_embed'"),
+    ("rule-module-types", lambda: NoDecayRule(module_types=(int,)), "<class 'int'>"),
+    ("rule-predicate", lambda: NoDecayRule(predicate=3), "got 3"),
+    # param_groups
+    ("pg-not-module", lambda: param_groups(3, weight_decay=0.1), "got int"),
+    ("pg-number", lambda: param_groups(model(), weight_decay=-1), "got -1"),
+    ("pg-no-decay", lambda: param_groups(model(), weight_decay=0.1, no_decay="default"), "'default'"),
+    ("pg-unused-pattern", lambda: param_groups(model(), weight_decay=0.1, overrides={"encodr": {"lr": 1.0}}),
+     "'encodr'"),
+    ("pg-tie", lambda: param_groups(model(), weight_decay=0.1, overrides={"0": {"lr": 1.0}, "[0]": {"lr": 2.0}}),
+     "'[0]'"),
+    ("pg-overrides-type", lambda: param_groups(model(), weight_decay=0.1, overrides=[("0", {})]), "got list"),
+    ("pg-overrides-key", lambda: param_groups(model(), weight_decay=0.1, overrides={3: {}}), "got 3"),
+    ("pg-overrides-value", lambda: param_groups(model(), weight_decay=0.1, overrides={"0": 0.1}), "got 0.1"),
+    ("pg-overrides-params", lambda: param_groups(model(), weight_decay=0.1, overrides={"0": {"params": []}}),
+     "'params'"),
+    ("cpg-type", lambda: check_param_groups(3), "got int"),
+    ("cpg-group-type", lambda: check_param_groups([{"params": [_w(model())]}, 3]), "got int"),
+    ("cpg-no-params", lambda: check_param_groups([{"encoder_params": model().parameters()}]), "'encoder_params'"),
+    ("cpg-empty", lambda: check_param_groups([{"params": [], "name": "head"}]), "'head'"),
+    ("cpg-non-tensor", lambda: check_param_groups([{"params": [model()]}]), "Sequential"),
+    ("cpg-twice", lambda: check_param_groups([{"params": [_w(m := model())]}, {"params": [_w(m)]}], m), "'0.weight'"),
+    ("cpg-list-non-tensor", lambda: check_param_groups([_w(model()), 3.0]), "float"),
+    ("cpg-set", lambda: check_param_groups([{"params": {_w(model())}}]), "a set"),
+    # schedules
+    ("join-count", lambda: join([constant()], [3]), "got 1 schedules and 1 boundaries"),
+    ("join-order", lambda: join([constant()] * 3, [3, 1]), "[3, 1]"),
+    ("warmup-steps", lambda: warmup_cosine_schedule(-1, 10), "got -1"),
+    ("warmup-room", lambda: warmup_cosine_schedule(5, 3), "`total_steps` (3)"),
+    ("positive-int", lambda: linear(0.0, 1.0, 0), "got 0"),
+    # schedulers
+    ("scheduled-type", lambda: scheduled(sgd()), "got SGD"),
+    ("scheduled-name", lambda: scheduled(StepLR(sgd(), 1), name=""), "got ''"),
+    ("scheduled-plateau", lambda: scheduled(ReduceLROnPlateau(sgd())), "monitor=None"),
+    ("scheduled-strict", lambda: scheduled(ReduceLROnPlateau(sgd()), monitor="val_loss", strict="yes"), "'yes'"),
+    ("scheduled-monitor", lambda: scheduled(StepLR(sgd(), 1), monitor="val_loss"), "StepLR"),
+    ("interval", lambda: scheduled(StepLR(sgd(), 1), interval="batch"), "'batch'"),
+    ("frequency", lambda: scheduled(StepLR(sgd(), 1), frequency=0), "got 0"),
+    ("milestones", lambda: multistep(sgd(), milestones=2000), "got 2000"),
+    ("milestones-order", lambda: multistep(sgd(), milestones=[5, 2]), "[5, 2]"),
+    ("t-max", lambda: cosine(sgd(), t_max=0), "got 0"),
+    ("warmup-base-lr", lambda: warmup_cosine(sgd(lr=0.0), warmup_steps=1, total_steps=5), "lr=0.0"),
+    ("warmup-min-lr", lambda: warmup_cosine(sgd(), warmup_steps=1, total_steps=5, min_lr=1.0), "got 1.0"),
+    ("warmup-no-length", lambda: warmup_cosine(sgd(), warmup_steps=1), "`total_steps=`"),
+    ("warmup-endless", lambda: warmup_cosine(sgd(), warmup_steps=1,
+                                             trainer=types.SimpleNamespace(estimated_stepping_batches=float("inf"))),
+     "is inf"),
+    ("gamma", lambda: exponential(sgd(), gamma=0), "got 0"),
+    # validation
+    ("empty", lambda: validate_optimizers([]), "an empty sequence"),
+    ("unknown-form", lambda: validate_optimizers(3), "returned a int"),
+    ("not-optimizer", lambda: validate_optimizers([sgd(), 3]), "is a int"),
+    ("some-frequencies", lambda: validate_optimizers([{"optimizer": sgd(), "frequency": 5}, {"optimizer": sgd()}]),
+     "dicts [1]"),
+    ("no-optimizer-key", lambda: validate_optimizers({"lr_scheduler": StepLR(sgd(), 1)}), "'lr_scheduler'"),
+    ("optimizer-type", lambda: validate_optimizers({"optimizer": "adam"}), "got str"),
+    ("scheduler-list", lambda: validate_optimizers({"optimizer": (o := sgd()), "lr_scheduler": [StepLR(o, 1)]}),
+     "holds a list"),
+    ("monitor-alone", lambda: validate_optimizers({"optimizer": sgd(), "monitor": "val_loss"}), "'monitor'"),
+    ("no-scheduler-key", lambda: validate_optimizers(([sgd()], [{"interval": "step"}])), "'interval'"),
+    ("scheduler-name", lambda: validate_optimizers(([o := sgd()], [{"scheduler": StepLR(o, 1), "name": 3}])),
+     "got 3"),
+    ("scheduler-strict", lambda: validate_optimizers(([o := sgd()], [{"scheduler": StepLR(o, 1), "strict": "no"}])),
+     "'no'"),
+    ("not-scheduler", lambda: validate_optimizers(([sgd()], ["StepLR"])), "'StepLR'"),
+    ("monitor-type", lambda: validate_optimizers({"optimizer": (o := sgd()), "lr_scheduler": ReduceLROnPlateau(o),
+                                                  "monitor": 5}), "got 5"),
+    ("plateau-monitor", lambda: validate_optimizers({"optimizer": (o := sgd()), "lr_scheduler": ReduceLROnPlateau(o)}),
+     "`ReduceLROnPlateau`"),
+    ("scheduler-no-optimizer", lambda: validate_optimizers(([sgd()], [NoOptimizer()])), "NoOptimizer"),
+    ("scheduler-foreign", lambda: validate_optimizers(([sgd()], [StepLR(sgd(), 1)])), "StepLR"),
+    ("scheduler-wrong-dict", lambda: validate_optimizers(
+        [{"optimizer": (ab := two(model()))[0]}, {"optimizer": ab[1], "lr_scheduler": StepLR(ab[0], 1)}]),
+     "optimizer dict 1"),
+    ("shared-parameter", lambda: validate_optimizers([torch.optim.SGD((m := model()).parameters(), lr=0.1),
+                                                      torch.optim.SGD(m[0].parameters(), lr=0.1)], m), "'0.weight'"),
+    ("frequency-automatic", lambda: validate_optimizers(
+        [{"optimizer": (ab := two(m := model()))[0], "frequency": 5}, {"optimizer": ab[1], "frequency": 1}], m),
+     "'frequency'"),
+    ("several-automatic", lambda: validate_optimizers(list(two(m := model())), m), "returned 2 optimizers"),
+    # recipe
+    ("recipe-type", lambda: configure_from_recipe(model(), "AdamW"), "'AdamW'"),
+    ("recipe-lr", _recipe(optimizer="AdamW"), "'lr'"),
+    ("recipe-kwargs", _recipe(lr=1e-3, optimizer_kwargs={"momentum": 0.9}), "'momentum'"),
+    ("recipe-optimizer-type", _recipe(lr=1e-3, optimizer=3), "got 3"),
+    ("recipe-optimizer-name", _recipe(lr=1e-3, optimizer="Adamw"), "'Adamw'"),
+    ("recipe-no-decay", _recipe(lr=1e-3, no_decay=3), "got 3"),
+    ("recipe-no-decay-flag", _recipe(lr=1e-3, no_decay={"bias": "no"}), "'no'"),
+    ("recipe-module-type", _recipe(lr=1e-3, no_decay={"module_types": ["Embeding"]}), "'Embeding'"),
+    ("recipe-scheduler-type", _recipe(lr=1e-3, scheduler="cosine"), "'cosine'"),
+    ("recipe-scheduler-name", _recipe(lr=1e-3, scheduler={"type": "cosin"}), "'cosin'"),
+    ("recipe-scheduler-options", _recipe(lr=1e-3, scheduler={"type": "StepLR", "stepsize": 3}), "'stepsize'"),
+    ("recipe-import", _recipe(lr=1e-3, optimizer="torch.optim.NoSuchOptimizer"), "'torch.optim.NoSuchOptimizer'"),
+    # recipe_mixin
+    ("mixin-no-recipe", lambda: NoRecipe().configure_optimizers(), "NoRecipe"),
+]
+
+
+def _raise_site(err: BaseException) -> tuple[str, int]:
+    tb = err.__traceback__
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return Path(tb.tb_frame.f_code.co_filename).stem, tb.tb_lineno
+
+
+@pytest.mark.parametrize(("case", "call", "shown"), CASES, ids=[case[0] for case in CASES])
+def test_message_names_the_value_and_the_fix(case, call, shown):
+    with pytest.raises(RecipeError) as info:
+        call()
+    message = str(info.value)
+    assert shown in message, f"the offending value {shown!r} is not in: {message}"
+    assert case in UNQUOTED or QUOTED.search(message), f"nothing quoted in: {message}"
+    assert FIX.search(message), f"no fix in: {message}"
+    assert message.rstrip().endswith((".", "?", ")")), message
+
+
+def test_the_table_reaches_every_raise_in_the_foundation():
+    sites = set()
+    for name in FOUNDATION:
+        path = Path(importlib.import_module(f"lightning_optim_recipes.{name}").__file__)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                if getattr(node.exc.func, "id", None) == "RecipeError":
+                    sites.add((name, node.lineno))
+    reached = set()
+    for _, call, _ in CASES:
+        with pytest.raises(RecipeError) as info:
+            call()
+        reached.add(_raise_site(info.value))
+    assert sites - reached == set(), "add a row to CASES for each of these (module, line) raise sites"
+    assert len(CASES) == len({case[0] for case in CASES}) and lor.RecipeError is RecipeError

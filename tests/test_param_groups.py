@@ -1,0 +1,332 @@
+"""`param_groups` (groups built for a model) and `check_param_groups` (groups written by hand)."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from lightning_optim_recipes import RecipeError, RecipeWarning, check_param_groups, param_groups
+
+
+class EncoderDecoder(nn.Module):
+    """The seed's two networks: encoder.0 (Linear), encoder.1 (LayerNorm); decoder.0, decoder.1 (Linear)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8))
+        self.decoder = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 1))
+
+
+def _summary(groups):
+    """(name, [param names], options without 'params' and 'name') per group."""
+    return [(g["name"], [_NAMES[id(p)] for p in g["params"]], {k: v for k, v in g.items() if k not in ("params", "name")})
+            for g in groups]
+
+
+_NAMES: dict[int, str] = {}
+
+
+def _model() -> EncoderDecoder:
+    model = EncoderDecoder()
+    _NAMES.update({id(p): n for n, p in model.named_parameters()})
+    return model
+
+
+def test_default_groups():
+    groups = param_groups(_model(), weight_decay=1e-6)
+    assert _summary(groups) == [
+        ("decay", ["encoder.0.weight", "decoder.0.weight", "decoder.1.weight"], {"weight_decay": 1e-6}),
+        ("no_decay", ["encoder.0.bias", "encoder.1.weight", "encoder.1.bias", "decoder.0.bias", "decoder.1.bias"],
+         {"weight_decay": 0.0}),
+    ]
+
+
+def test_lr_for_every_group_and_torch_accepts_them():
+    model = _model()
+    groups = param_groups(model, weight_decay=0.01, lr=3e-4)
+    assert [(g["name"], g["lr"], g["weight_decay"]) for g in groups] == [("decay", 3e-4, 0.01), ("no_decay", 3e-4, 0.0)]
+    optimizer = torch.optim.AdamW(groups, lr=1.0)
+    assert [g["lr"] for g in optimizer.param_groups] == [3e-4, 3e-4]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_param_groups(optimizer, model) == optimizer.param_groups
+
+
+def test_seed_encoder_decoder_done_right():
+    """Two networks, two learning rates, weight decay only where it belongs."""
+    model = _model()
+    groups = param_groups(model, weight_decay=1e-6, overrides={"encoder": {"lr": 1e-4}, "decoder": {"lr": 1e-3}})
+    assert _summary(groups) == [
+        ("encoder", ["encoder.0.weight"], {"lr": 1e-4, "weight_decay": 1e-6}),
+        ("encoder/no_decay", ["encoder.0.bias", "encoder.1.weight", "encoder.1.bias"], {"lr": 1e-4, "weight_decay": 0.0}),
+        ("decoder", ["decoder.0.weight", "decoder.1.weight"], {"lr": 1e-3, "weight_decay": 1e-6}),
+        ("decoder/no_decay", ["decoder.0.bias", "decoder.1.bias"], {"lr": 1e-3, "weight_decay": 0.0}),
+    ]
+    optimizer = torch.optim.Adam(groups, lr=0.1)
+    assert [(g["name"], g["lr"]) for g in optimizer.param_groups] == [
+        ("encoder", 1e-4), ("encoder/no_decay", 1e-4), ("decoder", 1e-3), ("decoder/no_decay", 1e-3),
+    ]
+
+
+def test_overrides_glob_most_specific_and_options():
+    groups = param_groups(
+        _model(),
+        weight_decay=0.1,
+        lr=1.0,
+        overrides={"decoder.*": {"lr": 0.5, "betas": (0.5, 0.9)}, "encoder.1": {"weight_decay": 0.3, "lr": 0.2}},
+    )
+    assert _summary(groups) == [
+        ("decay", ["encoder.0.weight"], {"lr": 1.0, "weight_decay": 0.1}),
+        ("no_decay", ["encoder.0.bias"], {"lr": 1.0, "weight_decay": 0.0}),
+        # LayerNorm parameters stay undecayed even when the override sets a weight decay
+        ("encoder.1/no_decay", ["encoder.1.weight", "encoder.1.bias"], {"lr": 0.2, "weight_decay": 0.0}),
+        ("decoder.*", ["decoder.0.weight", "decoder.1.weight"], {"lr": 0.5, "betas": (0.5, 0.9), "weight_decay": 0.1}),
+        ("decoder.*/no_decay", ["decoder.0.bias", "decoder.1.bias"], {"lr": 0.5, "betas": (0.5, 0.9), "weight_decay": 0.0}),
+    ]
+
+
+def test_longest_module_path_wins():
+    groups = param_groups(_model(), weight_decay=0.1, overrides={"decoder": {"lr": 1.0}, "decoder.1": {"lr": 2.0}})
+    assert [(n, p, o.get("lr")) for n, p, o in _summary(groups)] == [
+        ("decay", ["encoder.0.weight"], None),
+        ("no_decay", ["encoder.0.bias", "encoder.1.weight", "encoder.1.bias"], None),
+        ("decoder", ["decoder.0.weight"], 1.0),
+        ("decoder/no_decay", ["decoder.0.bias"], 1.0),
+        ("decoder.1", ["decoder.1.weight"], 2.0),
+        ("decoder.1/no_decay", ["decoder.1.bias"], 2.0),
+    ]
+    # a glob that reaches deeper (down to a parameter) beats a shorter prefix
+    deeper = param_groups(_model(), weight_decay=0.1, overrides={"decoder": {"lr": 1.0}, "decoder.*.bias": {"lr": 3.0}})
+    assert [(n, p) for n, p, _ in _summary(deeper)][2:] == [
+        ("decoder", ["decoder.0.weight", "decoder.1.weight"]),
+        ("decoder.*.bias/no_decay", ["decoder.0.bias", "decoder.1.bias"]),
+    ]
+
+
+def test_a_glob_star_stays_within_one_name():
+    """`decoder.*` is as specific as `decoder.1` (both match that module path), so the two are a tie, not a win."""
+    with pytest.raises(RecipeError, match=r"^`overrides` patterns 'decoder\.\*' and 'decoder\.1' both match 'decoder\.1' equally specifically\. Make one of them more specific or merge them\.$"):
+        param_groups(_model(), weight_decay=0.1, overrides={"decoder.*": {"lr": 1.0}, "decoder.1": {"lr": 2.0}})
+    groups = param_groups(_model(), weight_decay=0.1, overrides={"*.0": {"lr": 1.0}})  # encoder.0 and decoder.0
+    assert [(n, p) for n, p, _ in _summary(groups)] == [
+        ("*.0", ["encoder.0.weight", "decoder.0.weight"]),
+        ("*.0/no_decay", ["encoder.0.bias", "decoder.0.bias"]),
+        ("no_decay", ["encoder.1.weight", "encoder.1.bias", "decoder.1.bias"]),
+        ("decay", ["decoder.1.weight"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error_msg"),
+    [
+        ({"encoder": {"lr": 1.0}, "enc*": {"lr": 2.0}},
+         r"^`overrides` patterns 'encoder' and 'enc\*' both match 'encoder' equally specifically\."),
+        ({"encoderr": {"lr": 1.0}},
+         r"^`overrides` pattern 'encoderr' matches no trainable parameter of EncoderDecoder\. Patterns match module"
+         r" paths such as 'encoder', 'encoder\.0', 'encoder\.1', 'decoder'; fix or remove it\.$"),
+        ({"enc": {"lr": 1.0}}, r"^`overrides` pattern 'enc' matches no trainable parameter"),  # prefixes are whole names
+        ({"decoder.2": {"lr": 1.0}}, r"^`overrides` pattern 'decoder\.2' matches no trainable parameter"),
+        (["encoder"], r"^`overrides` must map module-name patterns to group options, e.g\. \{'encoder': \{'lr': 1e-4\}\}, got list\.$"),
+        ({"": {"lr": 1.0}}, r"^`overrides` keys must be module-name patterns such as 'encoder', got ''\.$"),
+        ({"encoder": 1e-4}, r"^`overrides\['encoder'\]` must be a dict of group options such as \{'lr': 1e-4\}, got 0\.0001\.$"),
+        ({"encoder": {"params": []}}, r"^`overrides\['encoder'\]` sets 'params', which `param_groups` fills in itself; remove it\.$"),
+        ({"encoder": {"name": "enc"}}, r"^`overrides\['encoder'\]` sets 'name', which `param_groups` fills in itself"),
+    ],
+)
+def test_override_errors(overrides, error_msg):
+    with pytest.raises(RecipeError, match=error_msg):
+        param_groups(_model(), weight_decay=0.1, overrides=overrides)
+
+
+def test_pattern_matching_only_frozen_parameters_is_an_error():
+    model = _model()
+    model.encoder.requires_grad_(False)
+    with pytest.raises(RecipeError, match=r"^`overrides` pattern 'encoder' matches no trainable parameter"):
+        param_groups(model, weight_decay=0.1, overrides={"encoder": {"lr": 1.0}})
+    groups = param_groups(model, weight_decay=0.1, overrides={"encoder": {"lr": 1.0}}, include_frozen=True)
+    assert [g["name"] for g in groups] == ["encoder", "encoder/no_decay", "decay", "no_decay"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error_msg"),
+    [
+        ({"weight_decay": -0.1}, r"^`weight_decay` must be a finite non-negative number, got -0\.1\.$"),
+        ({"weight_decay": "0.1"}, r"^`weight_decay` must be a finite non-negative number, got '0\.1'\.$"),
+        ({"weight_decay": True}, r"^`weight_decay` must be a finite non-negative number, got True\.$"),
+        ({"weight_decay": 0.1, "lr": -1}, r"^`lr` must be a finite non-negative number, got -1\.$"),
+    ],
+)
+def test_argument_errors(kwargs, error_msg):
+    with pytest.raises(RecipeError, match=error_msg):
+        param_groups(_model(), **kwargs)
+
+
+def test_module_type_error():
+    model = _model()
+    with pytest.raises(RecipeError, match=r"^`param_groups` takes an `nn.Module`, got generator\.$"):
+        param_groups(model.parameters(), weight_decay=0.1)
+
+
+def test_frozen_left_out_unless_asked_and_no_empty_groups():
+    model = _model()
+    model.encoder.requires_grad_(False)
+    for p in model.decoder.parameters():
+        if p.ndim == 1:
+            p.requires_grad_(False)  # every no-decay parameter frozen: no 'no_decay' group at all
+    groups = param_groups(model, weight_decay=0.1)
+    assert _summary(groups) == [("decay", ["decoder.0.weight", "decoder.1.weight"], {"weight_decay": 0.1})]
+    with_frozen = param_groups(model, weight_decay=0.1, include_frozen=True)
+    assert [(n, len(p)) for n, p, _ in _summary(with_frozen)] == [("decay", 3), ("no_decay", 5)]
+    assert all(g["params"] for g in with_frozen)
+
+
+def test_tied_parameters_once_and_deterministic_order():
+    model = nn.Sequential(nn.Embedding(5, 4), nn.LayerNorm(4), nn.Linear(4, 5))
+    model[2].weight = model[0].weight
+    first = param_groups(model, weight_decay=0.1)
+    second = param_groups(model, weight_decay=0.1)
+    ids = [id(p) for g in first for p in g["params"]]
+    assert len(ids) == len(set(ids)) == 4  # embedding (= head) weight, norm weight + bias, head bias
+    assert [[id(p) for p in g["params"]] for g in first] == [[id(p) for p in g["params"]] for g in second]
+    assert [g["params"] for g in first][0][0] is model[0].weight
+    torch.optim.SGD(first, lr=0.1)  # torch refuses a parameter listed twice: it is not
+
+
+# ------------------------------------------------------------------------------------------ property-based
+
+_LAYERS = {
+    "linear": lambda: nn.Linear(3, 3),
+    "norm": lambda: nn.LayerNorm(3),
+    "nobias": lambda: nn.Linear(3, 3, bias=False),
+    "bn": lambda: nn.BatchNorm1d(3),
+    "block": lambda: nn.Sequential(nn.Linear(3, 3), nn.LayerNorm(3)),
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    layers=st.lists(st.sampled_from(sorted(_LAYERS)), min_size=1, max_size=6),
+    frozen=st.lists(st.booleans(), min_size=6, max_size=6),
+    tie=st.booleans(),
+    override=st.sampled_from([None, "0", "1", "*"]),
+    include_frozen=st.booleans(),
+)
+def test_every_trainable_parameter_in_exactly_one_group(layers, frozen, tie, override, include_frozen):
+    model = nn.Sequential(*(_LAYERS[kind]() for kind in layers))
+    for layer, freeze in zip(model, frozen):
+        layer.requires_grad_(not freeze)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if tie and len(linears) >= 2:
+        linears[-1].weight = linears[0].weight
+    overrides = None
+    if override is not None and len(layers) > int(override if override != "*" else 0):
+        overrides = {override: {"lr": 0.5}}
+    wanted = {id(p) for p in model.parameters() if p.requires_grad or include_frozen}
+    if overrides and not any(p.requires_grad or include_frozen for n, p in model.named_parameters()
+                             if override == "*" or n.split(".")[0] == override):
+        with pytest.raises(RecipeError, match="matches no trainable parameter"):
+            param_groups(model, weight_decay=0.1, overrides=overrides, include_frozen=include_frozen)
+        return
+    groups = param_groups(model, weight_decay=0.1, overrides=overrides, include_frozen=include_frozen)
+    grouped = [id(p) for g in groups for p in g["params"]]
+    assert len(grouped) == len(set(grouped)) and set(grouped) == wanted
+    assert all(g["params"] for g in groups)
+    assert len({g["name"] for g in groups}) == len(groups)
+    if wanted:
+        torch.optim.AdamW(groups, lr=0.1)
+
+
+# ---------------------------------------------------------------------------------------- check_param_groups
+
+
+def test_seed_broken_example_says_the_key_must_be_params():
+    enc, dec = nn.Linear(2, 2), nn.Linear(2, 2)
+    with pytest.raises(KeyError, match="params"):  # what torch itself says
+        torch.optim.Adam([{"encoder_params": enc.parameters()}, {"decoder_params": dec.parameters()}])
+    with pytest.raises(
+        RecipeError,
+        match=r"^Param group 0 has no 'params' key \(its keys: 'encoder_params'\)\. torch\.optim reads a group's"
+        r" tensors from 'params': write \{'params': \.\.\., <options>\}, e\.g\. \[\{'params': encoder\.parameters\(\)\},"
+        r" \{'params': decoder\.parameters\(\), 'lr': 1e-4\}\]\.$",
+    ):
+        check_param_groups([{"encoder_params": enc.parameters()}, {"decoder_params": dec.parameters()}])
+
+
+def test_a_generator_passed_as_params_is_not_consumed():
+    enc, dec = nn.Linear(2, 2), nn.Linear(2, 3)
+    groups = [{"params": enc.parameters()}, {"params": dec.parameters(), "lr": 1e-4}]
+    assert check_param_groups(groups) == groups
+    optimizer = torch.optim.Adam(groups, lr=1e-3)
+    assert [len(g["params"]) for g in optimizer.param_groups] == [2, 2]
+    assert optimizer.param_groups[1]["params"][0] is dec.weight
+
+
+def test_parameter_in_two_groups_is_named():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    groups = [{"params": model.parameters()}, {"params": [model[1].weight]}]
+    with pytest.raises(RecipeError, match=r"^Parameter '1\.weight' is in param groups 0 and 1\. Every parameter must be in"
+                       r" exactly one group: remove it from one of them \(`param_groups\(\.\.\.\)` builds disjoint groups\)\.$"):
+        check_param_groups(groups, model)
+    with pytest.raises(RecipeError, match=r"^Parameter of shape \(2, 2\) is in param groups 0 and 1\."):
+        check_param_groups([{"params": model.parameters()}, {"params": [model[1].weight]}])
+
+
+@pytest.mark.parametrize(
+    ("make_groups", "error_msg"),
+    [
+        (lambda m: [{"params": m}],
+         r"^Param group 0 holds a Linear in 'params': only tensors can be optimized\. Pass `module\.parameters\(\)`, not"
+         r" the module or its name\.$"),
+        (lambda m: [{"params": [m[0].weight, "bias"], "name": "head"}],
+         r"^Param group 0 \('head'\) holds a str in 'params': only tensors can be optimized\."),
+        (lambda m: [{"params": m[0].parameters()}, {"params": []}],
+         r"^Param group 1 is empty: its 'params' hold no tensor\. Remove the group or give it parameters"),
+        (lambda m: [{"params": {m[0].weight}}],
+         r"^A param group's 'params' is a set: its order changes between runs and torch\.optim refuses it\. Use a list\.$"),
+        (lambda m: [m[0].parameters()],
+         r"^Param group 0 must be a dict such as \{'params': \[\.\.\.\], 'lr': 1e-3\}, got generator\.$"),
+        (lambda m: [m[0].weight, 3.0], r"^Param list holds a float: only tensors can be optimized\.$"),
+        (lambda m: m[0].parameters(), r"^`check_param_groups` takes an optimizer or a list of param-group dicts, got generator\.$"),
+    ],
+    ids=["module", "str", "empty", "set", "bare-generator", "tensor-list", "not-a-list"],
+)
+def test_check_param_groups_errors(make_groups, error_msg):
+    model = nn.Sequential(nn.Linear(2, 2))
+    with pytest.raises(RecipeError, match=error_msg):
+        check_param_groups(make_groups(model))
+
+
+def test_a_spent_generator_is_an_empty_group():
+    layer = nn.Linear(2, 2)
+    params = layer.parameters()
+    list(params)
+    with pytest.raises(RecipeError, match=r"^Param group 0 is empty: .*a spent generator does not\)\.$"):
+        check_param_groups([{"params": params}])
+
+
+def test_optimizer_groups_are_checked_under_its_name():
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])
+    optimizer.add_param_group({"params": []})
+    with pytest.raises(RecipeError, match=r"^Adam param group 1 is empty"):
+        check_param_groups(optimizer)
+
+
+def test_trainable_parameter_in_no_group_warns_naming_it():
+    model = _model()
+    model.encoder[1].requires_grad_(False)  # frozen ones are not reported
+    with pytest.warns(RecipeWarning, match=r"^2 trainable parameter\(s\) of EncoderDecoder are in no param group and will"
+                      r" not be trained: 'decoder\.1\.weight', 'decoder\.1\.bias'\. Add them to a group, or set"
+                      r" `requires_grad=False` if that is deliberate\.$"):
+        check_param_groups([{"params": model.encoder.parameters()}, {"params": model.decoder[0].parameters()}], model)
+
+
+def test_plain_tensor_list_is_fine():
+    model = nn.Linear(2, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_param_groups(list(model.parameters()), model) == list(model.parameters())
