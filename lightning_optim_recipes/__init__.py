@@ -7,6 +7,7 @@ Param groups with weight decay where it belongs, schedulers with an explicit cad
 from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NORM_LAYERS, NoDecayRule
 from lightning_optim_recipes.param_groups import check_param_groups, param_groups
+from lightning_optim_recipes.preview import SchedulePreview, ScheduleRecord, plot_schedule, preview_schedule
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe
 from lightning_optim_recipes.recipe_mixin import OptimRecipeMixin
 from lightning_optim_recipes.schedulers import cosine, exponential, multistep, scheduled, warmup_cosine
@@ -24,6 +25,8 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "RecipeWarning",
+    "SchedulePreview",
+    "ScheduleRecord",
     "SchedulerSpec",
     "check_param_groups",
     "configure_from_recipe",
@@ -31,6 +34,8 @@ __all__ = [
     "exponential",
     "multistep",
     "param_groups",
+    "plot_schedule",
+    "preview_schedule",
     "scheduled",
     "validate_optimizers",
     "warmup_cosine",

@@ -369,6 +369,14 @@ def _check_trainer(trainer: Any) -> None:
         )
 
 
+def _let_ddp_skip_other_optimizers_parameters(strategy: Any) -> None:
+    """Under DDP, turn on ``find_unused_parameters`` unless the user set it: each backward feeds one optimizer's
+    parameters only (the others are toggled off), which DDP's default refuses after the first step."""
+    kwargs = getattr(strategy, "_ddp_kwargs", None)
+    if isinstance(kwargs, dict) and "find_unused_parameters" not in kwargs:
+        kwargs["find_unused_parameters"] = True
+
+
 # ------------------------------------------------------------------------------------------ step functions
 
 _USER_STEP = "_alternation_user_training_step"
@@ -654,6 +662,7 @@ def _with_alternation_callback(configure_callbacks: Callable[[Any], Any]) -> Cal
         if trainer is not None and trainer.state.fn == "fit":
             _check_options(self)
             _check_trainer(trainer)
+            _let_ddp_skip_other_optimizers_parameters(trainer.strategy)
             self.__dict__["_alternation_state"] = None  # a new fit starts afresh unless a checkpoint restores it
         return [c for c in callbacks if c is not ours] + [ours]
 

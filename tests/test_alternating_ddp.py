@@ -56,15 +56,16 @@ def _module_class(pl):
     return DdpGan
 
 
-def _train(out: Path) -> None:
+def _train(out: Path, devices: int = 2) -> None:
+    """Train on 26 batches of 4 samples: with 2 ranks, each rank's batch of 2 is half of the single process's."""
     sys.path.insert(0, str(HERE))
     from helpers import pl
 
     model = _module_class(pl)()
-    data = DataLoader(TensorDataset(torch.randn(2 * 13 * 2, 2, generator=torch.Generator().manual_seed(0))),
-                      batch_size=2)
-    fit = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, logger=False,
-                     enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    data = DataLoader(TensorDataset(torch.randn(13 * 4, 2, generator=torch.Generator().manual_seed(0))),
+                      batch_size=4 // devices)
+    fit = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", max_epochs=2,
+                     logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
     fit.fit(model, data)
     result = {
         "events": model.events,
@@ -72,7 +73,8 @@ def _train(out: Path) -> None:
         "global_step": fit.global_step,
         "params": [p.detach().flatten().tolist() for p in model.parameters()],
     }
-    (out / f"rank{fit.global_rank}.json").write_text(json.dumps(result))
+    name = f"rank{fit.global_rank}" if devices > 1 else "single"
+    (out / f"{name}.json").write_text(json.dumps(result))
 
 
 def test_ddp_two_cpu_ranks_make_the_same_choices(tmp_path):
@@ -89,6 +91,10 @@ def test_ddp_two_cpu_ranks_make_the_same_choices(tmp_path):
     assert [e[1:3] for e in rank0["events"][:6]] == [[1, "C"], [3, "G"], [4, "C"], [6, "C"], [7, "G"], [9, "C"]]
     assert [e[3] for e in rank0["events"] if e[2] == "C"] == [0.1] * 4 + [0.05] * 4 + [0.025] * 2
     assert rank0["params"] == rank1["params"]  # gradients were all-reduced: the replicas stayed identical
+    _train(tmp_path, devices=1)  # the same batches of 4 in one process: the same steps and parameters
+    single = json.loads((tmp_path / "single.json").read_text())
+    assert single["events"] == rank0["events"]
+    assert [p for ps in single["params"] for p in ps] == pytest.approx([p for ps in rank0["params"] for p in ps])
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ def test_usage_errors_exit_with_2(capsys):
     assert "preview" in capsys.readouterr().out
 
 
+@pytest.mark.filterwarnings("ignore:'lightning_optim_recipes.__main__' found in sys.modules:RuntimeWarning")
 def test_python_dash_m_runs_it(monkeypatch, capsys):
     """`python -m lightning_optim_recipes` runs `__main__` as a script (in-process here: no second torch import)."""
     argv = ["lightning_optim_recipes", "preview", f"{EXAMPLE}:WARMUP_RECIPE", "--epochs", "1", "--steps-per-epoch", "25"]
