@@ -1,11 +1,16 @@
 """Step-time overhead of `LearningRateLogger` + `SchedulerCadenceCheck`, and of Lightning's `LearningRateMonitor`.
 
 A tiny MLP trains for a few thousand steps on CPU under four set-ups, interleaved and repeated in one process so that
-drift affects all alike: no callback, our two callbacks, `LearningRateMonitor`, and our `LearningRateLogger` alone.
-Each run's step time is the median of its per-batch wall times (batch start to next batch start); the ratios are
-medians over the repeats. Goal: ours / none <= 1.01 and ours / LearningRateMonitor <= 1.
+drift affects all alike: no callback, two empty callbacks (Lightning's own cost of dispatching every hook to two
+callbacks), our two callbacks, `LearningRateMonitor`, and our `LearningRateLogger` alone. The time spent between two
+marker callbacks placed around the callbacks under test gives their cost per step directly ("in hooks").
+Each run's step time is the median of its per-batch times (batch start to next batch start), measured by default
+with the main thread's CPU clock (`time.thread_time`, robust to other processes on a shared machine; `--clock wall`
+for wall time); the ratios are medians over the repeats. Goal: ours / none <= 1.01 and ours / LearningRateMonitor
+<= 1.
 
-    python benchmarks/callbacks_overhead.py [--steps 3000] [--repeats 5] [--log-every 50] [--lightning lightning]
+    python benchmarks/callbacks_overhead.py [--steps 1000] [--repeats 9] [--log-every 50] [--clock cpu|wall]
+                                            [--lightning pytorch_lightning|lightning]
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ warnings.filterwarnings("ignore")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--clock", default="cpu", choices=["cpu", "wall"])
     parser.add_argument("--log-every", type=int, default=50, help="Trainer(log_every_n_steps=...)")
     parser.add_argument("--lightning", default="pytorch_lightning", choices=["pytorch_lightning", "lightning"])
     args = parser.parse_args()
@@ -59,44 +65,82 @@ def main() -> None:
         def log_metrics(self, metrics, step=None):
             pass
 
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+
     class StepTimer(pl.Callback):
         def __init__(self) -> None:
             self.times: list[float] = []
 
         def on_train_batch_start(self, *args) -> None:
-            self.times.append(time.perf_counter())
+            self.times.append(clock())
 
         def step_time(self) -> float:
             return statistics.median(b - a for a, b in zip(self.times, self.times[1:]))
+
+    class HookMark(pl.Callback):
+        """Placed before and after the callbacks under test: the time between the two marks is theirs."""
+
+        def __init__(self, start: "HookMark | None" = None) -> None:
+            self.start, self.mark, self.total, self.calls = start, 0.0, 0.0, 0
+
+        def _hit(self) -> None:
+            now = time.perf_counter()
+            if self.start is None:
+                self.mark = now
+            else:
+                self.total += now - self.start.mark
+                self.calls += 1
+
+        def on_train_batch_start(self, *args) -> None:
+            self._hit()
+
+        def on_train_batch_end(self, *args) -> None:
+            self._hit()
+
+        def on_train_epoch_start(self, *args) -> None:
+            self._hit()
+
+        def on_train_epoch_end(self, *args) -> None:
+            self._hit()
 
     g = torch.Generator().manual_seed(0)
     batches_per_epoch = 500
     data = TensorDataset(torch.randn(batches_per_epoch * 8, 16, generator=g), torch.randn(batches_per_epoch * 8, 1, generator=g))
     setups = {
         "none": lambda: [],
+        "two empty Callbacks": lambda: [pl.Callback(), pl.Callback()],
         "ours (logger + check)": lambda: [LearningRateLogger(), SchedulerCadenceCheck(print_report=False)],
         "LearningRateMonitor": lambda: [pl.callbacks.LearningRateMonitor()],
         "ours (logger only)": lambda: [LearningRateLogger()],
     }
     times: dict[str, list[float]] = {name: [] for name in setups}
+    hooks: dict[str, list[float]] = {name: [] for name in setups}
     for repeat in range(args.repeats + 1):  # the first round warms up and is dropped
         for name, callbacks in setups.items():
-            timer = StepTimer()
+            timer, before = StepTimer(), HookMark()
+            after = HookMark(before)
             trainer = pl.Trainer(
-                accelerator="cpu", devices=1, max_steps=args.steps, logger=NullLogger(), callbacks=[timer, *callbacks()],
+                accelerator="cpu", devices=1, max_steps=args.steps, logger=NullLogger(),
+                callbacks=[timer, before, *callbacks(), after],
                 enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                 log_every_n_steps=args.log_every,
             )
             trainer.fit(MLP(), DataLoader(data, batch_size=8))
             if repeat:
                 times[name].append(timer.step_time())
+                hooks[name].append(after.total / args.steps)
     base = statistics.median(times["none"])
     monitor = statistics.median(times["LearningRateMonitor"])
-    print(f"{args.lightning}, {args.steps} steps x {args.repeats} repeats, log_every_n_steps={args.log_every}")
-    print(f"{'set-up':24} {'median step (us)':>16} {'/ none':>8} {'/ LRMonitor':>12}")
+    print(f"{args.lightning}, {args.steps} steps x {args.repeats} repeats, log_every_n_steps={args.log_every},"
+          f" {args.clock} clock")
+    print(f"{'set-up':24} {'median step (us)':>16} {'/ none':>8} {'/ LRMonitor':>12} {'in hooks (us/step)':>19}"
+          f" {'1 + hooks/step':>15}")
     for name, values in times.items():
         step = statistics.median(values)
-        print(f"{name:24} {step * 1e6:16.1f} {step / base:8.3f} {step / monitor:12.3f}")
+        ratios = sorted(v / b for v, b in zip(values, times["none"]))
+        hook = statistics.median(hooks[name]) - statistics.median(hooks["none"])  # minus the marks' own cost
+        print(f"{name:24} {step * 1e6:16.1f} {step / base:8.3f} {step / monitor:12.3f} {hook * 1e6:19.2f}"
+              f" {1 + hook / base:15.4f}   (per-repeat step / none: {ratios[0]:.3f}..{ratios[-1]:.3f})")
 
 
 if __name__ == "__main__":

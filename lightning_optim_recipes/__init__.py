@@ -4,7 +4,10 @@ Param groups with weight decay where it belongs, schedulers with an explicit cad
 `configure_optimizers` form, mixins (declarative recipes, WGAN-style alternation on Lightning 2.x) and callbacks.
 """
 
+from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.cadence_check import CadenceReport, SchedulerCadenceCheck
 from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning
+from lightning_optim_recipes.lr_logger import LearningRateLogger
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NORM_LAYERS, NoDecayRule
 from lightning_optim_recipes.param_groups import check_param_groups, param_groups
 from lightning_optim_recipes.preview import SchedulePreview, ScheduleRecord, plot_schedule, preview_schedule
@@ -16,6 +19,10 @@ from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, va
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlternatingOptimizersMixin",
+    "CadenceReport",
+    "LearningRateLogger",
+    "SchedulerCadenceCheck",
     "DEFAULT_NO_DECAY",
     "NORM_LAYERS",
     "CadenceError",

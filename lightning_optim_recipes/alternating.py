@@ -70,7 +70,9 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
     gradient_clip_val=...)`` do not apply to it: set the mixin's options instead (one value, or one per optimizer):
     ``accumulate_grad_batches``, ``gradient_clip_val``, ``gradient_clip_algorithm``. ``alternation_cycle = "run"``
     makes the cycle run on across epochs (Gulrajani et al.'s Algorithm 1); the default ``"epoch"`` restarts it at
-    every epoch as Lightning 1.9 did. See the module docstring for the full table of rules.
+    every epoch as Lightning 1.9 did. Options are class attributes or instance attributes set in ``__init__``.
+    See the module docstring for the full table of rules. Under ``strategy="ddp"`` the mixin turns on DDP's
+    ``find_unused_parameters`` unless it was set (each backward feeds one optimizer's parameters only).
 
     For callbacks: ``optimizer_setup`` (the validated `OptimizerSetup`), ``alternation_frequencies``,
     ``optimizer_step_counts`` (per optimizer, over the run), ``accumulation_windows`` and
@@ -105,15 +107,15 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
     #: Tells `validate_optimizers` that several optimizers and optimizer frequencies are handled here.
     _alternates_optimizers: ClassVar[bool] = True
     #: Explicit form: ``{method name: consecutive batches}`` (or a list of method names), one per optimizer.
-    alternation: ClassVar[Optional[Union[Mapping[str, int], Sequence[str]]]] = None
+    alternation: Optional[Union[Mapping[str, int], Sequence[str]]] = None
     #: ``"epoch"``: the cycle position is the within-epoch ``batch_idx`` (Lightning 1.9); ``"run"``: run-wide.
-    alternation_cycle: ClassVar[str] = "epoch"
+    alternation_cycle: str = "epoch"
     #: Per-optimizer gradient accumulation over its own active batches (one value, or one per optimizer).
-    accumulate_grad_batches: ClassVar[Union[int, Sequence[int]]] = 1
+    accumulate_grad_batches: Union[int, Sequence[int]] = 1
     #: Gradient clipping before each optimizer step (None: none); one value, or one per optimizer.
-    gradient_clip_val: ClassVar[Optional[Union[float, Sequence[Optional[float]]]]] = None
+    gradient_clip_val: Optional[Union[float, Sequence[Optional[float]]]] = None
     #: ``"norm"`` or ``"value"``.
-    gradient_clip_algorithm: ClassVar[str] = "norm"
+    gradient_clip_algorithm: str = "norm"
     #: The validated optimizers, schedulers and frequencies (set when the Trainer calls ``configure_optimizers``).
     optimizer_setup: Optional[OptimizerSetup] = None
 

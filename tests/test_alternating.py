@@ -626,3 +626,32 @@ def test_wgan_gp_n_critic_5_is_exactly_5_to_1(tmp_path):
     assert model.optimizer_step_counts == (65, 13)  # 78 batches, exactly 5:1 over the run
     assert fit.global_step == 78
     assert all(torch.isfinite(torch.tensor(model.critic_losses)))
+
+
+class OneOptimizer(AlternatingOptimizersMixin, pl.LightningModule):
+    """One optimizer and a plain `training_step(batch, batch_idx)`: the mixin only for its accumulation option."""
+
+    accumulate_grad_batches = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.grads: list[float] = []
+
+    def training_step(self, batch, batch_idx):
+        (x,) = batch
+        return (self.w * x).sum()
+
+    def on_before_optimizer_step(self, optimizer):
+        self.grads.append(float(self.w.grad))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD([self.w], lr=1.0)
+
+
+def test_single_optimizer_with_accumulation(tmp_path):
+    model = OneOptimizer()
+    fit = trainer(tmp_path, max_epochs=1)
+    fit.fit(model, _counting_loader(7))
+    assert model.grads == [(1 + 2 + 3 + 4) / 4, (5 + 6 + 7) / 4]  # windows of 4; the partial one at epoch end
+    assert fit.global_step == 2

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-pytestmark = pytest.mark.trainer
+pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 
 HERE = Path(__file__).resolve().parent
 
@@ -62,10 +62,12 @@ def _train(out: Path, devices: int = 2) -> None:
     from helpers import pl
 
     model = _module_class(pl)()
-    data = DataLoader(TensorDataset(torch.randn(13 * 4, 2, generator=torch.Generator().manual_seed(0))),
-                      batch_size=4 // devices)
+    samples = torch.randn(13 * 4, 2, generator=torch.Generator().manual_seed(0))
+    rank = int(os.environ.get("LOCAL_RANK", 0))  # rank r gets samples r, r + 2, ...: its batch k is half of batch k
+    data = DataLoader(TensorDataset(samples[rank::devices]), batch_size=4 // devices)
     fit = pl.Trainer(accelerator="cpu", devices=devices, strategy="ddp" if devices > 1 else "auto", max_epochs=2,
-                     logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+                     use_distributed_sampler=False, logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False)
     fit.fit(model, data)
     result = {
         "events": model.events,
