@@ -16,7 +16,7 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q --nbmake tests lightning_optim_recipes notebooks
-	LOR_LIGHTNING=lightning $(PY) -m pytest -q -m trainer tests
+	LOR_LIGHTNING=lightning $(PY) -m pytest -q -m "trainer and not slow" tests
 
 demo: $(STAMP)
 	$(PY) examples/demo.py

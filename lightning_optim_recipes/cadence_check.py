@@ -197,6 +197,12 @@ class _Tracked:
     def actual(self) -> Optional[int]:
         return None if self.read is None else self.read() - self.base
 
+    def automatic_count(self) -> int:
+        """Lightning's count so far under automatic optimization (-1: only a range is known, check in full)."""
+        if self.spec.reduce_on_plateau and not self.spec.strict:
+            return -1
+        return self.lightning_steps if self.spec.interval == "step" else self.full_epochs
+
 
 # ----------------------------------------------------------------------------------------------------- callback
 
@@ -241,6 +247,8 @@ class SchedulerCadenceCheck(*callback_bases()):  # type: ignore[misc]
         self._stepping_batches = 0
         self._step_tracked: list[_Tracked] = []
         self._epoch_tracked: list[_Tracked] = []
+        self._checked: list[_Tracked] = []
+        self._accumulates = False
         self._mixin: Any = None
         self._mixin_base_steps: list[int] = []
         # alternating mixin: the cycle's run-wide position, per-optimizer accumulation, simulated windows and steps
@@ -285,6 +293,8 @@ class SchedulerCadenceCheck(*callback_bases()):  # type: ignore[misc]
             self._tracked.append(_Tracked(spec, name, read, base=read() if read is not None else 0))
         self._step_tracked = [t for t in self._tracked if t.spec.interval == "step" and t.read is not None]
         self._epoch_tracked = [t for t in self._tracked if t.spec.interval == "epoch" and t.read is not None]
+        self._checked = self._step_tracked + self._epoch_tracked
+        self._accumulates = getattr(trainer, "accumulate_grad_batches", 1) != 1
         self._warn_before_training(trainer, pl_module, specs)
         self._check_cycle(trainer)
 
@@ -292,15 +302,21 @@ class SchedulerCadenceCheck(*callback_bases()):  # type: ignore[misc]
         self._epoch_start_counts = self._optimizer_counts()
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if batch_idx or trainer.current_epoch:
-            self._check(trainer, f"after batch {batch_idx - 1} of epoch {trainer.current_epoch}" if batch_idx
-                        else f"at the start of epoch {trainer.current_epoch}")
+        if self._training_mode == "automatic":  # fast path: Lightning's counts are kept up to date batch by batch
+            for tracked in self._checked:
+                if tracked.read() - tracked.base != tracked.automatic_count() and not tracked.reported:
+                    break
+            else:
+                return
+        epoch = trainer.current_epoch
+        self._check(trainer, f"after batch {batch_idx - 1} of epoch {epoch}" if batch_idx
+                    else f"at the start of epoch {epoch}")
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._mixin is not None:
             self._simulate_alternation(trainer, batch_idx)
             return
-        if self._training_mode != "automatic" or not _lightning_steps_now(trainer):
+        if self._training_mode != "automatic" or (self._accumulates and not _lightning_steps_now(trainer)):
             return
         self._stepping_batches += 1
         for tracked in self._step_tracked:
@@ -372,7 +388,7 @@ class SchedulerCadenceCheck(*callback_bases()):  # type: ignore[misc]
     def _check(self, trainer: Any, where: str, final: bool = False, epoch_ending: Optional[tuple[list[_Tracked], bool]] = None) -> None:
         counts = self._optimizer_counts()
         self._check_optimizers(trainer, where, counts, final)
-        for tracked in self._step_tracked + self._epoch_tracked:
+        for tracked in self._checked:
             if tracked.reported:
                 continue
             low, high = self._expected(tracked, counts)
