@@ -5,7 +5,12 @@ Param groups with weight decay where it belongs, schedulers with an explicit cad
 """
 
 from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
-from lightning_optim_recipes.cadence_check import CadenceReport, SchedulerCadenceCheck
+from lightning_optim_recipes.cadence_check import (
+    CadenceReport,
+    OptimizerCadence,
+    SchedulerCadence,
+    SchedulerCadenceCheck,
+)
 from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning
 from lightning_optim_recipes.lr_logger import LearningRateLogger
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NORM_LAYERS, NoDecayRule
@@ -28,11 +33,13 @@ __all__ = [
     "CadenceError",
     "NoDecayRule",
     "OptimRecipeMixin",
+    "OptimizerCadence",
     "OptimizerSetup",
     "Recipe",
     "RecipeError",
     "RecipeWarning",
     "SchedulePreview",
+    "SchedulerCadence",
     "ScheduleRecord",
     "SchedulerSpec",
     "check_param_groups",

@@ -51,7 +51,7 @@ class Automatic(TinyRegressor):
 def test_correct_automatic_module_passes_and_reports(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RecipeWarning)
-        check, _ = fit(tmp_path, Automatic(), check=SchedulerCadenceCheck())
+        check, t = fit(tmp_path, Automatic(), check=SchedulerCadenceCheck())
     # 7 batches x 3 epochs: 'step' freq 2 after batches 1, 3, 5 of each epoch; 'epoch' freq 2 after epoch 1 only
     assert rows(check.report) == [
         ("exp", "step", 2, 9, 9, 9),
@@ -63,7 +63,7 @@ def test_correct_automatic_module_passes_and_reports(tmp_path, capsys):
     assert printed.strip() == check.table()
     assert check.table().splitlines()[0].split() == ["scheduler", "optimizer", "interval", "frequency", "expected",
                                                      "actual", "final", "lr"]
-    assert check.report.schedulers[0].final_lr == pytest.approx((0.1 * 0.9**9 * 0.5,), rel=0.6)
+    assert {s.final_lr for s in check.report.schedulers} == {(t.optimizers[0].param_groups[0]["lr"],)}
 
 
 def test_automatic_accumulation_follows_lightnings_rule(tmp_path):
