@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any, Optional, Union
 
@@ -252,7 +252,7 @@ def check_param_groups(
                 raise RecipeError(f"Param list holds a {type(param).__name__}: only tensors can be optimized.")
             owner[id(param)] = 0
     if module is not None:
-        _warn_missing(module, owner, names)
+        warn_untrained(module, owner, "param group", "a group")
     return list(groups)
 
 
@@ -274,15 +274,16 @@ def _materialize(group: Mapping[str, Any]) -> list[Any]:
     return [params]
 
 
-def _warn_missing(module: nn.Module, owner: Mapping[int, int], names: Mapping[int, str]) -> None:
-    missing = [name for pid, name in names.items() if pid not in owner and module.get_parameter(name).requires_grad]
+def warn_untrained(module: nn.Module, covered: Container[int], container: str, fix: str, stacklevel: int = 3) -> None:
+    """Warn (`RecipeWarning`) about trainable parameters of `module` whose ids are not in `covered`."""
+    missing = [name for name, p in module.named_parameters() if p.requires_grad and id(p) not in covered]
     if missing:
         shown = ", ".join(repr(n) for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         warnings.warn(
-            f"{len(missing)} trainable parameter(s) of {type(module).__name__} are in no param group and will not be"
-            f" trained: {shown}. Add them to a group, or set `requires_grad=False` if that is deliberate.",
+            f"{len(missing)} trainable parameter(s) of {type(module).__name__} are in no {container} and will not be"
+            f" trained: {shown}. Add them to {fix}, or set `requires_grad=False` if that is deliberate.",
             RecipeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 

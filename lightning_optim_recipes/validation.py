@@ -21,7 +21,7 @@ from torch.optim.lr_scheduler import (
 
 from lightning_optim_recipes._checks import check_keys
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning
-from lightning_optim_recipes.param_groups import check_param_groups
+from lightning_optim_recipes.param_groups import check_param_groups, warn_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
 
 __all__ = ["OptimizerSetup", "SchedulerSpec", "validate_optimizers"]
@@ -342,15 +342,7 @@ def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module]) ->
                         " `self.discriminator.parameters()` rather than `self.parameters()`."
                     )
     if module is not None and setup.optimizers:
-        missing = [n for n, p in module.named_parameters() if p.requires_grad and id(p) not in owner]
-        if missing:
-            shown = ", ".join(repr(n) for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            warnings.warn(
-                f"{len(missing)} trainable parameter(s) of {type(module).__name__} are in no optimizer and will not be"
-                f" trained: {shown}. Add them to a param group, or set `requires_grad=False` if that is deliberate.",
-                RecipeWarning,
-                stacklevel=3,
-            )
+        warn_untrained(module, owner, "optimizer", "a param group", stacklevel=4)
 
 
 def _check_mode(setup: OptimizerSetup, module: torch.nn.Module) -> None:
