@@ -258,6 +258,11 @@ class SchedulerCadenceCheck(*callback_bases()):  # type: ignore[misc]
         self._windows: list[int] = []
         self._simulated_steps: list[int] = []
         self._active_batches: list[int] = []
+        # the run's counts so far, from a checkpoint (`load_state_dict`), applied when the resumed fit starts
+        self._restored: Optional[dict[str, Any]] = None
+        self._resumed_epoch: Optional[int] = None
+        self._epoch = 0
+        self._epoch_ended = False
 
     def table(self) -> str:
         """The last fit's report as a table ('' before the end of a fit)."""
@@ -296,12 +301,75 @@ class SchedulerCadenceCheck(*callback_bases()):  # type: ignore[misc]
         self._checked = self._step_tracked + self._epoch_tracked
         self._accumulates = getattr(trainer, "accumulate_grad_batches", 1) != 1
         self._warn_before_training(trainer, pl_module, specs)
+        restored, self._restored = self._restored, None
+        if restored is not None:
+            self._restore(restored)
         self._check_cycle(trainer)
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        self._epoch_start_counts = self._optimizer_counts()
+        self._begin_epoch(trainer)
+
+    def _begin_epoch(self, trainer: Any) -> None:
+        resumed = self._resumed_epoch == trainer.current_epoch  # resumed during this epoch: keep its start counts
+        if self._resumed_epoch is not None and not resumed and not self._epoch_ended:
+            # saved on the last batch of an epoch, before its end (whose schedulers had stepped): Lightning resumes
+            # at the next epoch without that epoch's end hooks, so count it as ended here
+            self._end_epoch(self._resumed_epoch, full=True)
+        self._resumed_epoch = None
+        self._epoch = trainer.current_epoch
+        self._epoch_ended = False
+        if not resumed:
+            self._epoch_start_counts = self._optimizer_counts()
+
+    # -------------------------------------------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """The run's counts so far, so that a fit resumed from this checkpoint checks and reports the whole run."""
+        if not self._optimizers:
+            return {}
+        return {
+            "scheduler_steps": [t.actual() for t in self._tracked],
+            "trackers": [dict(lightning_steps=t.lightning_steps, full_epochs=t.full_epochs,
+                              ended_epochs=t.ended_epochs, floor_sum=t.floor_sum, ceil_sum=t.ceil_sum,
+                              reported=t.reported) for t in self._tracked],
+            "optimizer_steps": self._optimizer_counts(),
+            "epoch": self._epoch,
+            "epoch_ended": self._epoch_ended,
+            "epoch_start_counts": list(self._epoch_start_counts),
+            "stepping_batches": self._stepping_batches,
+            "mixin_base_steps": list(self._mixin_base_steps),
+            "simulated_steps": list(self._simulated_steps),
+            "active_batches": list(self._active_batches),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._restored = dict(state_dict) or None
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        """Continue the counts of the interrupted fit (its schedulers and optimizers are restored already)."""
+        if len(saved["trackers"]) != len(self._tracked) or len(saved["optimizer_steps"]) != len(self._optimizers):
+            return  # a different setup: check the resumed fit on its own
+        for tracked, steps, counts in zip(self._tracked, saved["scheduler_steps"], saved["trackers"]):
+            if tracked.read is not None and steps is not None:
+                tracked.base = tracked.read() - steps
+            for key, value in counts.items():
+                setattr(tracked, key, value)
+        for counter, steps in zip(self._counters, saved["optimizer_steps"]):
+            if counter is not None:
+                counter.count = steps
+        self._stepping_batches = saved["stepping_batches"]
+        self._mixin_base_steps = list(saved["mixin_base_steps"])
+        if self._mixin is not None:
+            self._simulated_steps = list(saved["simulated_steps"])
+            self._active_batches = list(saved["active_batches"])
+        # a checkpoint saved during an epoch resumes that epoch: keep the optimizer counts at its start
+        self._epoch_start_counts = list(saved["epoch_start_counts"])
+        self._resumed_epoch = saved["epoch"]
+        self._epoch_ended = saved["epoch_ended"]
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self._resumed_epoch is not None:  # resumed from the last batch of an epoch: no on_train_epoch_start
+            self._begin_epoch(trainer)
         if self._training_mode == "automatic":  # fast path: Lightning's counts are kept up to date batch by batch
             for tracked in self._checked:
                 if tracked.read() - tracked.base != tracked.automatic_count() and not tracked.reported:
@@ -329,15 +397,20 @@ class SchedulerCadenceCheck(*callback_bases()):  # type: ignore[misc]
         ends = [t for t in self._epoch_tracked if (epoch + 1) % t.spec.frequency == 0]
         # the module's own on_train_epoch_end (and Lightning's plateau step) run after this hook: allow both
         self._check(trainer, f"at the end of epoch {epoch}", epoch_ending=(ends, full))
-        for tracked in ends:
-            tracked.ended_epochs += 1
-            tracked.full_epochs += full
+        self._end_epoch(epoch, full)
+
+    def _end_epoch(self, epoch: int, full: bool) -> None:
+        for tracked in self._epoch_tracked:
+            if (epoch + 1) % tracked.spec.frequency == 0:
+                tracked.ended_epochs += 1
+                tracked.full_epochs += full
         counts = self._optimizer_counts()
         for tracked in self._step_tracked:
             steps = counts[tracked.spec.optimizer_index] - self._epoch_start_counts[tracked.spec.optimizer_index]
             tracked.floor_sum += steps // tracked.spec.frequency
             tracked.ceil_sum += -(-steps // tracked.spec.frequency)
         self._epoch_start_counts = counts
+        self._epoch_ended = True
 
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         try:
