@@ -64,3 +64,25 @@ class TinyRegressor(pl.LightningModule):
         optimizer = self.trainer.optimizers[0]
         self.lr_log.append((self.current_epoch, batch_idx, tuple(g["lr"] for g in optimizer.param_groups)))
         return nn.functional.mse_loss(self(x), y)
+
+
+class Recorder(pl.loggers.Logger):
+    """A real (if tiny) logger that keeps every `log_metrics` call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[int, dict[str, float]]] = []
+
+    @property
+    def name(self) -> str:
+        return "recorder"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+    def log_metrics(self, metrics, step=None) -> None:
+        self.records.append((step, {k: float(v) for k, v in metrics.items() if k != "epoch"}))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TinyRegressor, loader, pl, trainer
+from helpers import Recorder, TinyRegressor, loader, pl, trainer
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 
@@ -29,28 +29,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty"),
     pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended"),
 ]
-
-
-class Recorder(pl.loggers.Logger):
-    """A tiny real logger that keeps every `log_metrics` call."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[tuple[int, dict[str, float]]] = []
-
-    @property
-    def name(self) -> str:
-        return "recorder"
-
-    @property
-    def version(self) -> int:
-        return 0
-
-    def log_hyperparams(self, params, *args, **kwargs) -> None:
-        pass
-
-    def log_metrics(self, metrics, step=None) -> None:
-        self.records.append((step, dict(metrics)))
 
 
 class StopAt(pl.Callback):

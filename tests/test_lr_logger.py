@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import TinyRegressor, loader, pl, trainer
+from helpers import Recorder, TinyRegressor, loader, pl, trainer
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 
@@ -13,28 +13,6 @@ from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
 from lightning_optim_recipes.lr_logger import LearningRateLogger
 
 pytestmark = pytest.mark.trainer
-
-
-class Recorder(pl.loggers.Logger):
-    """A real (if tiny) logger that keeps every `log_metrics` call."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[tuple[int, dict[str, float]]] = []
-
-    @property
-    def name(self) -> str:
-        return "recorder"
-
-    @property
-    def version(self) -> int:
-        return 0
-
-    def log_hyperparams(self, params, *args, **kwargs) -> None:
-        pass
-
-    def log_metrics(self, metrics, step=None) -> None:
-        self.records.append((step, {k: float(v) for k, v in metrics.items() if k != "epoch"}))
 
 
 def logged(tmp_path, make_model, callback, batches=5, **kwargs):
