@@ -86,3 +86,14 @@ class Recorder(pl.loggers.Logger):
 
     def log_metrics(self, metrics, step=None) -> None:
         self.records.append((step, {k: float(v) for k, v in metrics.items() if k != "epoch"}))
+
+
+class StopAt(pl.Callback):
+    """Interrupt training (an exception, as a crash would) when `global_step` reaches `step`."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise RuntimeError(f"stopped at step {self.step}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import Recorder, TinyRegressor, loader, pl, trainer
+from helpers import Recorder, StopAt, TinyRegressor, loader, pl, trainer
 from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 
@@ -29,15 +29,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty"),
     pytest.mark.filterwarnings("ignore:You're resuming from a checkpoint that ended before the epoch ended"),
 ]
-
-
-class StopAt(pl.Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            raise RuntimeError(f"stopped at step {self.step}")
 
 
 def run(directory: Path, model, batches: int, epochs: int, every: int, stop=None, ckpt_path=None):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TinyRegressor, loader, pl, trainer
+from helpers import StopAt, TinyRegressor, loader, pl, trainer
 from torch.optim.lr_scheduler import ExponentialLR
 
 from lightning_optim_recipes import OptimRecipeMixin, multistep, param_groups, scheduled, warmup_cosine
@@ -79,15 +79,6 @@ class Recorder(OptimRecipeMixin, TinyRegressor):
 
     def configure_optimizers(self):
         return PATTERNS[self.pattern](self)
-
-
-class StopAt(pl.Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            raise RuntimeError(f"stopped at step {self.step}")
 
 
 def fit(tmp_path: Path, pattern: str, stop: int | None = None, ckpt_path: str | None = None):
