@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
 
 warnings.filterwarnings("ignore")
 N_CRITIC = 5

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim_recipes.cadence_check import SchedulerCadenceCheck
-from lightning_optim_recipes.lr_logger import LearningRateLogger
+from lightning_optim_recipes.callbacks.cadence_check import SchedulerCadenceCheck
+from lightning_optim_recipes.callbacks.lr_logger import LearningRateLogger
 
 warnings.filterwarnings("ignore")
 

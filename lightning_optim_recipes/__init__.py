@@ -4,20 +4,20 @@ Param groups with weight decay where it belongs, schedulers with an explicit cad
 `configure_optimizers` form, mixins (declarative recipes, WGAN-style alternation on Lightning 2.x) and callbacks.
 """
 
-from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
-from lightning_optim_recipes.cadence_check import (
+from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.callbacks import (
     CadenceReport,
     OptimizerCadence,
     SchedulerCadence,
     SchedulerCadenceCheck,
 )
 from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning
-from lightning_optim_recipes.lr_logger import LearningRateLogger
+from lightning_optim_recipes.callbacks import LearningRateLogger
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NORM_LAYERS, NoDecayRule
 from lightning_optim_recipes.param_groups import check_param_groups, param_groups
 from lightning_optim_recipes.preview import SchedulePreview, ScheduleRecord, plot_schedule, preview_schedule
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe
-from lightning_optim_recipes.recipe_mixin import OptimRecipeMixin
+from lightning_optim_recipes.mixins.recipe_mixin import OptimRecipeMixin
 from lightning_optim_recipes.schedulers import cosine, exponential, multistep, scheduled, warmup_cosine
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, validate_optimizers
 

@@ -18,8 +18,8 @@ from typing import Any, Optional, TypedDict, Union
 from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 
-from lightning_optim_recipes._cadence import active_optimizer
-from lightning_optim_recipes.alternating import _check_trainer, _plan
+from lightning_optim_recipes.cadence import active_optimizer
+from lightning_optim_recipes.mixins.alternating import _check_trainer, _plan
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning
 from lightning_optim_recipes.recipe import configure_from_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, validate_optimizers

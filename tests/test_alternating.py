@@ -11,7 +11,7 @@ from helpers import loader, pl, trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
 from lightning_optim_recipes.errors import RecipeError
 
 pytestmark = pytest.mark.trainer

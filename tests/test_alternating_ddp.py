@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def _module_class(pl):
-    from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
+    from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
 
     class DdpGan(AlternatingOptimizersMixin, pl.LightningModule):
         alternation = {"critic_step": 3, "generator_step": 1}

@@ -9,7 +9,7 @@ from helpers import pl, trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
 
 pytestmark = pytest.mark.trainer
 

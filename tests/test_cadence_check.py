@@ -12,8 +12,8 @@ from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, LinearLR, ReduceLROnPlateau, StepLR
 
 from lightning_optim_recipes import CadenceError, RecipeWarning
-from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
-from lightning_optim_recipes.cadence_check import CadenceReport, SchedulerCadenceCheck
+from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.callbacks.cadence_check import CadenceReport, SchedulerCadenceCheck
 
 pytestmark = pytest.mark.trainer
 

@@ -34,9 +34,9 @@ SCRIPT = textwrap.dedent(
     from torch import nn
     from helpers import TinyRegressor, loader, pl
     from lightning_optim_recipes import OptimRecipeMixin
-    from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
-    from lightning_optim_recipes.cadence_check import SchedulerCadenceCheck
-    from lightning_optim_recipes.lr_logger import LearningRateLogger
+    from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
+    from lightning_optim_recipes.callbacks.cadence_check import SchedulerCadenceCheck
+    from lightning_optim_recipes.callbacks.lr_logger import LearningRateLogger
 
     root = sys.argv[1]
     rank = int(os.environ.get("LOCAL_RANK", 0))  # set by the launcher for rank 1, and for rank 0 once it launched

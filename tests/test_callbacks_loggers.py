@@ -14,8 +14,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from torch.optim.lr_scheduler import ExponentialLR
 
 from lightning_optim_recipes import param_groups
-from lightning_optim_recipes.cadence_check import SchedulerCadenceCheck
-from lightning_optim_recipes.lr_logger import LearningRateLogger
+from lightning_optim_recipes.callbacks.cadence_check import SchedulerCadenceCheck
+from lightning_optim_recipes.callbacks.lr_logger import LearningRateLogger
 
 pytestmark = pytest.mark.trainer
 

@@ -9,8 +9,8 @@ from torch import nn
 from torch.optim.lr_scheduler import ExponentialLR, StepLR
 
 from lightning_optim_recipes import RecipeError, param_groups
-from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
-from lightning_optim_recipes.lr_logger import LearningRateLogger
+from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.callbacks.lr_logger import LearningRateLogger
 
 pytestmark = pytest.mark.trainer
 

@@ -10,7 +10,7 @@ from helpers import TinyRegressor, loader, pl, trainer
 from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau
 
 from lightning_optim_recipes import OptimRecipeMixin, RecipeError, RecipeWarning, param_groups
-from lightning_optim_recipes.alternating import AlternatingOptimizersMixin
+from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
 from lightning_optim_recipes.preview import SchedulePreview, plot_schedule, preview_schedule
 from lightning_optim_recipes.schedulers import exponential, multistep, scheduled, warmup_cosine
 

@@ -38,10 +38,10 @@ from typing import Any, ClassVar, Optional, Union
 
 import torch
 
-from lightning_optim_recipes._cadence import active_optimizer
+from lightning_optim_recipes.cadence import active_optimizer
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.recipe_mixin import OptimRecipeMixin
+from lightning_optim_recipes.mixins.recipe_mixin import OptimRecipeMixin
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec
 
 __all__ = ["AlternatingOptimizersMixin"]

@@ -33,7 +33,7 @@ from typing import Any, Callable, Optional
 
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from lightning_optim_recipes import _cadence
+from lightning_optim_recipes import cadence as _cadence
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning
 from lightning_optim_recipes.validation import SchedulerSpec, unit_mismatch
@@ -641,7 +641,7 @@ class SchedulerCadenceCheck(*callback_bases()):  # type: ignore[misc]
         return specs
 
     def _warn_before_training(self, trainer: Any, pl_module: Any, specs: list[SchedulerSpec]) -> None:
-        from lightning_optim_recipes.recipe_mixin import OptimRecipeMixin
+        from lightning_optim_recipes.mixins.recipe_mixin import OptimRecipeMixin
 
         if not isinstance(pl_module, OptimRecipeMixin):  # the mixin's validator has already warned
             for spec in specs:
