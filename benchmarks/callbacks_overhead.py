@@ -2,7 +2,9 @@
 
 A tiny MLP trains for a few thousand steps on CPU under four set-ups, interleaved and repeated in one process so that
 drift affects all alike: no callback, two empty callbacks (Lightning's own cost of dispatching every hook to two
-callbacks), our two callbacks, `LearningRateMonitor`, and our `LearningRateLogger` alone. The time spent between two
+callbacks), our two callbacks, `LearningRateMonitor`, and our `LearningRateLogger` alone (a like-for-like comparison:
+it logs the same metrics and keeps the same `lrs` and ``trainer.callback_metrics`` entries as `LearningRateMonitor`;
+`--log-every 1` makes every step a logging call, the worst case for both). The time spent between two
 marker callbacks placed around the callbacks under test gives their cost per step directly ("in hooks": the median
 over steps of the time spent in them, minus the markers' own; it includes Lightning's dispatch of each hook to them,
 compare it with "two empty Callbacks").

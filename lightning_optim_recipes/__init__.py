@@ -7,6 +7,7 @@ Param groups with weight decay where it belongs, schedulers with an explicit cad
 from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
 from lightning_optim_recipes.callbacks import (
     CadenceReport,
+    ConfigureOptimizersCheck,
     OptimizerCadence,
     SchedulerCadence,
     SchedulerCadenceCheck,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AlternatingOptimizersMixin",
     "CadenceReport",
+    "ConfigureOptimizersCheck",
     "LearningRateLogger",
     "SchedulerCadenceCheck",
     "DEFAULT_NO_DECAY",

@@ -1,16 +1,152 @@
-"""The cadence rules, as pure functions shared by the alternating mixin, the cadence check and the preview.
+"""The one model of the training loop's cadence: which optimizer runs on which batch, when each scheduler steps.
 
-Alternation: with optimizer frequencies ``(f0, f1, ...)``, position ``p`` of the cycle (the within-epoch ``batch_idx``
-by default, as Lightning 1.9 did, or a run-wide counter) selects the optimizer whose block ``p % sum(f)`` falls in.
-Schedulers under the alternating mixin: a 'step' scheduler with frequency ``f`` steps right after every ``f``-th step
-of its own optimizer (counted over the run); an 'epoch' scheduler steps at the end of every ``f``-th epoch.
-Under automatic optimization Lightning 2.x steps a 'step' scheduler after an optimizer step on batch ``batch_idx``
-when ``(batch_idx + 1) % f == 0`` (dataloader batches, within the epoch).
+Pure functions over a `Loop` (what was configured) and a `LoopState` (where the run stands). Three parts of the
+library derive from it, so they can never disagree: `AlternatingOptimizersMixin` runs it with real effects (training
+steps, optimizer and scheduler steps), `preview_schedule` runs it with effects that only record learning rates, and
+`SchedulerCadenceCheck` runs it with effects that only count, to know what each scheduler should have done.
+
+==========================  ===========================================================================================
+What                        Rule
+==========================  ===========================================================================================
+active optimizers           ``automatic``: optimizer 0 on every batch. ``alternating`` with frequencies ``f``: exactly
+                            one, block ``p % sum(f)`` of the cycle, ``p`` the within-epoch ``batch_idx`` (Lightning
+                            1.9) or the run-wide batch count (``run_wide``); without frequencies, every optimizer.
+accumulation ``A``          An optimizer steps when ``A`` of its own active batches have accumulated, and on the
+                            epoch's last batch whatever its window holds. Under ``automatic`` this is Lightning's
+                            ``(batch_idx + 1) % A == 0`` or last batch.
+'step' scheduler, freq f    ``automatic``: after an optimizer step on batch ``b`` with ``(b + 1) % f == 0`` (Lightning
+                            2.x counts dataloader batches). ``alternating``: after every ``f``-th step of its own
+                            optimizer, counted over the run.
+'epoch' scheduler, freq f   At the end of epoch ``e`` when ``(e + 1) % f == 0`` (both modes).
+==========================  ===========================================================================================
+
+Example:
+    >>> loop = Loop("alternating", optimizers=2, frequencies=(2, 1),
+    ...             schedulers=(Timing(optimizer=1, interval="step", frequency=1),))
+    >>> state, log = LoopState.fresh(2), Recorder()
+    >>> for batch_idx in range(6):
+    ...     run_batch(loop, state, batch_idx, last_batch=batch_idx == 5, effects=log)
+    >>> log.events
+    ['opt0', 'opt0', 'opt1', 'sched0', 'opt0', 'opt0', 'opt1', 'sched0']
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Optional, Protocol
+
+__all__ = [
+    "Effects",
+    "Loop",
+    "LoopState",
+    "Recorder",
+    "Timing",
+    "active_optimizer",
+    "active_optimizers",
+    "automatic_stepping_batches",
+    "epoch_schedulers_due",
+    "frequency_under_accumulation",
+    "never_active",
+    "run_batch",
+    "run_epoch_end",
+    "step_schedulers_due",
+]
+
+MODES = ("automatic", "alternating")
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """When one scheduler steps: after steps of optimizer `optimizer` ('step') or at epoch ends ('epoch')."""
+
+    optimizer: int
+    interval: str = "epoch"
+    frequency: int = 1
+    plateau: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Loop:
+    """What the training loop was configured with.
+
+    Attributes:
+        mode: ``"automatic"`` (Lightning 2.x, one optimizer) or ``"alternating"`` (`AlternatingOptimizersMixin`).
+        optimizers: how many optimizers.
+        schedulers: one `Timing` per scheduler.
+        accumulate: gradient accumulation, one value per optimizer (a single value applies to all).
+        frequencies: the alternation's consecutive batches per optimizer, or None (every optimizer every batch).
+        run_wide: the alternation cycle runs on across epochs instead of restarting at each.
+        order: the optimizers in the cycle's order (default: their own order).
+        custom_step: the module's own ``optimizer_step`` decides how often an optimizer steps in its turn; the
+            model then counts the turns that close a window (what schedulers follow).
+    """
+
+    mode: str
+    optimizers: int
+    schedulers: tuple[Timing, ...] = ()
+    accumulate: tuple[int, ...] = (1,)
+    frequencies: Optional[tuple[int, ...]] = None
+    run_wide: bool = False
+    order: Optional[tuple[int, ...]] = None
+    custom_step: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if len(self.accumulate) == 1 and self.optimizers > 1:
+            object.__setattr__(self, "accumulate", self.accumulate * self.optimizers)
+
+    def accumulation(self, index: int) -> int:
+        """The accumulation of optimizer `index`."""
+        return self.accumulate[index]
+
+
+@dataclasses.dataclass
+class LoopState:
+    """Where a run stands: batches trained over the run, open accumulation windows, steps per optimizer."""
+
+    position: int
+    windows: list[int]
+    steps: list[int]
+
+    @classmethod
+    def fresh(cls, optimizers: int) -> LoopState:
+        """The state before the first batch."""
+        return cls(0, [0] * optimizers, [0] * optimizers)
+
+
+class Effects(Protocol):
+    """What running the loop does. The mixin trains; the preview records learning rates; the check counts."""
+
+    def train(self, index: int, batch_idx: int, window: int, closes: bool) -> bool:
+        """Optimizer `index`'s turn on this batch: its forward and backward (`window`: backward passes already in
+        its accumulation window; `closes`: the window closes with this batch). False when it was skipped."""
+
+    def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
+        """Step optimizer `index` (`in_turn`: right after its turn; else a partial window at the epoch's end)."""
+
+    def step_scheduler(self, index: int) -> None:
+        """Step scheduler `index` (a position in `Loop.schedulers`)."""
+
+
+class Recorder:
+    """Effects that only write down what happens: ``'opt0'`` for a step of optimizer 0, ``'sched1'`` for scheduler 1."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def train(self, index: int, batch_idx: int, window: int, closes: bool) -> bool:
+        return True
+
+    def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
+        self.events.append(f"opt{index}")
+
+    def step_scheduler(self, index: int) -> None:
+        self.events.append(f"sched{index}")
+
+
+# --------------------------------------------------------------------------------------------- pure rules
 
 
 def active_optimizer(frequencies: Sequence[int], position: int) -> int:
@@ -28,32 +164,114 @@ def active_optimizer(frequencies: Sequence[int], position: int) -> int:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def alternating_scheduler_steps(interval: str, frequency: int, optimizer_steps: int, epochs_completed: int) -> int:
-    """How many times a scheduler under the alternating mixin has stepped, by its cadence.
+def active_optimizers(loop: Loop, position: int, batch_idx: int) -> tuple[int, ...]:
+    """The optimizers that train on this batch (`position`: batches over the run before it).
 
     Example:
-        >>> alternating_scheduler_steps("step", 2, optimizer_steps=7, epochs_completed=1)
-        3
-        >>> alternating_scheduler_steps("epoch", 2, optimizer_steps=7, epochs_completed=5)
-        2
+        >>> active_optimizers(Loop("alternating", 2, frequencies=(5, 1)), position=11, batch_idx=5)
+        (1,)
+        >>> active_optimizers(Loop("alternating", 2, frequencies=(5, 1), run_wide=True), position=12, batch_idx=5)
+        (0,)
     """
-    return (optimizer_steps if interval == "step" else epochs_completed) // frequency
+    if loop.mode == "automatic":
+        return (0,)
+    if loop.frequencies is None:
+        return tuple(range(loop.optimizers))
+    position = position if loop.run_wide else batch_idx
+    if loop.order is None:
+        return (active_optimizer(loop.frequencies, position),)
+    in_order = tuple(loop.frequencies[i] for i in loop.order)
+    return (loop.order[active_optimizer(in_order, position)],)
 
 
-def automatic_step_scheduler_steps(frequency: int, stepped_batch_indices: Sequence[int]) -> int:
-    """How many times Lightning 2.x steps a 'step' scheduler, given the ``batch_idx`` of each optimizer step.
+def step_schedulers_due(loop: Loop, optimizer: int, steps: int, batch_idx: int) -> list[int]:
+    """The 'step' schedulers to step right after optimizer `optimizer`'s `steps`-th step, taken on `batch_idx`.
 
     Example:
-        >>> automatic_step_scheduler_steps(3, [1, 3, 5, 6])  # accumulate_grad_batches=2 on 7 batches
-        1
+        >>> loop = Loop("automatic", 1, schedulers=(Timing(0, "step", 2),))
+        >>> step_schedulers_due(loop, 0, steps=3, batch_idx=5), step_schedulers_due(loop, 0, steps=3, batch_idx=4)
+        ([0], [])
     """
-    return sum(1 for batch_idx in stepped_batch_indices if (batch_idx + 1) % frequency == 0)
+    due = []
+    for k, timing in enumerate(loop.schedulers):
+        if timing.interval != "step" or timing.optimizer != optimizer:
+            continue
+        count = batch_idx + 1 if loop.mode == "automatic" else steps
+        if count % timing.frequency == 0:
+            due.append(k)
+    return due
+
+
+def epoch_schedulers_due(loop: Loop, epoch: int, plateau: Optional[bool] = None) -> list[int]:
+    """The 'epoch' schedulers to step at the end of `epoch` (only plateau ones, or only others, when given).
+
+    Example:
+        >>> loop = Loop("automatic", 1, schedulers=(Timing(0, "epoch", 2), Timing(0, "epoch", 1, plateau=True)))
+        >>> epoch_schedulers_due(loop, 1), epoch_schedulers_due(loop, 0, plateau=False)
+        ([0, 1], [])
+    """
+    return [
+        k
+        for k, timing in enumerate(loop.schedulers)
+        if timing.interval == "epoch" and (epoch + 1) % timing.frequency == 0
+        and (plateau is None or timing.plateau == plateau)
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- the loop
+
+
+def run_batch(loop: Loop, state: LoopState, batch_idx: int, last_batch: bool, effects: Effects) -> None:
+    """One training batch: the active optimizers' turns, their steps and 'step' schedulers, in the loop's order.
+
+    On the epoch's last batch every open window steps. 'epoch' schedulers are left to `run_epoch_end`.
+    """
+    active = active_optimizers(loop, state.position, batch_idx)
+    state.position += 1
+    for index in active:
+        window = state.windows[index]
+        closes = last_batch or window + 1 >= loop.accumulate[index]
+        if not effects.train(index, batch_idx, window, closes):
+            continue
+        state.windows[index] = window + 1
+        if closes:
+            _close_window(loop, state, index, batch_idx, effects, in_turn=True)
+    if last_batch:
+        for index, window in enumerate(state.windows):
+            if window:
+                _close_window(loop, state, index, batch_idx, effects, in_turn=False)
+
+
+def _close_window(loop: Loop, state: LoopState, index: int, batch_idx: int, effects: Effects, in_turn: bool) -> None:
+    effects.step(index, batch_idx, in_turn)
+    state.windows[index] = 0
+    state.steps[index] += 1
+    for k in step_schedulers_due(loop, index, state.steps[index], batch_idx):
+        effects.step_scheduler(k)
+
+
+def run_epoch_end(loop: Loop, epoch: int, effects: Effects, plateau: Optional[bool] = None) -> None:
+    """The end of `epoch`: its 'epoch' schedulers (only plateau ones, or only others, when given)."""
+    for k in epoch_schedulers_due(loop, epoch, plateau):
+        effects.step_scheduler(k)
+
+
+# ------------------------------------------------------------------------------------------- derived facts
+
+
+def never_active(frequencies: Sequence[int], batches: int) -> list[int]:
+    """The optimizers that no batch of an epoch of `batches` batches selects when the cycle restarts every epoch.
+
+    Example:
+        >>> never_active((5, 1), batches=5)  # n_critic = 5 on 5-batch epochs: the generator never runs
+        [1]
+    """
+    seen = {active_optimizer(frequencies, position) for position in range(min(batches, sum(frequencies)))}
+    return [index for index in range(len(frequencies)) if index not in seen]
 
 
 def automatic_stepping_batches(batches: int, accumulate: int) -> list[int]:
     """The ``batch_idx`` of the batches of an epoch on which Lightning's automatic optimization steps the optimizer.
-
-    It steps every `accumulate` dataloader batches and on the last batch of the epoch.
 
     Example:
         >>> automatic_stepping_batches(7, 2)
@@ -73,16 +291,5 @@ def frequency_under_accumulation(frequency: int, accumulate: int, batches: int, 
         (3, 4)
     """
     stepping = automatic_stepping_batches(batches, accumulate)
-    return epochs * automatic_step_scheduler_steps(frequency, stepping), epochs * len(stepping) // frequency
-
-
-
-def never_active(frequencies: Sequence[int], batches: int) -> list[int]:
-    """The optimizers that no batch of an epoch of `batches` batches selects when the cycle restarts every epoch.
-
-    Example:
-        >>> never_active((5, 1), batches=5)  # n_critic = 5 on 5-batch epochs: the generator never runs
-        [1]
-    """
-    seen = {active_optimizer(frequencies, position) for position in range(min(batches, sum(frequencies)))}
-    return [index for index in range(len(frequencies)) if index not in seen]
+    lightning = sum(1 for b in stepping if (b + 1) % frequency == 0)
+    return epochs * lightning, epochs * len(stepping) // frequency

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
+import warnings
+from typing import Any, Callable, Optional
+
 __all__ = ["CadenceError", "RecipeError", "RecipeWarning"]
 
 
@@ -26,3 +32,34 @@ class CadenceError(RuntimeError):
 
 class RecipeWarning(UserWarning):
     """A configuration that runs but is probably not what was meant (e.g. a warmup on an 'epoch' interval)."""
+
+
+_LIBRARY = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_SKIPPED = tuple(
+    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    for module in (functools, warnings)
+) + (_LIBRARY,)
+
+
+def _skipped(filename: str) -> bool:
+    if filename.startswith(_SKIPPED) or filename.startswith("<frozen"):
+        return True
+    parts = filename.replace("\\", "/").split("/site-packages/")
+    if len(parts) > 1:  # Lightning's and torch's own frames: the user's line is further out
+        top = parts[-1].split("/", 1)[0]
+        return top in ("pytorch_lightning", "lightning", "lightning_fabric", "torch", "_pytest", "pluggy")
+    return False
+
+
+def warn(message: str, category: type[Warning] = RecipeWarning, at: Optional[Callable[..., Any]] = None) -> None:
+    """Warn, pointing at the user's line: the definition of `at` (e.g. the module's ``configure_optimizers``) when
+    given, else the innermost caller outside this library, Lightning and torch."""
+    code = getattr(getattr(at, "__func__", at), "__code__", None) if at is not None else None
+    if code is not None:
+        warnings.warn_explicit(message, category, code.co_filename, code.co_firstlineno,
+                               module=getattr(at, "__module__", None))
+        return
+    frame, level = sys._getframe(1), 1
+    while frame is not None and _skipped(frame.f_code.co_filename):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level + 1 if frame is not None else 2)

@@ -18,8 +18,9 @@ from typing import Any, Optional, TypedDict, Union
 from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 
-from lightning_optim_recipes.cadence import active_optimizer
-from lightning_optim_recipes.mixins.alternating import _check_trainer, _plan
+from lightning_optim_recipes import cadence
+from lightning_optim_recipes._lightning import is_lightning_module
+from lightning_optim_recipes.mixins import _port1x
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning
 from lightning_optim_recipes.recipe import configure_from_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, validate_optimizers
@@ -161,13 +162,9 @@ def preview_schedule(
     preview.accumulate_grad_batches = accumulate_grad_batches
     preview.markers = []
     if setup.optimizers:
-        loop = _Loop(model, setup, trainer, preview)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
-            if getattr(model, "_alternates_optimizers", False):
-                _run_alternating(loop, model, setup)
-            else:
-                _run_automatic(loop, accumulate_grad_batches)
+            _simulate(model, setup, trainer, preview)
     return _as_frame(preview) if as_frame else preview
 
 
@@ -204,22 +201,18 @@ def _configure(source: Any, module: Optional[nn.Module], trainer: _StandInTraine
         )
     model = copy.deepcopy(source)
     _attach(model, trainer)
-    if callable(getattr(model, "finish_optimizer_setup", None)):
-        # the recipe mixins validate and normalize; take their setup before it is turned into a Lightning value
-        model.finish_optimizer_setup = _identity  # instance attribute: shadows the method on this copy only
+    model.__dict__.pop("optimizer_setup", None)
     value = model.configure_optimizers()
-    setup = value if isinstance(value, OptimizerSetup) else validate_optimizers(value, module=model)
-    if not getattr(model, "automatic_optimization", True) and not getattr(model, "_alternates_optimizers", False):
+    setup = getattr(model, "optimizer_setup", None)  # the library's mixins keep what they validated
+    if not isinstance(setup, OptimizerSetup):
+        setup = validate_optimizers(value, module=model)
+    if not getattr(model, "automatic_optimization", True) and getattr(model, "training_cadence", None) is None:
         raise RecipeError(
             f"{type(model).__name__} uses manual optimization, so its `training_step` decides when optimizers and"
             " schedulers step and `preview_schedule` cannot know. Preview it under automatic optimization, or with"
             " `AlternatingOptimizersMixin`, whose cadence is declared."
         )
     return model, setup
-
-
-def _identity(setup: OptimizerSetup) -> OptimizerSetup:
-    return setup
 
 
 def _attach(model: Any, trainer: _StandInTrainer) -> None:
@@ -229,21 +222,26 @@ def _attach(model: Any, trainer: _StandInTrainer) -> None:
         model._trainer = trainer
 
 
-class _Loop:
-    """Records lrs and steps schedulers for the simulated run."""
+class _Recording:
+    """`cadence.Effects` that record the lr of every param group at every optimizer step and step the schedulers;
+    optimizers never really step."""
 
     def __init__(self, model: Any, setup: OptimizerSetup, trainer: _StandInTrainer, preview: SchedulePreview) -> None:
         self.model, self.setup, self.trainer, self.preview = model, setup, trainer, preview
+        self.epoch = 0
         self._marked: set[tuple[int, str]] = set()
 
-    def optimizer_step(self, index: int, epoch: int, batch_idx: int) -> None:
-        """Record the lrs optimizer `index` steps with, then count the step (it never really steps)."""
+    def train(self, index: int, batch_idx: int, window: int, closes: bool) -> bool:
+        return True
+
+    def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
+        """Record the lrs optimizer `index` steps with, then count the step."""
         step = self.trainer.global_step
         for g, group in enumerate(self.setup.optimizers[index].param_groups):
             name = group.get("name")
             record: ScheduleRecord = {
                 "step": step,
-                "epoch": epoch,
+                "epoch": self.epoch,
                 "batch_idx": batch_idx,
                 "optimizer": index,
                 "group": name if isinstance(name, str) else f"pg{g}",
@@ -253,12 +251,13 @@ class _Loop:
         self._mark(index, step)
         self.trainer.global_step = step + 1
 
-    def step_scheduler(self, spec: SchedulerSpec) -> None:
+    def step_scheduler(self, index: int) -> None:
+        spec = self.setup.schedulers[index]
         if spec.reduce_on_plateau:
             return
-        hook = getattr(self.model, "lr_scheduler_step", None)
-        if callable(hook):
-            hook(spec.scheduler, None)
+        if callable(getattr(self.model, "lr_scheduler_step", None)) and is_lightning_module(self.model):
+            _port1x.call(self.model, "lr_scheduler_step",
+                         {"scheduler": spec.scheduler, "optimizer_idx": spec.optimizer_index, "metric": None})
         else:
             spec.scheduler.step()
 
@@ -280,60 +279,28 @@ class _Loop:
                     self.preview.markers.append({"step": step, "optimizer": index, "label": label})
 
 
-def _run_automatic(loop: _Loop, accumulate: int) -> None:
-    """Lightning 2.x automatic optimization: one optimizer (`_TrainingEpochLoop` and `_should_accumulate`)."""
-    trainer, schedulers = loop.trainer, loop.setup.schedulers
-    last = trainer.num_training_batches - 1
+def _loop_of(model: Any, setup: OptimizerSetup, trainer: _StandInTrainer) -> cadence.Loop:
+    """The cadence of the run: the module's own (`AlternatingOptimizersMixin.training_cadence`), or Lightning's
+    automatic optimization."""
+    own = getattr(model, "training_cadence", None)
+    if isinstance(own, cadence.Loop):
+        return own
+    timings = tuple(cadence.Timing(s.optimizer_index, s.interval, s.frequency, s.reduce_on_plateau)
+                    for s in setup.schedulers)
+    return cadence.Loop("automatic", 1, timings, accumulate=(trainer.accumulate_grad_batches,))
+
+
+def _simulate(model: Any, setup: OptimizerSetup, trainer: _StandInTrainer, preview: SchedulePreview) -> None:
+    """Run the cadence model over the whole run with recording effects."""
+    loop = _loop_of(model, setup, trainer)
+    effects = _Recording(model, setup, trainer, preview)
+    state = cadence.LoopState.fresh(loop.optimizers)
+    batches = trainer.num_training_batches
     for epoch in range(trainer.max_epochs):
-        trainer.current_epoch = epoch
-        for batch_idx in range(trainer.num_training_batches):
-            if (batch_idx + 1) % accumulate == 0 or batch_idx == last:
-                loop.optimizer_step(0, epoch, batch_idx)
-                for spec in schedulers:
-                    if spec.interval == "step" and (batch_idx + 1) % spec.frequency == 0:
-                        loop.step_scheduler(spec)
-            if batch_idx == last:
-                for spec in schedulers:
-                    if spec.interval == "epoch" and (epoch + 1) % spec.frequency == 0:
-                        loop.step_scheduler(spec)
-    trainer.current_epoch = trainer.max_epochs
-
-
-def _run_alternating(loop: _Loop, model: Any, setup: OptimizerSetup) -> None:
-    """`AlternatingOptimizersMixin`'s loop (see `alternating._run_batch`), from the same plan and cadence rules."""
-    _check_trainer(loop.trainer)  # the mixin refuses Trainer(accumulate_grad_batches=...): same message
-    plan = _plan(model, setup)
-    trainer, count = loop.trainer, len(setup.optimizers)
-    steps, windows, position = [0] * count, [0] * count, 0
-    last = trainer.num_training_batches - 1
-
-    def optimizer_step(index: int, epoch: int, batch_idx: int) -> None:
-        loop.optimizer_step(index, epoch, batch_idx)
-        windows[index] = 0
-        steps[index] += 1
-        for spec in plan.step_schedulers[index]:
-            if steps[index] % spec.frequency == 0:
-                loop.step_scheduler(spec)
-
-    for epoch in range(trainer.max_epochs):
-        trainer.current_epoch = epoch
-        for batch_idx in range(trainer.num_training_batches):
-            if plan.frequencies is None:
-                active: Sequence[int] = range(count)
-            else:
-                active = (active_optimizer(plan.frequencies, position if plan.run_wide else batch_idx),)
-            position += 1
-            for index in active:
-                windows[index] += 1
-                if windows[index] >= plan.accumulate[index]:
-                    optimizer_step(index, epoch, batch_idx)
-            if batch_idx == last:
-                for index in range(count):
-                    if windows[index]:  # a partial accumulation window steps on the epoch's last batch
-                        optimizer_step(index, epoch, batch_idx)
-                for spec in plan.epoch_schedulers:
-                    if (epoch + 1) % spec.frequency == 0:
-                        loop.step_scheduler(spec)
+        trainer.current_epoch = effects.epoch = epoch
+        for batch_idx in range(batches):
+            cadence.run_batch(loop, state, batch_idx, batch_idx == batches - 1, effects)
+        cadence.run_epoch_end(loop, epoch, effects)
     trainer.current_epoch = trainer.max_epochs
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import types
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
 import torch
@@ -20,11 +21,11 @@ from torch.optim.lr_scheduler import (
 )
 
 from lightning_optim_recipes._checks import check_keys
-from lightning_optim_recipes.errors import RecipeError, RecipeWarning
+from lightning_optim_recipes.errors import RecipeError, RecipeWarning, warn
 from lightning_optim_recipes.param_groups import check_param_groups, warn_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
 
-__all__ = ["OptimizerSetup", "SchedulerSpec", "validate_optimizers"]
+__all__ = ["OptimizerSetup", "SchedulerSpec", "call_explaining_torch_errors", "validate_optimizers"]
 
 OPTIMIZER_DICT_KEYS = ("optimizer", "lr_scheduler", "monitor", "frequency")
 SCHEDULER_DICT_KEYS = ("scheduler", "name", "interval", "frequency", "reduce_on_plateau", "monitor", "strict")
@@ -52,6 +53,9 @@ class SchedulerSpec:
     monitor: Optional[str] = None
     strict: bool = True
     reduce_on_plateau: bool = False
+    #: Whether ``interval`` or ``frequency`` was written in a scheduler dict (under manual optimization only what was
+    #: written is taken as intent; Lightning's defaults are not).
+    declared: bool = dataclasses.field(default=False, compare=False)
 
     def lightning_dict(self, manual: bool = False) -> dict[str, Any]:
         """The scheduler dict Lightning 2.x accepts (without the keys it ignores under manual optimization)."""
@@ -118,13 +122,18 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
         >>> validate_optimizers({"optimizer": opt, "lr_schedular": sched})
         Traceback (most recent call last):
         ...
-        lightning_optim_recipes.errors.RecipeError: Unknown key 'lr_schedular' in the optimizer dict returned by `configure_optimizers`: did you mean 'lr_scheduler'? Valid keys: 'optimizer', 'lr_scheduler', 'monitor', 'frequency'.
+        lightning_optim_recipes.errors.RecipeError: Unknown key 'lr_schedular' in the optimizer dict returned by `configure_optimizers`: did you mean 'lr_scheduler'? It holds a StepLR, but Lightning ignores unknown keys (1.x and 2.x alike, with only a warning), so that scheduler would never step. Rename 'lr_schedular' to 'lr_scheduler' to use it, or remove it to keep the old behaviour. Valid keys: 'optimizer', 'lr_scheduler', 'monitor', 'frequency'.
     """
     optimizers, entries, frequencies = _parse(value)
     for index, optimizer in enumerate(optimizers):
         if isinstance(optimizer, torch.optim.Optimizer):
             check_param_groups(optimizer)
-    schedulers = tuple(_scheduler_spec(entry, optimizers, bound, monitor) for entry, bound, monitor in entries)
+    # under manual optimization the module steps a ReduceLROnPlateau itself, with the metric it chooses
+    needs_monitor = module is None or getattr(module, "automatic_optimization", True) or getattr(
+        module, "_alternates_optimizers", False)
+    schedulers = tuple(
+        _scheduler_spec(entry, optimizers, bound, monitor, needs_monitor) for entry, bound, monitor in entries
+    )
     setup = OptimizerSetup(tuple(optimizers), schedulers, frequencies)
     _check_disjoint(setup, module)
     if module is not None:
@@ -221,6 +230,17 @@ def _parse_dicts(value: Sequence[Mapping[str, Any]]) -> tuple[list[Any], list[An
 
 def _parse_optimizer_dict(opt_dict: Mapping[str, Any], index: int, single: bool) -> tuple[Any, list[Any], Any]:
     where = "the optimizer dict" if single else f"optimizer dict {index}"
+    for key, value in opt_dict.items():
+        if key not in OPTIMIZER_DICT_KEYS and "lr_scheduler" not in opt_dict and _holds_scheduler(value):
+            close = difflib.get_close_matches(str(key), OPTIMIZER_DICT_KEYS, n=1, cutoff=0.6)
+            held = value.get("scheduler") if isinstance(value, Mapping) else value
+            raise RecipeError(
+                f"Unknown key {key!r} in {where} returned by `configure_optimizers`:"
+                f"{' did you mean ' + repr(close[0]) + '?' if close else ''} It holds a {type(held).__name__}, but"
+                " Lightning ignores unknown keys (1.x and 2.x alike, with only a warning), so that scheduler would"
+                f" never step. Rename {key!r} to 'lr_scheduler' to use it, or remove it to keep the old behaviour."
+                f" Valid keys: {', '.join(repr(k) for k in OPTIMIZER_DICT_KEYS)}."
+            )
     check_keys(opt_dict, OPTIMIZER_DICT_KEYS, f"{where} returned by `configure_optimizers`")
     if "optimizer" not in opt_dict:
         raise RecipeError(
@@ -231,7 +251,7 @@ def _parse_optimizer_dict(opt_dict: Mapping[str, Any], index: int, single: bool)
     if not _is_optimizer(optimizer):
         raise RecipeError(f"'optimizer' of {where} must be a torch optimizer, got {type(optimizer).__name__}.")
     frequency = opt_dict.get("frequency")
-    if "frequency" in opt_dict:
+    if frequency is not None:  # 'frequency': None means no frequency, as in Lightning 1.x
         check_frequency(frequency, f"'frequency' of {where}")
     monitor = opt_dict.get("monitor")
     entries = []
@@ -248,8 +268,14 @@ def _parse_optimizer_dict(opt_dict: Mapping[str, Any], index: int, single: bool)
     return optimizer, entries, frequency
 
 
+def _holds_scheduler(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return _is_scheduler(value.get("scheduler"))
+    return _is_scheduler(value) and not _is_optimizer(value)
+
+
 def _scheduler_spec(
-    entry: Any, optimizers: Sequence[Any], bound: Optional[int], monitor: Optional[str]
+    entry: Any, optimizers: Sequence[Any], bound: Optional[int], monitor: Optional[str], needs_monitor: bool = True
 ) -> SchedulerSpec:
     if isinstance(entry, Mapping):
         check_keys(entry, SCHEDULER_DICT_KEYS, "a scheduler dict")
@@ -285,7 +311,7 @@ def _scheduler_spec(
             f"'monitor' of the {type(scheduler).__name__} must be the name of a metric you log, e.g. 'val_loss',"
             f" got {_short(config['monitor'])}."
         )
-    if plateau and not config.get("monitor"):
+    if plateau and not config.get("monitor") and needs_monitor:
         raise RecipeError(
             "A `ReduceLROnPlateau` scheduler needs a monitor: add the logged metric it watches, e.g."
             ' {"scheduler": scheduler, "monitor": "val_loss"} (or "monitor" beside "lr_scheduler" for a bare one).'
@@ -299,6 +325,7 @@ def _scheduler_spec(
         monitor=config.get("monitor") if plateau else None,
         strict=bool(config.get("strict", True)),
         reduce_on_plateau=plateau,
+        declared=isinstance(entry, Mapping) and ("interval" in entry or "frequency" in entry),
     )
 
 
@@ -328,19 +355,31 @@ def _bound_index(scheduler: Any, optimizers: Sequence[Any], bound: Optional[int]
 
 
 def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module]) -> None:
+    """Warn about parameters that several optimizers hold (Lightning allows it; each optimizer steps them in its turn)
+    and about trainable parameters that no optimizer holds."""
     names = {id(p): n for n, p in module.named_parameters()} if module is not None else {}
     owner: dict[int, int] = {}
+    shared: dict[int, list[int]] = {}
     for index, optimizer in enumerate(setup.optimizers):
         for group in optimizer.param_groups:
             for param in group["params"]:
                 previous = owner.setdefault(id(param), index)
                 if previous != index:
-                    name = repr(names[id(param)]) if id(param) in names else f"of shape {tuple(param.shape)}"
-                    raise RecipeError(
-                        f"Parameter {name} is in optimizers {previous} and {index}: both would step it. Give each"
-                        " optimizer its own parameters, e.g. `self.generator.parameters()` and"
-                        " `self.discriminator.parameters()` rather than `self.parameters()`."
-                    )
+                    holders = shared.setdefault(id(param), [previous])
+                    if index not in holders:
+                        holders.append(index)
+    if shared:
+        described = [
+            f"{names[key]!r}" if key in names else "a parameter" for key in list(shared)[:5]
+        ] + ([f"and {len(shared) - 5} more"] if len(shared) > 5 else [])
+        holders = sorted({i for indices in shared.values() for i in indices})
+        warn(
+            f"{len(shared)} parameter(s) are in several optimizers ({', '.join(described)}: optimizers"
+            f" {', '.join(str(i) for i in holders)}): each of them steps those parameters. That is fine for stage-wise"
+            " training or a deliberately shared layer; otherwise give each optimizer its own parameters, e.g."
+            " `self.generator.parameters()` and `self.discriminator.parameters()`. Silence this with"
+            " `warnings.filterwarnings('ignore', 'parameter\\(s\\) are in several optimizers')`."
+        )
     if module is not None and setup.optimizers:
         warn_untrained(module, owner, "optimizer", "a param group", stacklevel=4)
 
@@ -420,3 +459,34 @@ def _keys(mapping: Mapping[str, Any]) -> str:
 def _short(value: Any, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ------------------------------------------------------------------------------------- torch's own errors
+
+
+def call_explaining_torch_errors(call: Callable[[], Any], module: Optional[torch.nn.Module] = None) -> Any:
+    """Call `call` (a ``configure_optimizers``); if a torch optimizer's constructor fails on its param groups (the
+    bare ``KeyError: 'params'`` of ``{'encoder_params': ...}``), raise the `RecipeError` that explains why."""
+    try:
+        return call()
+    except (KeyError, ValueError, TypeError) as err:
+        if isinstance(err, RecipeError):
+            raise
+        groups = _param_groups_in_traceback(err.__traceback__)
+        if groups is None:
+            raise
+        check_param_groups(groups, module)  # raises the precise RecipeError for the mistake torch tripped on
+        raise
+
+
+def _param_groups_in_traceback(tb: Optional[types.TracebackType]) -> Optional[list[Any]]:
+    """The param groups an `Optimizer.__init__` in the traceback was building, if any."""
+    found = None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name == "__init__" and isinstance(frame.f_locals.get("self"), torch.optim.Optimizer):
+            groups = frame.f_locals.get("param_groups")
+            if isinstance(groups, list):
+                found = groups
+        tb = tb.tb_next
+    return found

@@ -431,30 +431,28 @@ def test_clipping_by_norm(tmp_path):
     assert model.d.item() == pytest.approx(-3.0) and model.g.item() == pytest.approx(-1.0)
 
 
-@pytest.mark.parametrize(
-    ("options", "error_msg"),
-    [
-        (
-            {"accumulate_grad_batches": 4},
-            r"`Trainer\(accumulate_grad_batches=4\)` does not apply to a module with AlternatingOptimizersMixin"
-            r" \(manual optimization\): remove it from the Trainer and set it on the module,"
-            r" `accumulate_grad_batches = 4`",
-        ),
-        (
-            {"gradient_clip_val": 0.5},
-            r"`Trainer\(gradient_clip_val=0.5\)` does not apply .* `gradient_clip_val = 0.5` and"
-            r" `gradient_clip_algorithm = 'norm'`",
-        ),
-        (
-            {"gradient_clip_val": 1.0, "gradient_clip_algorithm": "value"},
-            r"`gradient_clip_val = 1.0` and `gradient_clip_algorithm = 'value'`",
-        ),
-    ],
-)
-def test_trainer_options_point_to_the_mixins_own(tmp_path, options, error_msg):
+def test_trainer_accumulation_applies_to_every_optimizer(tmp_path):
     model = Exact()
-    with pytest.raises(RecipeError, match=error_msg):
-        trainer(tmp_path, max_epochs=1, **options).fit(model, _counting_loader(4))
+    fit = trainer(tmp_path, max_epochs=1, accumulate_grad_batches=2)
+    fit.fit(model, _counting_loader(8))
+    # as 1.x applied the Trainer's option, with each optimizer counting its own batches: D on 0,1,2,4,5,6 (windows
+    # {0,1} {2,4} {5,6}), G on 3,7 (window {3,7}); each gradient is the window's sum of x divided by 2
+    assert model.steps == [("D", 1, 1.5, None), ("D", 4, 4.0, 2.0), ("D", 6, 6.5, 2.0), ("G", 7, 6.0, 6.5)]
+    assert fit.global_step == 4 and fit.accumulate_grad_batches == 2  # the Trainer keeps its option
+
+
+def test_trainer_clipping_applies_to_every_optimizer(tmp_path):
+    model = Exact()
+    trainer(tmp_path, max_epochs=1, gradient_clip_val=2.5, gradient_clip_algorithm="value").fit(
+        model, _counting_loader(8))
+    assert [s[2] for s in model.steps] == [1.0, 2.0, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5]
+
+
+def test_trainer_and_module_options_that_disagree(tmp_path):
+    model = Exact(accumulate_grad_batches=4)
+    with pytest.raises(RecipeError, match=r"^`Trainer\(accumulate_grad_batches=2\)` and the module's"
+                                          r" `accumulate_grad_batches = 4` disagree: set it in one place"):
+        trainer(tmp_path, max_epochs=1, accumulate_grad_batches=2).fit(model, _counting_loader(4))
     assert model.steps == [] and model.d.item() == 0.0
 
 
@@ -469,6 +467,11 @@ class _NoStep(AlternatingOptimizersMixin, pl.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.a.parameters(), lr=0.1), torch.optim.SGD(self.b.parameters(), lr=0.1)
+
+
+class _TwoSteps(_NoStep):
+    def b_step(self, batch, batch_idx):
+        return self.b(batch[0]).sum()
 
 
 class _TwoArgStep(_NoStep):
@@ -489,11 +492,11 @@ class _TwoArgStep(_NoStep):
                                           r" returned 2 optimizers"),
         (_TwoArgStep(alternation=["a_step", "a_step"]), r"sets `alternation` and also defines `training_step`"),
         (_NoStep(alternation_cycle="global"), r"`alternation_cycle` must be 'epoch' or 'run', got 'global'"),
-        (_NoStep(alternation=["a_step", "a_step"], accumulate_grad_batches=(2, 0)),
+        (_TwoSteps(alternation=["a_step", "b_step"], accumulate_grad_batches=(2, 0)),
          r"`accumulate_grad_batches` must be a positive int, got 0"),
-        (_NoStep(alternation=["a_step", "a_step"], accumulate_grad_batches=(1, 2, 3)),
+        (_TwoSteps(alternation=["a_step", "b_step"], accumulate_grad_batches=(1, 2, 3)),
          r"`accumulate_grad_batches` has 3 values for 2 optimizers"),
-        (_NoStep(alternation=["a_step", "a_step"], gradient_clip_algorithm="l2"),
+        (_TwoSteps(alternation=["a_step", "b_step"], gradient_clip_algorithm="l2"),
          r"`gradient_clip_algorithm` must be 'norm' or 'value', got 'l2'"),
     ],
     ids=["no-step", "two-arg-step", "missing-method", "bad-frequency", "count-mismatch", "both-forms", "cycle",

@@ -55,14 +55,17 @@ def test_correct_automatic_module_passes_and_reports(tmp_path, capsys):
     # 7 batches x 3 epochs: 'step' freq 2 after batches 1, 3, 5 of each epoch; 'epoch' freq 2 after epoch 1 only
     assert rows(check.report) == [
         ("exp", "step", 2, 9, 9, 9),
-        ("StepLR", "epoch", 2, 1, 1, 1),
-        ("ReduceLROnPlateau", "epoch", 1, 3, 3, 3),
+        ("lr-SGD", "epoch", 2, 1, 1, 1),  # the names LearningRateMonitor logs them under
+        ("lr-SGD-1", "epoch", 1, 3, 3, 3),
     ]
-    assert [(o.name, o.expected, o.actual) for o in check.report.optimizers] == [("SGD", 21, 21)]
+    assert [(o.name, o.kind, o.expected, o.actual) for o in check.report.optimizers] == [("exp", "SGD", 21, 21)]
+    assert [s.kind for s in check.report.schedulers] == ["ExponentialLR", "StepLR", "ReduceLROnPlateau"]
     printed = capsys.readouterr().out
     assert printed.strip() == check.table()
-    assert check.table().splitlines()[0].split() == ["scheduler", "optimizer", "interval", "frequency", "expected",
-                                                     "actual", "final", "lr"]
+    assert check.table().splitlines()[:2] == [
+        "Schedulers (steps of scheduler.step() over the run)",
+        "logged as  scheduler          optimizer  interval  frequency  expected  actual  final lr",
+    ]
     assert {s.final_lr for s in check.report.schedulers} == {(t.optimizers[0].param_groups[0]["lr"],)}
 
 
@@ -79,7 +82,7 @@ def test_automatic_accumulation_follows_lightnings_rule(tmp_path):
     assert "it steps 3 times where every 3rd optimizer step would be 4" in message
     assert "keep frequency=1 and write the schedule in units of k optimizer steps" in message
     # optimizer steps after batches 1, 3, 5, 6; the scheduler only after batch 5 ((5 + 1) % 3 == 0): 3 in 3 epochs
-    assert rows(check.report) == [("ExponentialLR", "step", 3, 3, 3, 3)]
+    assert rows(check.report) == [("lr-SGD", "step", 3, 3, 3, 3)]
     assert [(o.expected, o.actual) for o in check.report.optimizers] == [(12, 12)]
 
 
@@ -93,9 +96,9 @@ def test_epoch_scheduler_also_stepped_in_training_step(tmp_path):
             opt = torch.optim.SGD(self.parameters(), lr=0.1)
             return [opt], [StepLR(opt, 1, 0.5)]
 
-    with pytest.raises(CadenceError, match=r"Scheduler 'StepLR' \(StepLR of optimizer 0, interval='epoch',"
-                       r" frequency=1\) has stepped 1 time\(s\) after batch 0 of epoch 0, but its cadence expects 0\."
-                       r" Likely cause: it is also stepped by hand"):
+    with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD' \(StepLR of optimizer 0 \(lr-SGD\),"
+                       r" interval='epoch', frequency=1\) has stepped 1 time\(s\) after batch 0 of epoch 0, but its"
+                       r" cadence expects 0\. Likely cause: it is also stepped by hand"):
         fit(tmp_path, Model())
 
 
@@ -129,7 +132,7 @@ def test_warn_mode_warns_once_and_trains_on(tmp_path):
         check, t = fit(tmp_path, Model(), check=SchedulerCadenceCheck(mode="warn", print_report=False))
     assert len([w for w in record if "stepped by hand" in str(w.message)]) == 1
     assert t.current_epoch == 3
-    assert rows(check.report) == [("StepLR", "epoch", 1, 3, 3, 24)]  # 21 by hand + 3 by Lightning
+    assert rows(check.report) == [("lr-SGD", "epoch", 1, 3, 3, 24)]  # 21 by hand + 3 by Lightning
 
 
 def test_unit_mismatch_is_flagged_before_training(tmp_path):
@@ -141,7 +144,7 @@ def test_unit_mismatch_is_flagged_before_training(tmp_path):
     with pytest.warns(RecipeWarning, match=r"The LinearLR scheduler uses interval='epoch', but its schedule spans"
                       r" 1000 scheduler steps but training runs at most 2 epochs.*Did you mean interval='step'"):
         check, _ = fit(tmp_path, Model(), batches=2, max_epochs=2)
-    assert rows(check.report) == [("LinearLR", "epoch", 1, 2, 2, 2)]  # not an error: it does step per epoch
+    assert rows(check.report) == [("lr-SGD", "epoch", 1, 2, 2, 2)]  # not an error: it does step per epoch
 
 
 def test_csv_report_in_the_loggers_log_dir(tmp_path):
@@ -151,9 +154,9 @@ def test_csv_report_in_the_loggers_log_dir(tmp_path):
         table = list(csv.DictReader(handle))
     assert [(r["kind"], r["name"], r["expected"], r["actual"]) for r in table] == [
         ("scheduler", "exp", "3", "3"),
-        ("scheduler", "StepLR", "0", "0"),
-        ("scheduler", "ReduceLROnPlateau", "1", "1"),
-        ("optimizer", "SGD", "7", "7"),
+        ("scheduler", "lr-SGD", "0", "0"),
+        ("scheduler", "lr-SGD-1", "1", "1"),
+        ("optimizer", "exp", "7", "7"),  # the optimizer's lr is logged as its first scheduler's name
     ]
 
 
@@ -197,10 +200,12 @@ class Manual(TinyRegressor):
 
 
 @pytest.mark.parametrize(("every", "f", "rule", "expected"), [
-    (1, 1, "after_opt", [("ExponentialLR", "step", 1, 21, 21, 21), ("StepLR", "epoch", 1, 3, 3, 3)]),
-    (2, 1, "after_opt", [("ExponentialLR", "step", 1, 12, 12, 12), ("StepLR", "epoch", 1, 3, 3, 3)]),
-    (1, 3, "after_opt", [("ExponentialLR", "step", 3, 6, 9, 7), ("StepLR", "epoch", 1, 3, 3, 3)]),
-    (1, 3, "batch_idx", [("ExponentialLR", "step", 3, 6, 9, 6), ("StepLR", "epoch", 1, 3, 3, 3)]),
+    # the bare StepLR declares no cadence (Lightning's default 'epoch' is not the module's intent under manual
+    # optimization): it only has to step at least once, and is reported as 1..actual
+    (1, 1, "after_opt", [("lr-SGD", "step", 1, 21, 21, 21), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
+    (2, 1, "after_opt", [("lr-SGD", "step", 1, 12, 12, 12), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
+    (1, 3, "after_opt", [("lr-SGD", "step", 3, 6, 9, 7), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
+    (1, 3, "batch_idx", [("lr-SGD", "step", 3, 6, 9, 6), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
 ])
 def test_correct_manual_modules_pass(tmp_path, every, f, rule, expected):
     with warnings.catch_warnings():
@@ -210,19 +215,34 @@ def test_correct_manual_modules_pass(tmp_path, every, f, rule, expected):
 
 
 def test_manual_module_that_never_steps_its_schedulers(tmp_path):
-    with pytest.raises(CadenceError, match=r"Scheduler 'ExponentialLR' \(ExponentialLR of optimizer 0,"
+    with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD' \(ExponentialLR of optimizer 0 \(lr-SGD\),"
                        r" interval='step', frequency=1\) has stepped 0 time\(s\) after batch 0 of epoch 0, but its"
                        r" cadence expects 1 \(1 step\(s\) of its optimizer so far\)\. Likely cause: under manual"
                        r" optimization \(`automatic_optimization = False`\) Lightning never steps schedulers"):
         fit(tmp_path, Manual(sched_rule="never"))
 
 
-def test_manual_epoch_scheduler_never_stepped_is_caught_at_the_next_epoch(tmp_path):
+def test_manual_scheduler_without_a_declared_cadence_is_only_required_to_step(tmp_path):
     class Model(Manual):
         def on_train_epoch_end(self):
             pass
 
-    with pytest.raises(CadenceError, match=r"Scheduler 'StepLR' .* has stepped 0 time\(s\) at the start of epoch 1,"
+    with pytest.raises(CadenceError, match=r"^Scheduler 'lr-SGD-1' \(StepLR of optimizer 0 \(lr-SGD\),"
+                       r" interval='epoch', frequency=1\) never stepped, although its optimizer did\. Likely cause:"
+                       r" under manual optimization"):
+        fit(tmp_path, Model())
+
+
+def test_manual_epoch_scheduler_declared_and_never_stepped_is_caught_at_the_next_epoch(tmp_path):
+    class Model(Manual):
+        def on_train_epoch_end(self):
+            pass
+
+        def configure_optimizers(self):
+            (opt,), (step, epoch) = super().configure_optimizers()
+            return [opt], [step, {"scheduler": epoch, "interval": "epoch"}]
+
+    with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD-1' .* has stepped 0 time\(s\) at the start of epoch 1,"
                        r" but its cadence expects 1\. Likely cause: .*call `self.lr_schedulers\(\).step\(\)` in"
                        r" `on_train_epoch_end`"):
         fit(tmp_path, Model())
@@ -279,7 +299,7 @@ def test_correct_alternating_module_passes_and_reports_the_ratio(tmp_path):
 
 def test_generator_scheduler_never_steps_because_its_optimizer_is_never_active(tmp_path):
     with pytest.raises(CadenceError, match=r"Scheduler\(s\) 'generator', 'generator-epoch' of optimizer 1 will never"
-                       r" step: optimizer 1 \(SGD\) is never active in an epoch of 5 batches\. Likely cause: with"
+                       r" step: optimizer 1 \(generator\) is never active in an epoch of 5 batches\. Likely cause: with"
                        r" frequencies \(5, 1\) the cycle of 6 batches restarts every epoch.*alternation_cycle = 'run'"):
         fit(tmp_path, GAN(cycle="epoch"), batches=5)
 

@@ -82,7 +82,8 @@ def test_csv_and_tensorboard_get_the_same_lrs_and_the_report(tmp_path, csv_first
     with open(Path(first.log_dir) / "cadence_report.csv", newline="") as handle:
         report = list(csv.reader(handle))
     assert report == [
-        ["kind", "name", "optimizer", "interval", "frequency", "expected", "expected_max", "actual", "final_lr"],
-        ["scheduler", "ExponentialLR", "0", "step", "1", "8", "8", "8", "0.000390625 0.0015625"],
-        ["optimizer", "SGD", "0", "", "", "8", "8", "8", ""],
+        ["kind", "name", "type", "optimizer", "interval", "frequency", "expected", "expected_max", "actual",
+         "final_lr"],
+        ["scheduler", "lr-SGD", "ExponentialLR", "lr-SGD", "step", "1", "8", "8", "8", "0.000390625 0.0015625"],
+        ["optimizer", "lr-SGD", "SGD", "0", "", "", "8", "8", "8", ""],
     ]

@@ -130,8 +130,8 @@ def test_gan_reference_runs_written_out(gan_reference):
         g = len(generator_steps)
         report = [(s.name, s.expected, s.expected_max, s.actual, s.final_lr) for s in check.report.schedulers]
         assert report == [
-            ("StepLR", GAN_EPOCHS, GAN_EPOCHS, GAN_EPOCHS, (pytest.approx(0.1 * 0.9**GAN_EPOCHS),)),
-            ("ExponentialLR", g, g, g, (pytest.approx(0.02 * 0.5**g), pytest.approx(0.01 * 0.5**g))),
+            ("lr-SGD", GAN_EPOCHS, GAN_EPOCHS, GAN_EPOCHS, (pytest.approx(0.1 * 0.9**GAN_EPOCHS),)),
+            ("lr-Adam", g, g, g, (pytest.approx(0.02 * 0.5**g), pytest.approx(0.01 * 0.5**g))),
         ]
         assert [(o.frequency, o.expected, o.actual) for o in check.report.optimizers] == [
             (5, critic_steps, critic_steps), (1, g, g)]

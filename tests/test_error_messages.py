@@ -85,6 +85,7 @@ CASES = [
     # _checks
     ("unknown-key", lambda: validate_optimizers({"optimizer": (o := sgd()), "lr_schedular": StepLR(o, 1)}),
      "'lr_schedular'"),
+    ("unknown-plain-key", lambda: validate_optimizers({"optimizer": sgd(), "monitr": "loss"}), "'monitr'"),
     # no_decay
     ("rule-names-str", lambda: NoDecayRule(names="pos_embed"), "'pos_embed'"),
     ("rule-module-types", lambda: NoDecayRule(module_types=(int,)), "<class 'int'>"),
@@ -160,8 +161,8 @@ CASES = [
     ("scheduler-wrong-dict", lambda: validate_optimizers(
         [{"optimizer": (ab := two(model()))[0]}, {"optimizer": ab[1], "lr_scheduler": StepLR(ab[0], 1)}]),
      "optimizer dict 1"),
-    ("shared-parameter", lambda: validate_optimizers([torch.optim.SGD((m := model()).parameters(), lr=0.1),
-                                                      torch.optim.SGD(m[0].parameters(), lr=0.1)], m), "'0.weight'"),
+    ("scheduler-under-unknown-key", lambda: validate_optimizers(
+        [{"optimizer": (o := sgd()), "scheduler": StepLR(o, 1)}]), "'scheduler'"),
     ("frequency-automatic", lambda: validate_optimizers(
         [{"optimizer": (ab := two(m := model()))[0], "frequency": 5}, {"optimizer": ab[1], "frequency": 1}], m),
      "'frequency'"),

@@ -278,9 +278,14 @@ def test_alternating_without_frequencies(tmp_path):
     assert preview == fit_records(tmp_path, EveryOptimizerEveryBatch(), epochs=2, batches=3)
 
 
-def test_alternating_refuses_trainer_accumulation_as_the_mixin_does():
-    with pytest.raises(RecipeError, match=r"set it on the module,\s+`accumulate_grad_batches = 2`"):
-        preview_schedule(EveryOptimizerEveryBatch(), max_epochs=1, steps_per_epoch=2, accumulate_grad_batches=2)
+def test_alternating_with_trainer_accumulation_as_the_mixin_applies_it(tmp_path):
+    preview = preview_schedule(EveryOptimizerEveryBatch(), max_epochs=2, steps_per_epoch=4, accumulate_grad_batches=2)
+    # each optimizer steps every 2 of its batches (1 and 3); the second's scheduler halves after its every 2nd step
+    assert [(r["step"], r["batch_idx"], r["optimizer"], r["lr"]) for r in preview] == [
+        (0, 1, 0, 1.0), (1, 1, 1, 1.0), (2, 3, 0, 1.0), (3, 3, 1, 1.0),
+        (4, 1, 0, 1.0), (5, 1, 1, 0.5), (6, 3, 0, 1.0), (7, 3, 1, 0.5),
+    ]  # fmt: skip
+    assert preview == fit_records(tmp_path, EveryOptimizerEveryBatch(), epochs=2, batches=4, accumulate=2)
 
 
 # ------------------------------------------------------------------------------------------------ behaviour

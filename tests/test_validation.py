@@ -137,7 +137,14 @@ def _errors():
     return [
         ("unknown-key", lambda n: {"optimizer": (o := one(n)), "lr_schedular": StepLR(o, 1)},
          r"^Unknown key 'lr_schedular' in the optimizer dict returned by `configure_optimizers`: did you mean"
-         r" 'lr_scheduler'\? Valid keys: 'optimizer', 'lr_scheduler', 'monitor', 'frequency'\.$"),
+         r" 'lr_scheduler'\? It holds a StepLR, but Lightning ignores unknown keys \(1\.x and 2\.x alike, with only a"
+         r" warning\), so that scheduler would never step\. Rename 'lr_schedular' to 'lr_scheduler' to use it, or"
+         r" remove it to keep the old behaviour\. Valid keys: 'optimizer', 'lr_scheduler', 'monitor', 'frequency'\.$"),
+        ("scheduler-key-1x", lambda n: [{"optimizer": (o := one(n)), "scheduler": {"scheduler": StepLR(o, 1)}}],
+         r"^Unknown key 'scheduler' in optimizer dict 0 returned by `configure_optimizers`: did you mean"
+         r" 'lr_scheduler'\? It holds a StepLR, but"
+         r" Lightning ignores unknown keys \(1\.x and 2\.x alike, with only a warning\), so that scheduler would"
+         r" never step\. Rename 'scheduler' to 'lr_scheduler' to use it, or remove it to keep the old behaviour\."),
         ("unknown-key-in-list", lambda n: [{"optimiser": one(n)}],
          r"^Unknown key 'optimiser' in optimizer dict 0 returned by `configure_optimizers`: did you mean 'optimizer'\?"),
         ("unknown-scheduler-key", lambda n: {"optimizer": (o := one(n)), "lr_scheduler": {"scheduler": StepLR(o, 1), "intervall": "step"}},
@@ -203,10 +210,6 @@ def _errors():
          r"^Optimizer 'frequency' \(alternating optimizers, e\.g\. WGAN n_critic\) was removed in Lightning 2\.0, which"
          r" ignores it\. Add `AlternatingOptimizersMixin` to your module's bases:"
          r" `class MyGAN\(AlternatingOptimizersMixin, LightningModule\)`\.$"),
-        ("param-in-two-optimizers", lambda n: [torch.optim.SGD(n.parameters(), lr=0.1), torch.optim.SGD(n.disc.parameters(), lr=0.1)],
-         r"^Parameter 'disc\.weight' is in optimizers 0 and 1: both would step it\. Give each optimizer its own"
-         r" parameters, e\.g\. `self\.generator\.parameters\(\)` and `self\.discriminator\.parameters\(\)` rather than"
-         r" `self\.parameters\(\)`\.$"),
         ("empty-param-group", lambda n: _with_empty_group(one(n)),
          r"^Adam param group 1 is empty: its 'params' hold no tensor\."),
     ]
@@ -245,6 +248,25 @@ def test_several_optimizers_pass_with_the_alternating_flag():
 
 
 # ------------------------------------------------------------------------------------------------- warnings
+
+
+def test_parameters_shared_by_two_optimizers_warn(net):
+    net.automatic_optimization = False
+    shared = [torch.optim.SGD(net.parameters(), lr=0.1), torch.optim.SGD(net.disc.parameters(), lr=0.1)]
+    with pytest.warns(RecipeWarning, match=r"^2 parameter\(s\) are in several optimizers \('disc\.weight',"
+                      r" 'disc\.bias': optimizers 0, 1\): each of them steps those parameters\. That is fine for"
+                      r" stage-wise training or a deliberately shared layer; otherwise give each optimizer its own"
+                      r" parameters") as record:
+        setup = validate_optimizers(shared, net)
+    assert record[0].filename == __file__  # points at the caller's line
+    assert len(setup.optimizers) == 2
+
+
+def test_frequency_none_means_no_frequency(net):
+    a, b = torch.optim.SGD(net.gen.parameters(), lr=0.1), torch.optim.SGD(net.disc.parameters(), lr=0.1)
+    net.automatic_optimization = False
+    setup = validate_optimizers([{"optimizer": a, "frequency": None}, {"optimizer": b, "frequency": None}], net)
+    assert setup.frequencies is None and setup.optimizers == (a, b)
 
 
 def test_trainable_parameter_in_no_optimizer_warns(net):

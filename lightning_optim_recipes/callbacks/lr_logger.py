@@ -1,23 +1,73 @@
 """`LearningRateLogger`: the learning rate of every param group, logged through the Trainer's loggers.
 
-A drop-in for Lightning's `LearningRateMonitor` (same metric names, same values, same logging steps) that works with
-both Lightning namespaces, under automatic and manual optimization and under `AlternatingOptimizersMixin`, and adds
-nothing measurable to a training step: the names are computed once when training starts, and each logging call only
-reads the floats already in the param groups (no tensors are created, no device is synchronized).
+A drop-in for Lightning's `LearningRateMonitor`: the same metric names, values and logging steps, the same ``lrs``,
+``last_momentum_values`` and ``last_weight_decay_values``, the same entries in ``trainer.callback_metrics`` (so that
+`EarlyStopping` and `ModelCheckpoint` can monitor a learning rate), the same warning and errors (catchable as
+`MisconfigurationException`). It works with both Lightning namespaces, under automatic and manual optimization and
+under `AlternatingOptimizersMixin`, and costs less than `LearningRateMonitor`: the names are computed when training
+starts and again only when the param groups or the scheduler configs change (param groups added by
+`BackboneFinetuning`, the per-epoch scheduler `StochasticWeightAveraging` swaps in), which each logging call detects
+by comparing a few lengths and identities; logging reads the floats already in the param groups, and a tensor for
+``trainer.callback_metrics`` is created only when a value has changed, on the CPU (no device synchronization).
 """
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Optional
 
-from lightning_optim_recipes._lightning import callback_bases
-from lightning_optim_recipes.errors import RecipeError
+import torch
 
-__all__ = ["LearningRateLogger", "learning_rate_names"]
+from lightning_optim_recipes._lightning import callback_bases
+from lightning_optim_recipes.errors import RecipeError, RecipeWarning
+
+__all__ = ["LearningRateLogger", "LearningRateLoggerError", "LearningRateLoggerWarning", "learning_rate_names"]
 
 _INTERVALS = (None, "step", "epoch")
+_RENAMED_TOKEN = "/pg1"  # an optimizer's single group, named 'lr-SGD', becomes 'lr-SGD/pg1' when a group is added
+
+# What an entry reads from its param group (and where it keeps the value).
+_LR, _MOMENTUM, _BETA1, _WEIGHT_DECAY = range(4)
+
+_Entry = tuple[str, dict[str, Any], int]
+
+
+def _misconfiguration_bases() -> tuple[type, ...]:
+    """`MisconfigurationException` of every installed namespace: `lightning_fabric`'s and `lightning.fabric`'s are
+    two different classes, and `except MisconfigurationException` must catch the errors with either import."""
+    bases: list[type] = []
+    for name in ("pytorch_lightning.utilities.exceptions", "lightning.pytorch.utilities.exceptions"):
+        try:
+            cls = importlib.import_module(name).MisconfigurationException
+        except ImportError:  # pragma: no cover - depends on the environment
+            continue
+        if cls not in bases:
+            bases.append(cls)
+    return tuple(bases)
+
+
+class LearningRateLoggerError(RecipeError, *_misconfiguration_bases()):  # type: ignore[misc]
+    """A `LearningRateLogger` that cannot log: no logger, a bad ``logging_interval``, or param groups of one
+    optimizer with the same ``'name'``.
+
+    A `RecipeError` that ``except MisconfigurationException`` also catches (from ``pytorch_lightning`` or from
+    ``lightning.pytorch``), as it catches `LearningRateMonitor`'s errors.
+
+    Example:
+        >>> from pytorch_lightning.utilities.exceptions import MisconfigurationException
+        >>> try:
+        ...     LearningRateLogger(logging_interval="batch")
+        ... except MisconfigurationException as err:
+        ...     print(type(err).__name__, isinstance(err, RecipeError))
+        LearningRateLoggerError True
+    """
+
+
+class LearningRateLoggerWarning(RecipeWarning, RuntimeWarning):
+    """``log_momentum=True`` with an optimizer that has no momentum (a `RuntimeWarning`, as `LearningRateMonitor`'s)."""
 
 
 def _unwrap(optimizer: Any) -> Any:
@@ -30,14 +80,14 @@ def _group_names(name: str, param_groups: Sequence[dict[str, Any]]) -> list[str]
     names = [group.get("name", f"pg{i}") for i, group in enumerate(param_groups, start=1)]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise RecipeError(
-            f"{name} has param groups with the same 'name' {duplicates}: learning-rate metrics need one name per"
-            " group. Give each group its own 'name' (`param_groups` does this for you)."
+        raise LearningRateLoggerError(
+            "A single `Optimizer` cannot have multiple parameter groups with identical `name` values:"
+            f" {name} has duplicated parameter group names {duplicates}, and learning-rate metrics need one name"
+            " per group. Give each group its own 'name' (`param_groups` does this for you)."
         )
     if len(param_groups) > 1:
-        return [f"{name}/{group.get('name', f'pg{i}')}" for i, group in enumerate(param_groups, start=1)]
-    group_name = param_groups[0].get("name") if param_groups else None
-    return [f"{name}/{group_name}" if group_name else name]
+        return [f"{name}/{group_name}" for group_name in names]
+    return [f"{name}/{group['name']}" if group.get("name") else name for group in param_groups]
 
 
 def learning_rate_names(
@@ -45,8 +95,14 @@ def learning_rate_names(
 ) -> tuple[list[tuple[Any, Any, list[str]]], list[tuple[Any, list[str]]]]:
     """The metric names `LearningRateMonitor` gives: per scheduler config and per optimizer without a scheduler.
 
+    A pure function of the scheduler configs (anything with ``.scheduler``, ``.name`` and ``.interval``, e.g.
+    Lightning's ``trainer.lr_scheduler_configs``) and the optimizers, as they are now.
+
     Returns ``([(config, optimizer, names), ...], [(optimizer, names), ...])``: names per param group, ``lr-Adam``,
     ``lr-Adam/pg1``, ``lr-Adam-1`` for a second Adam, a group's ``'name'`` or the scheduler's ``name`` when given.
+
+    Raises:
+        LearningRateLoggerError: if two param groups of one optimizer have the same ``'name'``.
 
     Example:
         >>> import torch
@@ -83,11 +139,25 @@ def learning_rate_names(
     return with_scheduler, without_scheduler
 
 
+def _without_momentum(optimizers: Sequence[Any]) -> list[str]:
+    """The class names of the optimizers that have neither ``momentum`` nor ``betas``."""
+    names = []
+    for optimizer in optimizers:
+        defaults = getattr(optimizer, "defaults", {})
+        if "momentum" not in defaults and "betas" not in defaults:
+            names.append(type(optimizer).__name__)
+    return list(dict.fromkeys(names))
+
+
 class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
     """Log the learning rate of every param group of every optimizer, as Lightning's `LearningRateMonitor` does.
 
-    The names are `LearningRateMonitor`'s (``lr-Adam``, ``lr-Adam/pg1``, a group's ``'name'``, a scheduler's
-    ``name``), so dashboards built on it keep working; optimizers without a scheduler are logged too.
+    A drop-in replacement: the names are `LearningRateMonitor`'s (``lr-Adam``, ``lr-Adam/pg1``, ``lr-Adam-1``, a
+    group's ``'name'``, a scheduler's ``name``), logged at the same steps with the same values, so dashboards built
+    on it keep working. Optimizers without a scheduler are logged too, param groups added during training (e.g. by
+    `BackboneFinetuning`) from the next logging call on, with the single group's ``lr-SGD`` renamed ``lr-SGD/pg1``
+    (its history in `lrs` follows), and a scheduler swapped in during training (`StochasticWeightAveraging`'s
+    per-epoch one) is logged at its own interval.
 
     Args:
         logging_interval: ``'step'`` or ``'epoch'`` to log every learning rate at that interval; None (default)
@@ -95,30 +165,58 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
         log_momentum: also log ``<name>-momentum`` (``momentum``, or Adam's ``beta1``; 0 when there is none).
         log_weight_decay: also log ``<name>-weight_decay``.
 
-    Unlike `LearningRateMonitor` it does not copy the values into ``trainer.callback_metrics`` (that would create a
-    device tensor per name per step).
+    Attributes:
+        lrs: every logged learning rate, per name, in logging order.
+        last_momentum_values: the last logged momentum per ``<name>-momentum`` (None until logged).
+        last_weight_decay_values: the last logged weight decay per ``<name>-weight_decay`` (None until logged).
+
+    Each logged value is also put into ``trainer.callback_metrics`` (as `LearningRateMonitor` does, so that
+    ``EarlyStopping(monitor="lr-SGD")`` works), as a CPU tensor created only when the value has changed.
+
+    Raises:
+        LearningRateLoggerError: for a ``logging_interval`` other than ``'step'``, ``'epoch'`` or None; when training
+            starts without a logger; for param groups of one optimizer with the same ``'name'``.
 
     Example:
+        >>> import tempfile
         >>> import pytorch_lightning as pl
-        >>> trainer = pl.Trainer(callbacks=[LearningRateLogger(logging_interval="step", log_momentum=True)],
-        ...                      logger=False, enable_progress_bar=False, enable_model_summary=False)
+        >>> from pytorch_lightning.demos.boring_classes import BoringModel
+        >>> lr_logger = LearningRateLogger(logging_interval="step", log_momentum=True)
+        >>> trainer = pl.Trainer(max_steps=4, log_every_n_steps=2, limit_val_batches=0, callbacks=[lr_logger],
+        ...                      logger=pl.loggers.CSVLogger(tempfile.mkdtemp()), accelerator="cpu",
+        ...                      enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False)
+        >>> trainer.fit(BoringModel())
+        >>> lr_logger.lrs, lr_logger.last_momentum_values
+        ({'lr-SGD': [0.1, 0.1]}, {'lr-SGD-momentum': 0})
         >>> LearningRateLogger(logging_interval="batch")
         Traceback (most recent call last):
         ...
-        lightning_optim_recipes.errors.RecipeError: `logging_interval` must be 'step', 'epoch' or None, got 'batch'.
+        lightning_optim_recipes.callbacks.lr_logger.LearningRateLoggerError: `logging_interval` must be 'step', \
+'epoch' or None, got 'batch'.
     """
 
     def __init__(
         self, logging_interval: Optional[str] = None, log_momentum: bool = False, log_weight_decay: bool = False
     ) -> None:
         if logging_interval not in _INTERVALS:
-            raise RecipeError(f"`logging_interval` must be 'step', 'epoch' or None, got {logging_interval!r}.")
+            raise LearningRateLoggerError(
+                f"`logging_interval` must be 'step', 'epoch' or None, got {logging_interval!r}."
+            )
         self.logging_interval = logging_interval
         self.log_momentum = log_momentum
         self.log_weight_decay = log_weight_decay
-        # (metric name, param group, key or None for beta1) read at each logging call
-        self._step_entries: list[tuple[str, dict[str, Any], Optional[str]]] = []
-        self._epoch_entries: list[tuple[str, dict[str, Any], Optional[str]]] = []
+        self.lrs: dict[str, list[float]] = {}
+        self.last_momentum_values: dict[str, Optional[float]] = {}
+        self.last_weight_decay_values: dict[str, Optional[float]] = {}
+        # (metric name, param group, what to read) read at each logging call
+        self._step_entries: list[_Entry] = []
+        self._epoch_entries: list[_Entry] = []
+        # what the names were computed from: the configs, the optimizers, each one's param-group list and its length
+        self._configs: list[Any] = []
+        self._optimizers: list[Any] = []
+        self._groups: list[tuple[Any, list[dict[str, Any]], int]] = []
+        # name -> (the value, its tensor) last put into trainer.callback_metrics
+        self._tensors: dict[str, tuple[Any, torch.Tensor]] = {}
 
     @property
     def names(self) -> list[str]:
@@ -127,11 +225,72 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
 
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         if not trainer.loggers:
-            raise RecipeError(
-                "`LearningRateLogger` needs a logger, but the Trainer has none (`logger=False`). Pass one, e.g."
-                " `Trainer(logger=CSVLogger('logs'))` or `logger=True` for TensorBoard, or remove the callback."
+            raise LearningRateLoggerError(
+                "Cannot use `LearningRateLogger` callback with `Trainer` that has no logger (`logger=False`): it"
+                " writes the learning rates through the Trainer's loggers. Pass one, e.g."
+                " `Trainer(logger=CSVLogger('logs'))`, or `logger=True` for TensorBoard, or remove the callback."
             )
-        with_scheduler, without_scheduler = learning_rate_names(trainer.lr_scheduler_configs, trainer.optimizers)
+        self._tensors = {}
+        names = self._compute_names(trainer)
+        self.lrs = {name: [] for name in names}
+        self.last_momentum_values = {f"{name}-momentum": None for name in names}
+        self.last_weight_decay_values = {f"{name}-weight_decay": None for name in names}
+        if self.log_momentum and trainer.is_global_zero:
+            lacking = _without_momentum([optimizer for optimizer, _, _ in self._groups])
+            if lacking:
+                warnings.warn(
+                    "You have set log_momentum=True, but some optimizers do not have momentum. This will log a value"
+                    f" 0 for the momentum of {', '.join(lacking)} (no `momentum` or `betas` in its defaults). Set"
+                    " `LearningRateLogger(log_momentum=False)` if that is not what you want.",
+                    LearningRateLoggerWarning,
+                    stacklevel=2,
+                )
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        # `trainer._logger_connector.should_update_logs` in the fit loop, as `LearningRateMonitor` checks it
+        if self.logging_interval == "epoch":
+            return
+        every = trainer.log_every_n_steps
+        if not every or ((trainer.fit_loop.epoch_loop._batches_that_stepped + 1) % every and not trainer.should_stop):
+            return
+        if self._changed(trainer):
+            self._compute_names(trainer)
+        if self._step_entries:
+            self._log(trainer, self._step_entries)
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        if self.logging_interval == "step":
+            return
+        if self._changed(trainer):
+            self._compute_names(trainer)
+        if self._epoch_entries:
+            self._log(trainer, self._epoch_entries)
+
+    def _changed(self, trainer: Any) -> bool:
+        """Whether the scheduler configs, the optimizers or their param groups differ from those named last."""
+        configs, optimizers, known = trainer.lr_scheduler_configs, trainer.optimizers, self._configs
+        if len(configs) != len(known) or len(optimizers) != len(self._optimizers):
+            return True
+        for config, old in zip(configs, known):
+            if config is not old:
+                return True
+        for optimizer, old in zip(optimizers, self._optimizers):
+            if optimizer is not old:
+                return True
+        for optimizer, groups, count in self._groups:
+            if optimizer.param_groups is not groups or len(groups) != count:
+                return True
+        return False
+
+    def _compute_names(self, trainer: Any) -> list[str]:
+        """Name every param group, rebuild the entries read at each logging call, carry `lrs` over to new names."""
+        configs, optimizers = trainer.lr_scheduler_configs, trainer.optimizers
+        with_scheduler, without_scheduler = learning_rate_names(configs, optimizers)
+        self._configs, self._optimizers = list(configs), list(optimizers)
+        self._groups = []
+        for optimizer in [optimizer for _, optimizer, _ in with_scheduler] + [o for o, _ in without_scheduler]:
+            if all(optimizer is not known for known, _, _ in self._groups):
+                self._groups.append((optimizer, optimizer.param_groups, len(optimizer.param_groups)))
         self._step_entries, self._epoch_entries = [], []
         for config, optimizer, names in with_scheduler:
             entries = self._entries(optimizer, names)
@@ -141,36 +300,53 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
                 self._epoch_entries += entries
         for optimizer, names in without_scheduler:
             entries = self._entries(optimizer, names)
-            if self.logging_interval != "epoch":
-                self._step_entries += entries
-            if self.logging_interval != "step":
-                self._epoch_entries += entries
+            self._step_entries += entries
+            self._epoch_entries += entries
+        all_names = [name for _, _, names in with_scheduler for name in names]
+        all_names += [name for _, names in without_scheduler for name in names]
+        for name in all_names:  # `LearningRateMonitor`'s renaming: 'lr-SGD' -> 'lr-SGD/pg1' keeps its history
+            old = name.replace(_RENAMED_TOKEN, "")
+            if _RENAMED_TOKEN in name and old in self.lrs:
+                self.lrs[name] = self.lrs.pop(old)
+            elif name not in self.lrs:
+                self.lrs[name] = []
+        return all_names
 
-    def _entries(self, optimizer: Any, names: list[str]) -> list[tuple[str, dict[str, Any], Optional[str]]]:
-        entries: list[tuple[str, dict[str, Any], Optional[str]]] = []
-        betas = "betas" in getattr(optimizer, "defaults", {})
+    def _entries(self, optimizer: Any, names: list[str]) -> list[_Entry]:
+        entries: list[_Entry] = []
+        momentum = _BETA1 if "betas" in getattr(optimizer, "defaults", {}) else _MOMENTUM
         for group, name in zip(optimizer.param_groups, names):
-            entries.append((name, group, "lr"))
+            entries.append((name, group, _LR))
             if self.log_momentum:
-                entries.append((f"{name}-momentum", group, None if betas else "momentum"))
+                entries.append((f"{name}-momentum", group, momentum))
             if self.log_weight_decay:
-                entries.append((f"{name}-weight_decay", group, "weight_decay"))
+                entries.append((f"{name}-weight_decay", group, _WEIGHT_DECAY))
         return entries
 
-    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        if self._step_entries and trainer._logger_connector.should_update_logs:
-            self._log(trainer, self._step_entries)
-
-    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        if self._epoch_entries:
-            self._log(trainer, self._epoch_entries)
-
-    @staticmethod
-    def _log(trainer: Any, entries: list[tuple[str, dict[str, Any], Optional[str]]]) -> None:
-        metrics = {
-            name: group["betas"][0] if key is None else group.get(key, 0) if key != "lr" else group["lr"]
-            for name, group, key in entries
-        }
+    def _log(self, trainer: Any, entries: list[_Entry]) -> None:
+        metrics: dict[str, Any] = {}
+        lrs, momenta, decays = self.lrs, self.last_momentum_values, self.last_weight_decay_values
+        for name, group, what in entries:
+            if what == _LR:
+                value = group["lr"]
+                lrs[name].append(value)
+            elif what == _WEIGHT_DECAY:
+                value = decays[name] = group.get("weight_decay", 0)
+            else:
+                value = momenta[name] = group["betas"][0] if what == _BETA1 else group.get("momentum", 0)
+            metrics[name] = value
         step = trainer.fit_loop.epoch_loop._batches_that_stepped
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
+        # for EarlyStopping / ModelCheckpoint; a new tensor only for a new value (they keep views of the old one)
+        # (the dict behind `trainer.callback_metrics`: the property first recomputes every metric logged this epoch)
+        callback_metrics = getattr(trainer._logger_connector, "_callback_metrics", None)
+        if callback_metrics is None:  # pragma: no cover - a Lightning without it
+            callback_metrics = trainer.callback_metrics
+        tensors = self._tensors
+        for name, value in metrics.items():
+            known = tensors.get(name)
+            if known is None or known[0] is not value:
+                tensor = value.detach().clone() if isinstance(value, torch.Tensor) else torch.tensor(value)
+                known = tensors[name] = (value, tensor)
+            callback_metrics[name] = known[1]

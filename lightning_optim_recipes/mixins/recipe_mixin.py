@@ -7,12 +7,10 @@ import types
 from collections.abc import Callable
 from typing import Any, ClassVar, Optional
 
-import torch
 
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.param_groups import check_param_groups
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe
-from lightning_optim_recipes.validation import OptimizerSetup, validate_optimizers
+from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
 
 __all__ = ["OptimRecipeMixin"]
 
@@ -45,6 +43,8 @@ class OptimRecipeMixin:
 
     #: The default recipe; ``hparams['optim_recipe']`` takes precedence.
     optim_recipe: ClassVar[Optional[Recipe]] = None
+    #: The validated optimizers and schedulers (set when the Trainer calls ``configure_optimizers``).
+    optimizer_setup: Optional[OptimizerSetup] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -70,7 +70,9 @@ class OptimRecipeMixin:
         return recipe if recipe is not None else self.optim_recipe
 
     def finish_optimizer_setup(self, setup: OptimizerSetup) -> Any:
-        """Turn the validated setup into what the Trainer receives (mixins that build on this one override it)."""
+        """Keep the validated setup and turn it into what the Trainer receives (mixins that build on this one
+        override it)."""
+        self.optimizer_setup = setup
         return setup.lightning_value(manual=not getattr(self, "automatic_optimization", True))
 
 
@@ -95,7 +97,7 @@ def _validated(configure_optimizers: Callable[[Any], Any]) -> Callable[[Any], An
             return configure_optimizers(self)
         self.__dict__["_recipes_in_configure"] = True
         try:
-            value = _call_explaining_torch_errors(configure_optimizers, self)
+            value = call_explaining_torch_errors(lambda: configure_optimizers(self), self)
         finally:
             self.__dict__["_recipes_in_configure"] = False
         return self.finish_optimizer_setup(validate_optimizers(value, module=self))
@@ -105,30 +107,3 @@ def _validated(configure_optimizers: Callable[[Any], Any]) -> Callable[[Any], An
 
 
 OptimRecipeMixin.configure_optimizers = _validated(OptimRecipeMixin.configure_optimizers)  # type: ignore[method-assign]
-
-
-def _call_explaining_torch_errors(fn: Callable[[Any], Any], module: Any) -> Any:
-    """Call `fn`; if a torch optimizer's constructor fails on its param groups, raise `RecipeError` explaining why."""
-    try:
-        return fn(module)
-    except (KeyError, ValueError, TypeError) as err:
-        if isinstance(err, RecipeError):
-            raise
-        groups = _param_groups_in_traceback(err.__traceback__)
-        if groups is None:
-            raise
-        check_param_groups(groups, module)  # raises the precise RecipeError for the mistake torch tripped on
-        raise
-
-
-def _param_groups_in_traceback(tb: Optional[types.TracebackType]) -> Optional[list[Any]]:
-    """The param groups an `Optimizer.__init__` in the traceback was building, if any."""
-    found = None
-    while tb is not None:
-        frame = tb.tb_frame
-        if frame.f_code.co_name == "__init__" and isinstance(frame.f_locals.get("self"), torch.optim.Optimizer):
-            groups = frame.f_locals.get("param_groups")
-            if isinstance(groups, list):
-                found = groups
-        tb = tb.tb_next
-    return found

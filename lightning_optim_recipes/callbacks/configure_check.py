@@ -1,0 +1,88 @@
+"""`ConfigureOptimizersCheck`: the library's checks for any `LightningModule`, with no change to its class."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from lightning_optim_recipes._lightning import callback_bases
+from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
+
+__all__ = ["ConfigureOptimizersCheck"]
+
+_WRAPPED = "_configure_optimizers_check"
+
+
+class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
+    """Check what ``configure_optimizers`` returns, before the first training step, for any LightningModule.
+
+    The module needs no mixin: the callback checks the return value with `validate_optimizers` when the Trainer
+    calls ``configure_optimizers`` (automatic or manual optimization, either Lightning namespace) and raises what it
+    raises, a `RecipeError` that names the mistake and the fix. Torch's bare ``KeyError: 'params'`` from a param
+    group keyed ``'encoder_params'`` becomes the same clear error. It also runs the checks before training that the
+    library's mixins run: schedules that do not fit the run (`RecipeWarning`), a ``ReduceLROnPlateau`` that
+    monitors a validation metric on epochs without validation. `SchedulerCadenceCheck` performs the same checks.
+
+    A module that uses `OptimRecipeMixin` or `AlternatingOptimizersMixin` is checked by the mixin itself; the
+    callback then only reads its result. After the check, ``optimizer_setup`` holds the validated `OptimizerSetup`.
+
+    Example:
+        >>> import pytorch_lightning as pl
+        >>> import torch
+        >>> class Model(pl.LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.layer = torch.nn.Linear(2, 1)
+        ...     def training_step(self, batch, batch_idx):
+        ...         return self.layer(batch).sum()
+        ...     def configure_optimizers(self):
+        ...         opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        ...         return {"optimizer": opt, "lr_schedular": torch.optim.lr_scheduler.StepLR(opt, 1)}  # typo
+        >>> trainer = pl.Trainer(max_epochs=1, callbacks=[ConfigureOptimizersCheck()], logger=False,
+        ...                      enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+        >>> trainer.fit(Model(), torch.utils.data.DataLoader(torch.randn(4, 2)))
+        Traceback (most recent call last):
+        ...
+        lightning_optim_recipes.errors.RecipeError: Unknown key 'lr_schedular' in the optimizer dict returned by `configure_optimizers`: did you mean 'lr_scheduler'? ...
+    """
+
+    def __init__(self) -> None:
+        self.optimizer_setup: Optional[OptimizerSetup] = None
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if stage != "fit":
+            return
+        self.optimizer_setup = None
+        if getattr(type(pl_module).configure_optimizers, "_validated_by_recipes", False):
+            return  # the library's mixins validate (and run the checks) themselves
+        if _WRAPPED in pl_module.__dict__:
+            return  # another checking callback is already on it
+        original = pl_module.configure_optimizers
+        check = self
+
+        def configure_optimizers() -> Any:
+            value = call_explaining_torch_errors(original, pl_module)
+            check.optimizer_setup = validate_optimizers(value, module=pl_module)
+            check.before_training(trainer, pl_module, check.optimizer_setup)
+            return value
+
+        pl_module.__dict__[_WRAPPED] = original
+        pl_module.configure_optimizers = configure_optimizers
+
+    def before_training(self, trainer: Any, pl_module: Any, setup: OptimizerSetup) -> None:
+        """The checks that run once ``configure_optimizers`` has been validated, before the first training step."""
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        self._unwrap(pl_module)
+        if self.optimizer_setup is None:
+            self.optimizer_setup = getattr(pl_module, "optimizer_setup", None)
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._unwrap(pl_module)
+
+    def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._unwrap(pl_module)
+
+    @staticmethod
+    def _unwrap(pl_module: Any) -> None:
+        if pl_module.__dict__.pop(_WRAPPED, None) is not None:
+            pl_module.__dict__.pop("configure_optimizers", None)

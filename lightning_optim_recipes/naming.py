@@ -1,0 +1,107 @@
+"""One name per optimizer everywhere: the names Lightning's `LearningRateMonitor` logs, used by the cadence report,
+the schedule preview, its plots and the command line, so that a plot line, a dashboard curve and a table row match.
+
+An optimizer is named ``lr-<Class>`` (``lr-Adam``, then ``lr-Adam-1`` for a second Adam; optimizers with schedulers
+first, in the order of their schedulers), or its scheduler's ``'name'``; each param group adds ``/<group name>`` (or
+``/pgN``) when the optimizer has several groups or the group has a ``'name'``. Under `AlternatingOptimizersMixin`'s
+named form the step's role follows in parentheses: ``lr-Adam-1 (critic)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any, Optional
+
+__all__ = ["OptimizerNames", "optimizer_names"]
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerNames:
+    """The logged names of a configuration.
+
+    Attributes:
+        optimizers: per optimizer, its logged name without the group suffix (``lr-Adam-1``).
+        groups: per optimizer, the logged name of each param group (``lr-Adam-1/decay``).
+        schedulers: per scheduler, the logged name of its optimizer's lr series (its ``'name'`` when given).
+        roles: per optimizer, the alternation role (``critic``) or None.
+    """
+
+    optimizers: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...]
+    schedulers: tuple[str, ...]
+    roles: tuple[Optional[str], ...]
+
+    def optimizer(self, index: int) -> str:
+        """Optimizer `index`'s name with its role: ``lr-Adam-1 (critic)``."""
+        role = self.roles[index] if index < len(self.roles) else None
+        name = self.optimizers[index]
+        return f"{name} ({role})" if role and role != name else name
+
+    def group(self, index: int, group: int) -> str:
+        """The logged name of param group `group` of optimizer `index`, with the optimizer's role."""
+        role = self.roles[index] if index < len(self.roles) else None
+        name = self.groups[index][group]
+        return f"{name} ({role})" if role and role != self.optimizers[index] else name
+
+
+def _unwrap(optimizer: Any) -> Any:
+    """The torch optimizer inside a `LightningOptimizer` (or another wrapper)."""
+    inner = getattr(optimizer, "_optimizer", None)
+    if inner is not None:
+        return inner
+    return optimizer if hasattr(optimizer, "param_groups") else getattr(optimizer, "optimizer", optimizer)
+
+
+def optimizer_names(
+    schedulers: Sequence[Any], optimizers: Sequence[Any], roles: Optional[Sequence[Optional[str]]] = None
+) -> OptimizerNames:
+    """The names `LearningRateMonitor` logs for `optimizers` and `schedulers` (scheduler configs or `SchedulerSpec`s:
+    anything with ``.scheduler`` and ``.name``).
+
+    Example:
+        >>> import torch
+        >>> p = [torch.nn.Parameter(torch.zeros(1)) for _ in range(3)]
+        >>> critic = torch.optim.Adam([p[0]])
+        >>> generator = torch.optim.Adam([{"params": [p[1]], "name": "decay"}, {"params": [p[2]], "name": "no_decay"}])
+        >>> sched = torch.optim.lr_scheduler.StepLR(generator, 1)
+        >>> class Config:
+        ...     scheduler, name, interval = sched, None, "epoch"
+        >>> names = optimizer_names([Config()], [critic, generator], roles=["critic", "generator"])
+        >>> names.optimizers, names.groups[1], names.optimizer(0)
+        (('lr-Adam-1', 'lr-Adam'), ('lr-Adam/decay', 'lr-Adam/no_decay'), 'lr-Adam-1 (critic)')
+    """
+    from lightning_optim_recipes.callbacks.lr_logger import learning_rate_names
+
+    raw = [_unwrap(o) for o in optimizers]
+    with_scheduler, without_scheduler = learning_rate_names(schedulers, raw)
+    prefixes: dict[int, str] = {}
+    groups: dict[int, tuple[str, ...]] = {}
+    scheduler_names = []
+    for config, optimizer, names in with_scheduler:
+        prefix = _prefix(names, optimizer.param_groups)
+        scheduler_names.append(prefix)
+        prefixes.setdefault(id(optimizer), prefix)
+        groups.setdefault(id(optimizer), tuple(names))
+    for optimizer, names in without_scheduler:
+        prefixes.setdefault(id(optimizer), _prefix(names, optimizer.param_groups))
+        groups.setdefault(id(optimizer), tuple(names))
+    fallback = [f"lr-{type(o).__name__}" for o in raw]
+    return OptimizerNames(
+        optimizers=tuple(prefixes.get(id(o), fallback[i]) for i, o in enumerate(raw)),
+        groups=tuple(groups.get(id(o), (fallback[i],)) for i, o in enumerate(raw)),
+        schedulers=tuple(scheduler_names),
+        roles=tuple(roles) if roles is not None else (None,) * len(raw),
+    )
+
+
+def _prefix(names: Sequence[str], param_groups: Sequence[dict[str, Any]]) -> str:
+    """The optimizer's name without the suffix of its first group."""
+    if not names:
+        return ""
+    first = names[0]
+    group = param_groups[0] if param_groups else {}
+    suffix = group.get("name") if len(param_groups) <= 1 else group.get("name", "pg1")
+    if suffix and first.endswith(f"/{suffix}"):
+        return first[: -len(suffix) - 1]
+    return first
