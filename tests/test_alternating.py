@@ -422,7 +422,10 @@ def test_accumulation_counts_each_optimizers_own_batches(tmp_path):
 def test_clipping_per_optimizer(tmp_path):
     model = Exact(gradient_clip_val=(2.5, None), gradient_clip_algorithm="value")
     trainer(tmp_path, max_epochs=1).fit(model, _counting_loader(8))
-    assert [s[2] for s in model.steps] == [1.0, 2.0, 2.5, 4.0, 2.5, 2.5, 2.5, 8.0]  # D clipped to 2.5, G not
+    # `on_before_optimizer_step` sees the gradients before clipping, as in Lightning (the hook, then clipping)
+    assert [s[2] for s in model.steps] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    # D's gradients (batches 0, 1, 2, 4, 5, 6) clipped to 2.5, G's (3, 7) not
+    assert model.d.item() == -(1 + 2 + 2.5 * 4) and model.g.item() == -(4 + 8)
 
 
 def test_clipping_by_norm(tmp_path):
@@ -445,7 +448,7 @@ def test_trainer_clipping_applies_to_every_optimizer(tmp_path):
     model = Exact()
     trainer(tmp_path, max_epochs=1, gradient_clip_val=2.5, gradient_clip_algorithm="value").fit(
         model, _counting_loader(8))
-    assert [s[2] for s in model.steps] == [1.0, 2.0, 2.5, 2.5, 2.5, 2.5, 2.5, 2.5]
+    assert model.d.item() == -(1 + 2 + 2.5 * 4) and model.g.item() == -(2.5 + 2.5)
 
 
 def test_trainer_and_module_options_that_disagree(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -228,9 +229,10 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         pass_optimizer_idx = user_step is not None and _port1x.takes_1x(user_step, "training_step")
         if user_step is None or (not pass_optimizer_idx and count > 1):
             raise RecipeError(
-                f"{type(module).__name__} has {count} optimizers but no step per optimizer: define a 1.x"
-                " `training_step(self, batch, batch_idx, optimizer_idx)` returning that optimizer's loss, or name"
-                ' one method per optimizer: `alternation = {"critic_step": 5, "generator_step": 1}`.'
+                f"{type(module).__name__} has {count} optimizers but no step per optimizer"
+                + (" (`training_step` is missing the `optimizer_idx` argument)" if user_step is not None else "")
+                + ": define a 1.x `training_step(self, batch, batch_idx, optimizer_idx)` returning that optimizer's"
+                ' loss, or name one method per optimizer: `alternation = {"critic_step": 5, "generator_step": 1}`.'
             )
     accumulate = per_optimizer(
         module.__dict__.get("_trainer_accumulate_grad_batches", module.accumulate_grad_batches), count,
@@ -379,6 +381,17 @@ def _check_positional_binding(module: Any, turns: list[Turn], setup: OptimizerSe
 # ---------------------------------------------------------------------------------------------------- turns
 
 
+@functools.lru_cache(maxsize=64)
+def _step_takes_closure(cls: type) -> bool:
+    parameter = inspect.signature(cls.step).parameters.get("closure")
+    return parameter is not None and parameter.default is inspect.Parameter.empty
+
+
+def needs_closure(optimizer: Any) -> bool:
+    """Whether `optimizer.step` requires a closure (LBFGS): it then runs the training step itself."""
+    return _step_takes_closure(type(optimizer))
+
+
 def output_of(output: Any, where: str) -> Optional[dict[str, Any]]:
     """A step's output as a dict with its 'loss' (None: skip the turn)."""
     if output is None:
@@ -445,8 +458,12 @@ class Turns:
             called = plan.own_optimizer_step and closes
             if called:
                 self._call_optimizer_step(index, batch_idx, closure)
+            elif closes and needs_closure(self.raw[index]):  # LBFGS re-evaluates the loss itself
+                self.optimizers[index].step(closure=closure)
             else:
                 closure()
+                if closes and closure.result["loss"] is not None:  # type: ignore[attr-defined]
+                    self.optimizers[index].step()  # within the turn, as 1.9 stepped: before untoggling
         finally:
             if toggle:
                 _port1x.call(module, "untoggle_optimizer", values)
@@ -501,9 +518,9 @@ class Turns:
         })
 
     def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
-        if in_turn and self.plan.own_optimizer_step:
-            return  # the module's own optimizer_step has stepped (or chosen not to)
-        self.optimizers[index].step()
+        if not in_turn:  # a partial window whose optimizer's turn is over: it steps at the epoch's end
+            self.optimizers[index].step()
+        # in turn: `train` has stepped (or the module's own optimizer_step has stepped, or chosen not to)
 
     def step_scheduler(self, index: int) -> None:
         spec = self.plan.schedulers[index]
@@ -636,7 +653,8 @@ def restore_grads(optimizers: Sequence[Any], state: State) -> None:
 # ------------------------------------------------------------------------------------------------ callback
 
 
-def _clip(module: Any, optimizer: Any) -> None:
+def clip(module: Any, optimizer: Any) -> None:
+    """Clip the gradients of `optimizer` before its step (the module's options, or its own 1.x/2.x hook)."""
     plan: Optional[Plan] = module.__dict__.get("_alternation_plan")
     if plan is None:
         return
@@ -701,9 +719,6 @@ def callback_class() -> type:
         if module is not None:
             load_state_dict(module, saved)
 
-    def on_before_optimizer_step(self: Any, trainer: Any, pl_module: Any, optimizer: Any) -> None:
-        _clip(pl_module, optimizer)
-
     def on_train_batch_start(self: Any, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         step_pending_plateau(pl_module)
 
@@ -719,12 +734,11 @@ def callback_class() -> type:
         step_epoch_schedulers(pl_module, plateau=True)
 
     namespace = {
-        "__doc__": "Saves the alternation state in checkpoints, clips gradients, steps plateau schedulers.",
+        "__doc__": "Saves the alternation state in checkpoints, steps plateau schedulers, gives the Trainer its options back.",
         "__init__": __init__,
         "state_key": property(state_key),
         "state_dict": _state_dict,
         "load_state_dict": _load_state_dict,
-        "on_before_optimizer_step": on_before_optimizer_step,
         "on_train_batch_start": on_train_batch_start,
         "on_train_epoch_end": on_train_epoch_end,
         "setup": setup,

@@ -293,14 +293,28 @@ def warn_removed_hooks(module: Any) -> None:
 # ------------------------------------------------------------------------------------------ wrapped hooks
 
 
-def wrap_on_before_optimizer_step(function: Callable[..., Any], index_of: Callable[[Any, Any], int]) -> Callable:
-    """Lightning 2 calls ``on_before_optimizer_step(optimizer)``: add the index a 1.x override takes."""
+def wrap_on_before_optimizer_step(
+    function: Callable[..., Any], index_of: Callable[[Any, Any], int], after: Callable[[Any, Any], None]
+) -> Callable[..., Any]:
+    """Lightning 2 calls ``on_before_optimizer_step(optimizer)``: add the index a 1.x override takes, and run `after`
+    (the mixin's gradient clipping) once the outermost call returns, as 1.9 and 2.x clip after this hook."""
+    legacy = takes_1x(function, "on_before_optimizer_step")
 
     @functools.wraps(function)
     def on_before_optimizer_step(self: Any, optimizer: Any, *args: Any, **kwargs: Any) -> Any:
-        if args or kwargs:  # a `super()` call that already passes the index
-            return function(self, optimizer, *args, **kwargs)
-        return function(self, optimizer, index_of(self, optimizer))
+        outer = not self.__dict__.get("_in_before_optimizer_step")
+        self.__dict__["_in_before_optimizer_step"] = True
+        try:
+            if args or kwargs or not legacy:  # a 2.x hook, or a `super()` call that already passes the index
+                result = function(self, optimizer, *args, **kwargs)
+            else:
+                result = function(self, optimizer, index_of(self, optimizer))
+        finally:
+            if outer:
+                self.__dict__["_in_before_optimizer_step"] = False
+        if outer:
+            after(self, optimizer)
+        return result
 
     on_before_optimizer_step.__wrapped_1x__ = function  # type: ignore[attr-defined]
     on_before_optimizer_step.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -317,6 +331,8 @@ def forward_super(name: str, mixin: type) -> Callable[..., Any]:
     def forward(self: Any, *args: Any, **kwargs: Any) -> Any:
         function = next_hook(type(self), name, mixin)
         values = parse(name, args, kwargs)
+        if "optimizer" not in values and values.get("optimizer_idx") is not None:  # 1.x's untoggle_optimizer(idx)
+            values["optimizer"] = self.trainer.optimizers[values["optimizer_idx"]]
         call_args, call_kwargs = arguments(function, name, values)
         return function(self, *call_args, **call_kwargs)
 

@@ -133,7 +133,6 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
         if callable(epoch_end):  # 1.x's hook, which Lightning 2 refuses: the mixin calls it (see `_port1x`)
             setattr(cls, _port1x.EPOCH_END_1X, epoch_end)
             cls.training_epoch_end = None  # type: ignore[attr-defined]
-        _port1x.check_super_calls(cls, AlternatingOptimizersMixin)
 
     # ------------------------------------------------------------------------------------------- Lightning hooks
 
@@ -218,9 +217,10 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
 
 # 1.x hooks reached by `super().<hook>(...)` from a ported module: forwarded with the arguments the next class takes
 _SUPER_TRAINING_STEP = _port1x.forward_super("training_step", AlternatingOptimizersMixin)
-for _name in ("optimizer_step", "backward", "optimizer_zero_grad", "on_before_optimizer_step", "toggle_optimizer",
-              "untoggle_optimizer", "lr_scheduler_step", "configure_gradient_clipping"):
+for _name in ("optimizer_step", "backward", "optimizer_zero_grad", "toggle_optimizer", "untoggle_optimizer",
+              "lr_scheduler_step", "configure_gradient_clipping"):
     setattr(AlternatingOptimizersMixin, _name, _port1x.forward_super(_name, AlternatingOptimizersMixin))
+
 
 
 def _shadowed_by_mixins(cls: type, name: str) -> Optional[Callable[..., Any]]:
@@ -274,9 +274,8 @@ def _index_of(module: Any, optimizer: Any) -> int:
 
 
 def _adapted_on_before_optimizer_step(function: Callable[..., Any]) -> Callable[..., Any]:
-    if not _port1x.takes_1x(function, "on_before_optimizer_step"):
-        return function
-    wrapped = _port1x.wrap_on_before_optimizer_step(function, _index_of)
+    """The module's ``on_before_optimizer_step`` (1.x or 2.x form), followed by the mixin's clipping."""
+    wrapped = _port1x.wrap_on_before_optimizer_step(function, _index_of, _alternation.clip)
     wrapped._alternation_adapted = True  # type: ignore[attr-defined]
     return wrapped
 
@@ -300,6 +299,7 @@ def _with_alternation_callback(configure_callbacks: Callable[[Any], Any]) -> Cal
         trainer = getattr(self, "_trainer", None)
         if trainer is not None and trainer.state.fn == "fit":
             _alternation.check_options(self)
+            _port1x.check_super_calls(type(self), AlternatingOptimizersMixin)
             _alternation.adopt_trainer_options(trainer, self)
             _let_ddp_skip_other_optimizers_parameters(trainer.strategy)
             _port1x.warn_removed_hooks(self)
@@ -320,6 +320,8 @@ AlternatingOptimizersMixin.configure_callbacks = _with_alternation_callback(  # 
     AlternatingOptimizersMixin.configure_callbacks
 )
 AlternatingOptimizersMixin.training_step._alternation_dispatch = True  # type: ignore[attr-defined]
+AlternatingOptimizersMixin.on_before_optimizer_step = _adapted_on_before_optimizer_step(  # type: ignore[assignment]
+    _port1x.forward_super("on_before_optimizer_step", AlternatingOptimizersMixin))
 
 
 def _let_ddp_skip_other_optimizers_parameters(strategy: Any) -> None:
