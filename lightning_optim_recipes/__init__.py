@@ -16,7 +16,8 @@ from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarn
 from lightning_optim_recipes.callbacks import LearningRateLogger
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NORM_LAYERS, NoDecayRule
 from lightning_optim_recipes.param_groups import check_param_groups, param_groups
-from lightning_optim_recipes.preview import SchedulePreview, ScheduleRecord, plot_schedule, preview_schedule
+from lightning_optim_recipes.plot import plot_schedule
+from lightning_optim_recipes.preview import SchedulePreview, ScheduleRecord, preview_schedule
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe
 from lightning_optim_recipes.mixins.recipe_mixin import OptimRecipeMixin
 from lightning_optim_recipes.schedulers import cosine, exponential, multistep, scheduled, warmup_cosine

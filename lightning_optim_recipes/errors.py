@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 import warnings
-from typing import Any, Callable, Optional
+from typing import Any
 
 __all__ = ["CadenceError", "RecipeError", "RecipeWarning"]
 
@@ -51,9 +51,12 @@ def _skipped(filename: str) -> bool:
     return False
 
 
-def warn(message: str, category: type[Warning] = RecipeWarning, at: Optional[Callable[..., Any]] = None) -> None:
-    """Warn, pointing at the user's line: the definition of `at` (e.g. the module's ``configure_optimizers``) when
-    given, else the innermost caller outside this library, Lightning and torch."""
+def warn(message: str, category: type[Warning] = RecipeWarning, at: Any = None) -> None:
+    """Warn, pointing at the user's line: the definition of `at` (e.g. the module's ``configure_optimizers``, or a
+    ``(filename, line)``) when given, else the innermost caller outside this library, Lightning and torch."""
+    if isinstance(at, tuple) and len(at) == 2:
+        warnings.warn_explicit(message, category, at[0], at[1])
+        return
     code = getattr(getattr(at, "__func__", at), "__code__", None) if at is not None else None
     if code is not None:
         warnings.warn_explicit(message, category, code.co_filename, code.co_firstlineno,

@@ -9,26 +9,25 @@ so no parameter changes, and it agrees with what a real ``Trainer.fit`` uses for
 from __future__ import annotations
 
 import copy
-import os
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, TypedDict, Union
+from typing import Any, Optional, TypedDict
 
 from torch import nn
 from torch.optim.lr_scheduler import MultiStepLR
 
-from lightning_optim_recipes import cadence
+from lightning_optim_recipes import cadence, fit_checks
 from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.mixins import _port1x
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning
+from lightning_optim_recipes.naming import optimizer_names
 from lightning_optim_recipes.recipe import configure_from_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, validate_optimizers
 
-__all__ = ["SchedulePreview", "ScheduleRecord", "plot_schedule", "preview_schedule"]
+__all__ = ["SchedulePreview", "ScheduleRecord", "preview_schedule"]
 
 _FRAME_EXTRA = "pip install lightning_optim_recipes[frame]"
-_PLOT_EXTRA = "pip install lightning_optim_recipes[plot]"
 
 
 class ScheduleRecord(TypedDict):
@@ -41,6 +40,9 @@ class ScheduleRecord(TypedDict):
         optimizer: the index of the optimizer in ``configure_optimizers``' order.
         group: the param group's ``'name'``, or ``'pgN'`` for the N-th group without one.
         lr: the learning rate of that group for that step.
+        name: the name `LearningRateLogger` (and Lightning's `LearningRateMonitor`) logs that group's lr under,
+            e.g. ``'lr-AdamW/decay'`` or ``'lr-Adam-1'``.
+        role: under `AlternatingOptimizersMixin`, what the optimizer's step trains (``'critic'``), else None.
     """
 
     step: int
@@ -49,6 +51,8 @@ class ScheduleRecord(TypedDict):
     optimizer: int
     group: str
     lr: float
+    name: str
+    role: Optional[str]
 
 
 class SchedulePreview(list):  # type: ignore[type-arg]
@@ -191,7 +195,9 @@ def _configure(source: Any, module: Optional[nn.Module], trainer: _StandInTraine
             model = copy.deepcopy(module)
         _attach(model, trainer)
         value = configure_from_recipe(model, source, trainer=trainer)
-        return model, validate_optimizers(value, module=model)
+        setup = validate_optimizers(value, module=model)
+        fit_checks.check_before_training(setup, trainer, at=fit_checks.caller_line())
+        return model, setup
     if module is not None:
         raise RecipeError("`module=` is only for a recipe dict: a LightningModule brings its own parameters.")
     if not isinstance(source, nn.Module) or not callable(getattr(source, "configure_optimizers", None)):
@@ -204,8 +210,9 @@ def _configure(source: Any, module: Optional[nn.Module], trainer: _StandInTraine
     model.__dict__.pop("optimizer_setup", None)
     value = model.configure_optimizers()
     setup = getattr(model, "optimizer_setup", None)  # the library's mixins keep what they validated
-    if not isinstance(setup, OptimizerSetup):
+    if not isinstance(setup, OptimizerSetup):  # a plain module: run the checks the mixins run
         setup = validate_optimizers(value, module=model)
+        fit_checks.check_before_training(setup, trainer, model)
     if not getattr(model, "automatic_optimization", True) and getattr(model, "training_cadence", None) is None:
         raise RecipeError(
             f"{type(model).__name__} uses manual optimization, so its `training_step` decides when optimizers and"
@@ -228,6 +235,7 @@ class _Recording:
 
     def __init__(self, model: Any, setup: OptimizerSetup, trainer: _StandInTrainer, preview: SchedulePreview) -> None:
         self.model, self.setup, self.trainer, self.preview = model, setup, trainer, preview
+        self.names = optimizer_names(setup.schedulers, setup.optimizers, getattr(model, "optimizer_roles", None))
         self.epoch = 0
         self._marked: set[tuple[int, str]] = set()
 
@@ -246,6 +254,8 @@ class _Recording:
                 "optimizer": index,
                 "group": name if isinstance(name, str) else f"pg{g}",
                 "lr": group["lr"],
+                "name": self.names.groups[index][g] if g < len(self.names.groups[index]) else f"pg{g}",
+                "role": self.names.roles[index],
             }
             self.preview.append(record)
         self._mark(index, step)
@@ -310,123 +320,3 @@ def _as_frame(records: Sequence[ScheduleRecord]) -> Any:
     except ImportError as err:
         raise RecipeError(f"`as_frame=True` needs pandas: {_FRAME_EXTRA}") from err
     return pd.DataFrame(list(records), columns=list(ScheduleRecord.__annotations__))
-
-
-# ------------------------------------------------------------------------------------------------------ plot
-
-
-def plot_schedule(
-    schedule_or_module: Any,
-    *,
-    max_epochs: Optional[int] = None,
-    steps_per_epoch: Optional[int] = None,
-    accumulate_grad_batches: int = 1,
-    module: Optional[nn.Module] = None,
-    path: Union[str, "os.PathLike[str]", None] = None,
-    title: Optional[str] = None,
-) -> Any:
-    """Draw a schedule: one line per param group against the optimizer step, epochs marked, milestones annotated.
-
-    Takes what `preview_schedule` returned (or a list of its records), or what it takes (a module or a recipe with
-    the sizes). MultiStepLR milestones and warmup ends are annotated when a `SchedulePreview` carries them. Needs
-    matplotlib (``pip install lightning_optim_recipes[plot]``); draws with the Agg backend, without pyplot.
-
-    Args:
-        schedule_or_module: a `SchedulePreview` or list of records, or a module or recipe to preview.
-        max_epochs, steps_per_epoch, accumulate_grad_batches, module: as in `preview_schedule`, for a module.
-        path: where to save the figure as a PNG.
-        title: the figure's title.
-
-    Returns:
-        The matplotlib ``Figure``.
-
-    Example:
-        >>> recipe = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [2], "gamma": 0.5}}
-        >>> figure = plot_schedule(recipe, max_epochs=3, steps_per_epoch=4)
-        >>> [line.get_label() for line in figure.axes[0].get_lines() if not line.get_label().startswith("_")]
-        ['decay', 'no_decay']
-    """
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-        from matplotlib.ticker import FuncFormatter, MaxNLocator
-    except ImportError as err:
-        raise RecipeError(f"`plot_schedule` needs matplotlib: {_PLOT_EXTRA}") from err
-    if _is_records(schedule_or_module):
-        records = list(schedule_or_module)
-        markers = list(getattr(schedule_or_module, "markers", []))
-    else:
-        if max_epochs is None or steps_per_epoch is None:
-            raise RecipeError(
-                "`plot_schedule` of a module or recipe needs the run's sizes: pass `max_epochs=` and"
-                " `steps_per_epoch=` (or the records `preview_schedule` returned)."
-            )
-        records = preview_schedule(
-            schedule_or_module,
-            max_epochs=max_epochs,
-            steps_per_epoch=steps_per_epoch,
-            accumulate_grad_batches=accumulate_grad_batches,
-            module=module,
-        )
-        markers = records.markers
-    figure = Figure(figsize=(8, 4.5), layout="constrained")
-    FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
-    several = len({r["optimizer"] for r in records}) > 1
-    styles = ("-", "--", "-.", ":")
-    for k, ((optimizer, group), points) in enumerate(_lines(records).items()):
-        label = f"optimizer {optimizer}: {group}" if several else group
-        steps, lrs = [p[0] for p in points], [p[1] for p in points]
-        # step s runs at its lr over [s, s + 1): draw the last one to its end too
-        ax.plot(steps + [steps[-1] + 1], lrs + [lrs[-1]], label=label, drawstyle="steps-post",
-                linestyle=styles[k % len(styles)], linewidth=1.8 - 0.3 * (k % len(styles)))
-    epoch_starts = _epoch_starts(records)
-    for epoch, step in epoch_starts[1:]:
-        ax.axvline(step, color="0.75", linewidth=0.8, linestyle=":", zorder=0)
-    if epoch_starts:
-        shown = epoch_starts[:: max(1, math.ceil(len(epoch_starts) / 12))]
-        top = ax.secondary_xaxis("top")
-        top.set_xticks([s for _, s in shown], labels=[str(e) for e, _ in shown])
-        top.set_xlabel("epoch (first optimizer step)")
-    for k, marker in enumerate(markers):
-        ax.axvline(marker["step"], color="0.2", linewidth=0.9, linestyle=(0, (4, 2)), zorder=1)
-        ax.annotate(
-            marker["label"],
-            xy=(marker["step"], 1.0),
-            xycoords=("data", "axes fraction"),
-            xytext=(3, -12 - 11 * (k % 3)),
-            textcoords="offset points",
-            fontsize=8,
-            color="0.2",
-        )
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("learning rate")
-    ax.grid(True, alpha=0.3)
-    if records:
-        ax.legend(fontsize=8, loc="best")
-    if title:
-        figure.suptitle(title)
-    if path is not None:
-        figure.savefig(path, dpi=110)
-    return figure
-
-
-def _is_records(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and all(isinstance(r, Mapping) and "lr" in r for r in value)
-
-
-def _lines(records: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], list[tuple[int, float]]]:
-    lines: dict[tuple[int, str], list[tuple[int, float]]] = {}
-    for r in records:
-        lines.setdefault((r["optimizer"], r["group"]), []).append((r["step"], r["lr"]))
-    return lines
-
-
-def _epoch_starts(records: Sequence[Mapping[str, Any]]) -> list[tuple[int, int]]:
-    """(epoch, its first optimizer step) for every epoch in the records."""
-    starts: dict[int, int] = {}
-    for r in records:
-        starts.setdefault(r["epoch"], r["step"])
-    return sorted(starts.items())

@@ -15,10 +15,11 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
+from typing import Optional
 
 from lightning_optim_recipes.errors import RecipeError
 
-__all__ = ["Schedule", "constant", "cosine_decay", "join", "linear", "warmup_cosine_schedule"]
+__all__ = ["Schedule", "constant", "cosine_decay", "join", "linear", "schedule_length", "warmup_cosine_schedule"]
 
 #: A schedule maps a scheduler step (0, 1, 2, ...) to a multiplier of the base learning rate.
 Schedule = Callable[[int], float]
@@ -123,6 +124,27 @@ def warmup_cosine_schedule(warmup_steps: int, total_steps: int, final: float = 0
     if warmup_steps == 0:
         return cosine_decay(total_steps, final)
     return join([linear(1.0 / warmup_steps, 1.0, warmup_steps), cosine_decay(total_steps - peak, final)], [peak])
+
+
+def schedule_length(schedule: object) -> Optional[int]:
+    """The steps after which a schedule of this module is done (it ends with the run), or None: it runs on (a
+    constant, a rising `linear` warm-up) or it is not one of this module's.
+
+    Example:
+        >>> schedule_length(warmup_cosine_schedule(10, 100)), schedule_length(linear(0.1, 1.0, 10))
+        (100, None)
+    """
+    if not isinstance(schedule, functools.partial):
+        return None
+    keywords = schedule.keywords
+    if schedule.func is _cosine_decay:
+        return int(keywords["steps"])
+    if schedule.func is _linear:
+        return int(keywords["steps"]) if keywords["end"] < keywords["start"] else None
+    if schedule.func is _join:
+        last = schedule_length(keywords["schedules"][-1])
+        return None if last is None else int(keywords["boundaries"][-1]) + last
+    return None
 
 
 def _check_positive_int(key: str, value: object) -> None:

@@ -10,15 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
 import torch
-from torch.optim.lr_scheduler import (
-    ConstantLR,
-    CosineAnnealingLR,
-    LinearLR,
-    MultiStepLR,
-    OneCycleLR,
-    PolynomialLR,
-    ReduceLROnPlateau,
-)
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightning_optim_recipes._checks import check_keys
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning, warn
@@ -109,7 +101,8 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
     other than 'step'/'epoch', a scheduler bound to an optimizer that was not returned, `ReduceLROnPlateau` without
     a monitor, a frequency that is not a positive int or given to only some optimizers, param-group mistakes, and
     several optimizers (or frequencies) on a `module` that uses automatic optimization. Warns (`RecipeWarning`)
-    about trainable parameters in no optimizer and schedules whose unit does not match their interval.
+    about trainable parameters in no optimizer and parameters in several optimizers. Whether the schedules fit the
+    run is checked where the run is known (`lightning_optim_recipes.fit_checks`).
 
     Args:
         value: what ``configure_optimizers`` returns.
@@ -138,7 +131,6 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
     _check_disjoint(setup, module)
     if module is not None:
         _check_mode(setup, module)
-    _warn_unit_mismatches(setup, module)
     return setup
 
 
@@ -402,51 +394,6 @@ def _check_mode(setup: OptimizerSetup, module: torch.nn.Module) -> None:
             " to alternate them as Lightning 1.x did, or set `self.automatic_optimization = False` and step them"
             " yourself in `training_step`."
         )
-
-
-def schedule_length(scheduler: Any) -> Optional[int]:
-    """How many scheduler steps `scheduler`'s schedule is written for, when its type says so."""
-    if isinstance(scheduler, OneCycleLR):
-        return int(scheduler.total_steps)
-    if isinstance(scheduler, CosineAnnealingLR):
-        return int(scheduler.T_max)
-    if isinstance(scheduler, (LinearLR, ConstantLR, PolynomialLR)):
-        return int(scheduler.total_iters)
-    if isinstance(scheduler, MultiStepLR):
-        return max(scheduler.milestones) if scheduler.milestones else None
-    total = getattr(scheduler, "total_steps", None)
-    return int(total) if isinstance(total, int) else None
-
-
-def unit_mismatch(spec: SchedulerSpec, max_epochs: Optional[int]) -> Optional[str]:
-    """A message when `spec` is on interval 'epoch' although its schedule looks written in optimizer steps."""
-    if spec.interval != "epoch":
-        return None
-    scheduler = spec.scheduler
-    kind = type(scheduler).__name__
-    if isinstance(scheduler, OneCycleLR):
-        why = "`OneCycleLR` is written in optimizer steps"
-    elif getattr(scheduler, "warmup_steps", None):
-        why = f"its warmup is {scheduler.warmup_steps} steps"
-    else:
-        length = schedule_length(scheduler)
-        # far longer than the run (10x): a schedule written in steps, not a deliberately long one
-        if not max_epochs or max_epochs < 0 or length is None or length < 10 * max_epochs:
-            return None
-        why = f"its schedule spans {length} scheduler steps but training runs at most {max_epochs} epochs"
-    return (
-        f"The {kind} scheduler{f' {spec.name!r}' if spec.name else ''} uses interval='epoch', but {why}: it would"
-        f" step once per epoch. Did you mean interval='step'? (e.g. `scheduled(scheduler, interval='step')`)"
-    )
-
-
-def _warn_unit_mismatches(setup: OptimizerSetup, module: Optional[torch.nn.Module]) -> None:
-    trainer = getattr(module, "_trainer", None) if module is not None else None
-    max_epochs = getattr(trainer, "max_epochs", None)
-    for spec in setup.schedulers:
-        message = unit_mismatch(spec, max_epochs)
-        if message:
-            warnings.warn(message, RecipeWarning, stacklevel=3)
 
 
 # ------------------------------------------------------------------------------------------------- messages

@@ -135,14 +135,15 @@ def test_warn_mode_warns_once_and_trains_on(tmp_path):
     assert rows(check.report) == [("lr-SGD", "epoch", 1, 3, 3, 24)]  # 21 by hand + 3 by Lightning
 
 
-def test_unit_mismatch_is_flagged_before_training(tmp_path):
+def test_a_warmup_the_run_never_finishes_is_flagged_before_training(tmp_path):
     class Model(TinyRegressor):
         def configure_optimizers(self):
             opt = torch.optim.SGD(self.parameters(), lr=0.1)
             return [opt], [LinearLR(opt, start_factor=0.01, total_iters=1000)]  # warmup over 1000 "steps"
 
-    with pytest.warns(RecipeWarning, match=r"The LinearLR scheduler uses interval='epoch', but its schedule spans"
-                      r" 1000 scheduler steps but training runs at most 2 epochs.*Did you mean interval='step'"):
+    with pytest.warns(RecipeWarning, match=r"^The LinearLR scheduler never reaches the warm-up end \(total_iters=1000\):"
+                      r" this run steps it 2 times \(interval='epoch': once at the end of each epoch, over 2 epochs\)\."
+                      r" Train longer"):
         check, _ = fit(tmp_path, Model(), batches=2, max_epochs=2)
     assert rows(check.report) == [("lr-SGD", "epoch", 1, 2, 2, 2)]  # not an error: it does step per epoch
 

@@ -6,12 +6,13 @@ import sys
 
 import pytest
 import torch
-from helpers import TinyRegressor, loader, pl, trainer
+from helpers import Recorder, TinyRegressor, loader, pl, trainer
 from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau
 
-from lightning_optim_recipes import OptimRecipeMixin, RecipeError, RecipeWarning, param_groups
+from lightning_optim_recipes import LearningRateLogger, OptimRecipeMixin, RecipeError, RecipeWarning, param_groups
 from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
-from lightning_optim_recipes.preview import SchedulePreview, plot_schedule, preview_schedule
+from lightning_optim_recipes.plot import plot_schedule
+from lightning_optim_recipes.preview import SchedulePreview, preview_schedule
 from lightning_optim_recipes.schedulers import exponential, multistep, scheduled, warmup_cosine
 
 pytestmark = pytest.mark.trainer
@@ -45,6 +46,11 @@ def fit_records(tmp_path, model, *, epochs: int, batches: int, accumulate: int =
     fit = trainer(tmp_path, max_epochs=epochs, accumulate_grad_batches=accumulate, callbacks=[recorder])
     fit.fit(model, loader(batches))
     return recorder.records
+
+
+def core(records):
+    """The records without the logged names (a real fit's recorder knows the lrs, not the names)."""
+    return [{k: v for k, v in r.items() if k not in ("name", "role")} for r in records]
 
 
 def lrs(records, group=None):
@@ -112,7 +118,7 @@ def test_single_optimizer(tmp_path):
         (0, 0, 0, "pg0", 1e-3), (1, 0, 1, "pg0", 1e-3), (2, 0, 2, "pg0", 1e-3),
         (3, 1, 0, "pg0", 1e-3), (4, 1, 1, "pg0", 1e-3), (5, 1, 2, "pg0", 1e-3),
     ]  # fmt: skip
-    assert preview == fit_records(tmp_path, SingleAdam(), epochs=2, batches=3)
+    assert core(preview) == fit_records(tmp_path, SingleAdam(), epochs=2, batches=3)
 
 
 def test_param_groups_with_multistep(tmp_path):
@@ -122,7 +128,7 @@ def test_param_groups_with_multistep(tmp_path):
     assert lrs(preview, "encoder") == [1e-2, 1e-2, 1e-2, 1e-2, 5e-3, 5e-3, 5e-3, 5e-3]
     assert lrs(preview, "decay") == [1e-3, 1e-3, 1e-3, 1e-3, 5e-4, 5e-4, 5e-4, 5e-4]
     assert preview.markers == [{"step": 4, "optimizer": 0, "label": "milestone 2 (epoch)"}]
-    assert preview == fit_records(tmp_path, GroupsMultiStep(), epochs=4, batches=2)
+    assert core(preview) == fit_records(tmp_path, GroupsMultiStep(), epochs=4, batches=2)
 
 
 def test_step_and_epoch_schedulers(tmp_path):
@@ -130,7 +136,7 @@ def test_step_and_epoch_schedulers(tmp_path):
     # ExponentialLR halves after batches 1 (epoch 0) and 1 (epoch 1); the cosine (T_max=2) steps after each epoch,
     # chained onto the halved lr: torch's recursive cosine update from 0.5 at T=1 gives 0.25.
     assert lrs(preview) == pytest.approx([1.0, 1.0, 0.5, 0.25, 0.25, 0.125])
-    assert preview == fit_records(tmp_path, StepAndEpoch(), epochs=2, batches=3)
+    assert core(preview) == fit_records(tmp_path, StepAndEpoch(), epochs=2, batches=3)
 
 
 def test_warmup_cosine_from_estimated_stepping_batches_with_accumulation(tmp_path):
@@ -143,7 +149,7 @@ def test_warmup_cosine_from_estimated_stepping_batches_with_accumulation(tmp_pat
     assert lrs(preview)[:2] == [0.5, 1.0]  # warmup over 2 steps
     assert lrs(preview)[-1] == 0.0  # min_lr exactly at the last step
     assert preview.markers == [{"step": 1, "optimizer": 0, "label": "warmup end"}]
-    assert preview == fit_records(tmp_path, WarmupCosine(), epochs=2, batches=7, accumulate=2)
+    assert core(preview) == fit_records(tmp_path, WarmupCosine(), epochs=2, batches=7, accumulate=2)
 
 
 def test_accumulation_with_uneven_epoch_and_step_frequency(tmp_path):
@@ -152,13 +158,13 @@ def test_accumulation_with_uneven_epoch_and_step_frequency(tmp_path):
     assert [(r["batch_idx"], r["lr"]) for r in preview] == [
         (1, 1.0), (3, 1.0), (5, 1.0), (6, 0.5), (1, 0.5), (3, 0.5), (5, 0.5), (6, 0.25)
     ]  # fmt: skip
-    assert preview == fit_records(tmp_path, AccumulateStepFrequency(), epochs=2, batches=7, accumulate=2)
+    assert core(preview) == fit_records(tmp_path, AccumulateStepFrequency(), epochs=2, batches=7, accumulate=2)
 
 
 def test_epoch_scheduler_with_frequency(tmp_path):
     preview = preview_schedule(EveryOtherEpoch(), max_epochs=5, steps_per_epoch=1)
     assert lrs(preview) == [1.0, 1.0, 0.5, 0.5, 0.25]
-    assert preview == fit_records(tmp_path, EveryOtherEpoch(), epochs=5, batches=1)
+    assert core(preview) == fit_records(tmp_path, EveryOtherEpoch(), epochs=5, batches=1)
 
 
 def test_recipe_mixin_module_and_the_same_recipe_dict(tmp_path):
@@ -166,7 +172,7 @@ def test_recipe_mixin_module_and_the_same_recipe_dict(tmp_path):
     assert len(preview) == 2 * 4 * 2  # 8 steps, groups 'decay' and 'no_decay'
     assert lrs(preview, "decay")[2] == 1e-2  # the peak, at warmup step 3
     assert lrs(preview, "no_decay")[-1] == pytest.approx(1e-4)  # min_lr at the last step
-    assert preview == fit_records(tmp_path, RecipeModule(), epochs=2, batches=4)
+    assert core(preview) == fit_records(tmp_path, RecipeModule(), epochs=2, batches=4)
     from_dict = preview_schedule(RecipeModule.optim_recipe, module=RecipeModule(), max_epochs=2, steps_per_epoch=4)
     assert from_dict == preview
 
@@ -251,7 +257,7 @@ def test_alternating_1x_dict_form_with_frequencies(tmp_path):
     ] * 4 + [0.03125] * 2
     # the generator's epoch scheduler halves after epoch 0
     assert lrs([r for r in preview if r["optimizer"] == 1]) == [0.1, 0.1, 0.05, 0.05]
-    assert preview == fit_records(tmp_path, PortedFrom1x(), epochs=2, batches=13)
+    assert core(preview) == fit_records(tmp_path, PortedFrom1x(), epochs=2, batches=13)
 
 
 def test_alternating_run_wide_cycle_with_per_optimizer_accumulation(tmp_path):
@@ -266,7 +272,7 @@ def test_alternating_run_wide_cycle_with_per_optimizer_accumulation(tmp_path):
         (1, 1, 0, 0.03125), (1, 2, 1, 0.1), (1, 4, 0, 0.015625), (1, 6, 1, 0.1), (1, 7, 0, 0.0078125),
         (1, 9, 0, 0.00390625), (1, 10, 1, 0.1), (1, 12, 0, 0.001953125),
     ]  # fmt: skip
-    assert preview == fit_records(tmp_path, RunWideWithAccumulation(), epochs=2, batches=13)
+    assert core(preview) == fit_records(tmp_path, RunWideWithAccumulation(), epochs=2, batches=13)
 
 
 def test_alternating_without_frequencies(tmp_path):
@@ -275,7 +281,7 @@ def test_alternating_without_frequencies(tmp_path):
         (0, 0, 0, 1.0), (1, 0, 1, 1.0), (2, 1, 0, 1.0), (3, 1, 1, 1.0), (4, 2, 0, 1.0), (5, 2, 1, 0.5),
         (6, 0, 0, 1.0), (7, 0, 1, 0.5), (8, 1, 0, 1.0), (9, 1, 1, 0.25), (10, 2, 0, 1.0), (11, 2, 1, 0.25),
     ]  # fmt: skip
-    assert preview == fit_records(tmp_path, EveryOptimizerEveryBatch(), epochs=2, batches=3)
+    assert core(preview) == fit_records(tmp_path, EveryOptimizerEveryBatch(), epochs=2, batches=3)
 
 
 def test_alternating_with_trainer_accumulation_as_the_mixin_applies_it(tmp_path):
@@ -285,7 +291,7 @@ def test_alternating_with_trainer_accumulation_as_the_mixin_applies_it(tmp_path)
         (0, 1, 0, 1.0), (1, 1, 1, 1.0), (2, 3, 0, 1.0), (3, 3, 1, 1.0),
         (4, 1, 0, 1.0), (5, 1, 1, 0.5), (6, 3, 0, 1.0), (7, 3, 1, 0.5),
     ]  # fmt: skip
-    assert preview == fit_records(tmp_path, EveryOptimizerEveryBatch(), epochs=2, batches=4, accumulate=2)
+    assert core(preview) == fit_records(tmp_path, EveryOptimizerEveryBatch(), epochs=2, batches=4, accumulate=2)
 
 
 # ------------------------------------------------------------------------------------------------ behaviour
@@ -338,7 +344,7 @@ def test_reduce_on_plateau_is_kept_constant_with_a_warning():
 
 def test_as_frame():
     frame = preview_schedule(SingleAdam(), max_epochs=2, steps_per_epoch=2, as_frame=True)
-    assert list(frame.columns) == ["step", "epoch", "batch_idx", "optimizer", "group", "lr"]
+    assert list(frame.columns) == ["step", "epoch", "batch_idx", "optimizer", "group", "lr", "name", "role"]
     assert frame["lr"].tolist() == [1e-3] * 4
 
 
@@ -385,15 +391,29 @@ def test_plot_schedule_lines_epochs_and_annotations(tmp_path):
     figure = plot_schedule(preview, path=path, title="multistep")
     ax = figure.axes[0]
     lines = {line.get_label(): line for line in ax.get_lines() if not line.get_label().startswith("_")}
-    assert list(lines) == ["encoder", "encoder/no_decay", "decay", "no_decay"]
+    # the names LearningRateLogger logs
+    assert list(lines) == ["lr-AdamW/encoder", "lr-AdamW/encoder/no_decay", "lr-AdamW/decay", "lr-AdamW/no_decay"]
     # step s runs at its lr over [s, s + 1): the last step is drawn to its end
-    assert list(lines["decay"].get_xdata()) == [0, 1, 2, 3, 4, 5, 6, 7, 8]
-    assert list(lines["decay"].get_ydata()) == [1e-3] * 4 + [5e-4] * 5
+    assert list(lines["lr-AdamW/decay"].get_xdata()) == [0, 1, 2, 3, 4, 5, 6, 7, 8]
+    assert list(lines["lr-AdamW/decay"].get_ydata()) == [1e-3] * 4 + [5e-4] * 5
     assert [t.get_text() for t in ax.texts] == ["milestone 2 (epoch)"]
     (top,) = ax.child_axes  # the epoch axis: each epoch at its first optimizer step
     assert list(top.get_xticks()) == [0, 2, 4, 6]
     assert [t.get_text() for t in top.get_xticklabels()] == ["0", "1", "2", "3"]
+    assert figure._suptitle.get_text() == "multistep"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert figure._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"  # shows itself inline in Jupyter
+
+
+def test_plot_schedule_thins_epoch_marks_titles_itself_and_has_a_log_scale():
+    preview = preview_schedule(GroupsMultiStep(), max_epochs=80, steps_per_epoch=1)
+    figure = plot_schedule(preview, log_scale=True)
+    ax = figure.axes[0]
+    (top,) = ax.child_axes
+    assert [t.get_text() for t in top.get_xticklabels()] == [str(e) for e in range(0, 80, 7)]  # 12 marks, not 80
+    assert top.get_xlabel() == "epoch (one in 7 marked)"
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "learning rate (log scale)"
+    assert figure._suptitle.get_text() == "Learning rate per param group: 80 epochs x 1 batches = 80 optimizer steps"
 
 
 def test_plot_schedule_of_a_module_and_of_plain_records():
@@ -401,7 +421,9 @@ def test_plot_schedule_of_a_module_and_of_plain_records():
     assert [t.get_text() for t in figure.axes[0].texts] == ["warmup end"]
     records = list(preview_schedule(SingleAdam(), max_epochs=1, steps_per_epoch=2))
     figure = plot_schedule(records)
-    assert [line.get_label() for line in figure.axes[0].get_lines()] == ["pg0"]
+    assert [line.get_label() for line in figure.axes[0].get_lines()] == ["lr-Adam"]
+    old_records = [{k: v for k, v in r.items() if k not in ("name", "role")} for r in records]
+    assert [line.get_label() for line in plot_schedule(old_records).axes[0].get_lines()] == ["pg0"]
 
 
 def test_plot_schedule_needs_sizes_for_a_module():
@@ -418,5 +440,37 @@ def test_plot_schedule_names_the_extra_when_matplotlib_is_missing(monkeypatch):
 def test_schedule_preview_is_a_list_of_dicts():
     preview = preview_schedule(SingleAdam(), max_epochs=1, steps_per_epoch=1)
     assert isinstance(preview, SchedulePreview) and isinstance(preview, list)
-    assert preview == [{"step": 0, "epoch": 0, "batch_idx": 0, "optimizer": 0, "group": "pg0", "lr": 1e-3}]
+    assert preview == [{"step": 0, "epoch": 0, "batch_idx": 0, "optimizer": 0, "group": "pg0", "lr": 1e-3,
+                        "name": "lr-Adam", "role": None}]
     assert (preview.max_epochs, preview.steps_per_epoch, preview.accumulate_grad_batches) == (1, 1, 1)
+
+
+class NamedGan(AlternatingOptimizersMixin, TwoNets):
+    """The bound form: roles from what each step trains; the generator's optimizer has two named groups."""
+
+    alternation = {"critic_step": {"trains": "encoder", "batches": 2}, "generator_step": {"trains": "decoder", "batches": 1}}
+
+    def critic_step(self, batch, batch_idx):
+        return self.decoder(self.encoder(batch[0])).mean()
+
+    generator_step = critic_step
+
+    def configure_optimizers(self):
+        critic = torch.optim.Adam(self.encoder.parameters(), lr=1e-3)
+        generator = torch.optim.Adam([{"params": [self.decoder.weight], "name": "weight"},
+                                      {"params": [self.decoder.bias], "name": "bias"}], lr=1e-3)
+        return [critic, generator], [scheduled(ExponentialLR(generator, 0.5), interval="step")]
+
+
+def test_records_carry_the_logged_names_and_roles(tmp_path):
+    preview = preview_schedule(NamedGan(), max_epochs=1, steps_per_epoch=3)
+    assert [(r["optimizer"], r["name"], r["role"]) for r in preview] == [
+        (0, "lr-Adam-1", "encoder"), (0, "lr-Adam-1", "encoder"),
+        (1, "lr-Adam/weight", "decoder"), (1, "lr-Adam/bias", "decoder"),
+    ]
+    # the names LearningRateLogger logs for the same module, in a real fit
+    recorder = Recorder()
+    fit = trainer(tmp_path, max_epochs=1, logger=recorder, log_every_n_steps=1,
+                  callbacks=[LearningRateLogger(logging_interval="step")])
+    fit.fit(NamedGan(), loader(3))
+    assert set(recorder.records[0][1]) == {r["name"] for r in preview}

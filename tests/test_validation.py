@@ -278,28 +278,3 @@ def test_trainable_parameter_in_no_optimizer_warns(net):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate_optimizers(torch.optim.SGD(net.gen.parameters(), lr=0.1), net)
-
-
-def test_one_cycle_left_on_epoch_warns(net):
-    opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    cycle = OneCycleLR(opt, max_lr=1.0, total_steps=4000)
-    with pytest.warns(RecipeWarning, match=r"^The OneCycleLR scheduler uses interval='epoch', but `OneCycleLR` is written"
-                      r" in optimizer steps: it would step once per epoch\. Did you mean interval='step'\?"
-                      r" \(e\.g\. `scheduled\(scheduler, interval='step'\)`\)$"):
-        validate_optimizers({"optimizer": opt, "lr_scheduler": cycle}, net)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        validate_optimizers({"optimizer": opt, "lr_scheduler": {"scheduler": cycle, "interval": "step"}}, net)
-
-
-def test_warmup_left_on_epoch_warns(net):
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
-    config = warmup_cosine(opt, warmup_steps=4000, total_steps=100_000, name="warmup")
-    with pytest.warns(RecipeWarning, match=r"^The LambdaLR scheduler 'warmup' uses interval='epoch', but its warmup is"
-                      r" 4000 steps: it would step once per epoch\. Did you mean interval='step'\?"):
-        validate_optimizers({"optimizer": opt, "lr_scheduler": {**config, "interval": "epoch"}}, net)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        validate_optimizers({"optimizer": opt, "lr_scheduler": config}, net)  # the factory's interval='step'
-        lam = LambdaLR(torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1), lambda k: 1.0)
-        validate_optimizers(lam.optimizer)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from lightning_optim_recipes import fit_checks
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
 
@@ -70,6 +71,7 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
 
     def before_training(self, trainer: Any, pl_module: Any, setup: OptimizerSetup) -> None:
         """The checks that run once ``configure_optimizers`` has been validated, before the first training step."""
+        fit_checks.check_before_training(setup, trainer, pl_module, at=original_line(pl_module))
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._unwrap(pl_module)
@@ -83,6 +85,11 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
         self._unwrap(pl_module)
 
     @staticmethod
-    def _unwrap(pl_module: Any) -> None:
+    def _unwrap(pl_module: Any) -> None:  # noqa: D102
         if pl_module.__dict__.pop(_WRAPPED, None) is not None:
             pl_module.__dict__.pop("configure_optimizers", None)
+
+
+def original_line(pl_module: Any) -> Any:
+    """The module's own ``configure_optimizers`` (the callback wraps it on the instance while it checks)."""
+    return pl_module.__dict__.get(_WRAPPED) or fit_checks.user_line(pl_module)

@@ -40,7 +40,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Optional, Union
 
-from lightning_optim_recipes import cadence
+from lightning_optim_recipes import cadence, fit_checks
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.mixins import _alternation, _port1x
 from lightning_optim_recipes.mixins.recipe_mixin import OptimRecipeMixin
@@ -168,7 +168,8 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
         adopted = any(f"_trainer_{k}" in self.__dict__ for k in ("accumulate_grad_batches", "gradient_clip_val"))
         if trainer is not None and not adopted:  # `preview_schedule`'s stand-in Trainer (a fit adopts them earlier)
             _alternation.adopt_trainer_options(trainer, self)
-        self.__dict__["_alternation_plan"] = _alternation.make_plan(self, setup)
+        plan = self.__dict__["_alternation_plan"] = _alternation.make_plan(self, setup)
+        fit_checks.check_before_training(setup, trainer, self, loop=plan.loop)
         state = self.__dict__.get("_alternation_state")
         if state is None or len(state.loop.steps) != len(setup.optimizers):
             self.__dict__["_alternation_state"] = _alternation.State(cadence.LoopState.fresh(len(setup.optimizers)))

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Optional
 
 
+from lightning_optim_recipes import fit_checks
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
@@ -73,6 +74,7 @@ class OptimRecipeMixin:
         """Keep the validated setup and turn it into what the Trainer receives (mixins that build on this one
         override it)."""
         self.optimizer_setup = setup
+        fit_checks.check_before_training(setup, getattr(self, "_trainer", None), self)
         return setup.lightning_value(manual=not getattr(self, "automatic_optimization", True))
 
 

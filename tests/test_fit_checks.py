@@ -1,0 +1,205 @@
+"""Schedules that do not fit the run, caught before training with both numbers, the cause and the fix, by every entry
+point: `ConfigureOptimizersCheck` on a plain module, `SchedulerCadenceCheck`, the mixins and `preview_schedule`."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+from helpers import TinyRegressor, loader, pl, trainer
+from torch import nn
+from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR, ReduceLROnPlateau
+
+from lightning_optim_recipes import (
+    AlternatingOptimizersMixin,
+    ConfigureOptimizersCheck,
+    OptimRecipeMixin,
+    RecipeError,
+    RecipeWarning,
+    SchedulerCadenceCheck,
+    cosine,
+    preview_schedule,
+    scheduled,
+    warmup_cosine,
+)
+
+pytestmark = pytest.mark.trainer
+
+
+def fit(tmp_path, model, batches=4, callback=None, **options):
+    options.setdefault("max_epochs", 3)
+    fit = trainer(tmp_path, callbacks=[callback or ConfigureOptimizersCheck()], **options)
+    fit.fit(model, loader(batches))
+    return fit
+
+
+def recipe_warnings(record):
+    return [w for w in record if issubclass(w.category, RecipeWarning)]
+
+
+class CosineOnEpoch(TinyRegressor):
+    """`cosine(t_max=estimated_stepping_batches)` left on its default interval='epoch'."""
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        return {"optimizer": opt, "lr_scheduler": cosine(opt, t_max=self.trainer.estimated_stepping_batches)}
+
+
+def test_cosine_over_the_run_in_steps_left_on_epoch(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path, CosineOnEpoch())
+    (warning,) = recipe_warnings(record)
+    assert str(warning.message) == (
+        "The CosineAnnealingLR scheduler is written for 12 scheduler steps (T_max=12), but this run steps it 3 times"
+        " (interval='epoch': once at the end of each epoch, over 3 epochs): training ends 25.0% of the way through"
+        " its schedule (its lr ends at 0.0853553 of 0.1, not at eta_min=0). Its numbers are in optimizer steps, but it"
+        " has interval='epoch', so it steps once per epoch. Did you mean interval='step'? (`scheduled(scheduler,"
+        " interval='step')`, or 'interval': 'step' in its dict)"
+    )
+    assert (warning.filename, warning.lineno) == (__file__, CosineOnEpoch.configure_optimizers.__code__.co_firstlineno)
+
+
+class WarmupCosineByHand(TinyRegressor):
+    """`warmup_cosine` whose total is `max_epochs * len(loader)`: it ignores accumulation and `max_steps`."""
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+        total = self.trainer.max_epochs * 8
+        return {"optimizer": opt, "lr_scheduler": warmup_cosine(opt, warmup_steps=2, total_steps=total)}
+
+
+def test_warmup_cosine_total_that_ignores_accumulation(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path, WarmupCosineByHand(), batches=8, accumulate_grad_batches=4)
+    (warning,) = recipe_warnings(record)
+    assert str(warning.message) == (
+        "The LambdaLR scheduler is written for 24 scheduler steps (total_steps=24), but this run steps it 6 times"
+        " (interval='step': after each optimizer step, over 3 epochs): training ends 25.0% of the way through its"
+        " schedule (its last step runs at 0.921 of the peak lr). Likely cause: the length ignores"
+        " accumulate_grad_batches=4 (the optimizer steps once every 4 batches). Compute it from the run:"
+        " `trainer.estimated_stepping_batches` (optimizer steps; it counts accumulation, devices,"
+        " limit_train_batches and max_steps), e.g. `warmup_cosine(opt, warmup_steps=..., trainer=self.trainer)`."
+    )
+
+
+def test_warmup_cosine_total_that_ignores_max_steps(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path, WarmupCosineByHand(), batches=8, max_steps=10)
+    (warning,) = recipe_warnings(record)
+    assert "but this run steps it 10 times (interval='step': after each optimizer step, over 1.25 epochs before" \
+           " max_steps=10 ends training)" in str(warning.message)
+    assert "Likely cause: max_steps=10 ends training before max_epochs=3." in str(warning.message)
+
+
+class Milestones(OptimRecipeMixin, TinyRegressor):
+    optim_recipe = {"optimizer": "AdamW", "lr": 1e-3, "weight_decay": 0.05,
+                    "scheduler": {"type": "multistep", "milestones": [30, 60], "gamma": 0.1}}
+
+
+def test_a_milestone_the_run_never_reaches_points_at_the_recipe(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path, Milestones())
+    (warning,) = recipe_warnings(record)
+    assert str(warning.message) == (
+        "The MultiStepLR scheduler never reaches milestone 30: this run steps it 3 times (interval='epoch': once at"
+        " the end of each epoch, over 3 epochs). Train longer, or move it within the run (30 epochs asked, 3 in the"
+        " run); if that is deliberate, silence this with `warnings.filterwarnings('ignore', 'never reaches')`."
+    )
+    line = next(i for i, text in enumerate(open(__file__).read().splitlines(), 1) if "optim_recipe = {" in text)
+    assert (warning.filename, warning.lineno) == (__file__, line)
+
+
+class WarmupOnEpoch(TinyRegressor):
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+        config = warmup_cosine(opt, warmup_steps=4000, total_steps=100_000)
+        return {"optimizer": opt, "lr_scheduler": {**config, "interval": "epoch"}}
+
+
+def test_a_warmup_in_steps_left_on_epoch_gets_the_unit_advice(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path, WarmupOnEpoch())
+    (warning,) = recipe_warnings(record)
+    assert str(warning.message).startswith(
+        "The LambdaLR scheduler is written for 100000 scheduler steps (total_steps=100000), but this run steps it 3"
+        " times (interval='epoch': once at the end of each epoch, over 3 epochs)")
+    assert str(warning.message).endswith(
+        "Its numbers are in optimizer steps, but it has interval='epoch', so it steps once per epoch. Did you mean"
+        " interval='step'? (`scheduled(scheduler, interval='step')`, or 'interval': 'step' in its dict)")
+
+
+class Fits(TinyRegressor):
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        steps = self.trainer.estimated_stepping_batches
+        return [opt], [
+            warmup_cosine(opt, warmup_steps=2, trainer=self.trainer),
+            scheduled(OneCycleLR(opt, max_lr=0.1, total_steps=steps), interval="step"),
+            cosine(opt, t_max=self.trainer.max_epochs),
+        ]
+
+
+@pytest.mark.parametrize("callback", [ConfigureOptimizersCheck, SchedulerCadenceCheck])
+def test_schedules_that_fit_the_run_get_no_warning(tmp_path, callback):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        fit(tmp_path, Fits(), accumulate_grad_batches=2, callback=callback(), limit_train_batches=3)
+
+
+class Gan(AlternatingOptimizersMixin, pl.LightningModule):
+    alternation = {"critic_step": {"trains": "critic", "batches": 5},
+                   "generator_step": {"trains": "generator", "batches": 1}}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.critic, self.generator = nn.Linear(4, 1), nn.Linear(4, 4)
+
+    def critic_step(self, batch, batch_idx):
+        return self.critic(self.generator(batch[0])).mean() - self.critic(batch[0]).mean()
+
+    def generator_step(self, batch, batch_idx):
+        return -self.critic(self.generator(batch[0])).mean()
+
+    def configure_optimizers(self):
+        critic = torch.optim.Adam(self.critic.parameters(), lr=1e-4)
+        generator = torch.optim.Adam(self.generator.parameters(), lr=1e-4)
+        total = self.trainer.estimated_stepping_batches  # every batch: not the generator's own steps
+        return [critic, generator], [scheduled(CosineAnnealingLR(generator, T_max=total), interval="step")]
+
+
+def test_under_the_alternating_mixin_each_optimizer_counts_its_own_steps(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        trainer(tmp_path, max_epochs=2).fit(Gan(), loader(12))
+    (warning,) = recipe_warnings(record)
+    assert str(warning.message).startswith(
+        "The CosineAnnealingLR scheduler is written for 24 scheduler steps (T_max=24), but this run steps it 4 times"
+        " (interval='step': after each optimizer step, over 2 epochs)")
+
+
+class PlateauOnValidation(TinyRegressor):
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", 1.0)
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        return {"optimizer": opt, "lr_scheduler": ReduceLROnPlateau(opt), "monitor": "val_loss"}
+
+
+def test_plateau_on_a_validation_metric_with_validation_every_other_epoch(tmp_path):
+    model = PlateauOnValidation()
+    with pytest.raises(RecipeError, match=r"^The ReduceLROnPlateau monitors 'val_loss' at the end of every epoch, but"
+                       r" `Trainer\(check_val_every_n_epoch=2\)` validates only every 2 epochs, so after epoch 0"
+                       r" Lightning stops with \"val_loss \.\.\. is not available\"\. Fix one of: 'frequency': 2 in its"
+                       r" scheduler dict .*, 'strict': False .*, or monitor a metric logged in `training_step`\.$"):
+        t = trainer(tmp_path, max_epochs=2, check_val_every_n_epoch=2, callbacks=[ConfigureOptimizersCheck()])
+        t.fit(model, loader(2), loader(1))
+    assert model.lr_log == []
+
+
+def test_preview_schedule_runs_the_same_checks():
+    recipe = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [30]}}
+    with pytest.warns(RecipeWarning, match=r"^The MultiStepLR scheduler never reaches milestone 30: this run steps it"
+                      r" 4 times") as record:
+        preview_schedule(recipe, max_epochs=4, steps_per_epoch=5)
+    assert record[0].filename == __file__
