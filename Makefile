@@ -1,30 +1,76 @@
-# `make test` and `make demo` work on a fresh machine with only Python 3.11: each sets up .venv first.
+# `make demo` and `make test` work on a fresh machine with only Python 3.11: each sets up .venv first, installing only
+# what it needs (stamps per target: `make test` after `make demo` only adds the test extras).
+#
+#   1. python -m venv .venv
+#   2. torch 2.13.0 (CPU) with pip, which reads pip's configuration: that is where the CPU build lies on disk here.
+#      A bare `torch` from PyPI would be a CUDA build of several GB. Compiled to bytecode on every core (compileall;
+#      `|| true`: like pip's own compile step, it skips the few test files written for newer Pythons).
+#   3. the package (editable) with the target's extras, with uv (fast; fetched into .venv with pip) and torch pinned to
+#      the one installed, so nothing can replace it. If uv cannot be had or fails, pip does it. INSTALLER=pip skips uv.
 PYTHON ?= python3.11
+TORCH ?= 2.13.0
+INSTALLER ?= uv
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+SITE = $$($(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+SETUP_FILES := setup.cfg setup.py pyproject.toml
+# The installed torch's version, e.g. 2.13.0+cpu, read without importing torch (seconds saved).
+TORCH_VERSION := from importlib.metadata import version; print(version('torch'))
+
+comma := ,
+T0 := $(shell date +%s)
+# A progress line with the seconds since make started.
+say = @echo "[setup] $(1) ($$(( $$(date +%s) - $(T0) )) s)"
+
+# The package with the extras $(1), next to the installed torch: uv, else pip.
+define install_package
+	@if [ "$(INSTALLER)" = uv ] \
+	  && { $(PY) -m uv --version >/dev/null 2>&1 || $(PY) -m pip install --quiet --quiet uv; } \
+	  && $(PY) -m uv pip install --quiet --python $(PY) --compile-bytecode -e ".[$(1)]" "torch==$(TORCH)"; then :; \
+	else \
+	  [ "$(INSTALLER)" = pip ] || echo "[setup] uv failed or is unavailable: installing with pip"; \
+	  $(PY) -m pip install --quiet --quiet -e ".[$(1)]" "torch==$(TORCH)"; \
+	fi
+endef
 
 .PHONY: test demo install benchmark clean
 
-$(STAMP): setup.cfg setup.py
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test]"
-	touch $(STAMP)
+$(VENV)/.torch:
+	$(call say,creating .venv)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(call say,installing torch $(TORCH) (CPU))
+	@$(PY) -c "$(TORCH_VERSION)" >/dev/null 2>&1 || { \
+	  $(PY) -m pip install --quiet --quiet --no-compile "torch==$(TORCH)" \
+	  && { $(PY) -m compileall -q -j 0 "$(SITE)/torch" >/dev/null || true; }; }
+	@echo "[setup] torch $$($(PY) -c "$(TORCH_VERSION)")"
+	@touch $@
 
-install: $(STAMP)
+$(VENV)/.demo: $(VENV)/.torch $(SETUP_FILES)
+	$(call say,installing the package and the demo's extras)
+	$(call install_package,demo)
+	@touch $@
+	$(call say,done)
 
-test: $(STAMP)
+$(VENV)/.test: $(VENV)/.torch $(SETUP_FILES)
+	$(call say,installing the package and the test extras)
+	$(call install_package,demo$(comma)test)
+	@touch $(VENV)/.demo $@
+	$(call say,done)
+
+install: $(VENV)/.test
+
+test: $(VENV)/.test
 	$(PY) -m pytest -q --nbmake tests lightning_optim_recipes notebooks
 	LOR_LIGHTNING=lightning $(PY) -m pytest -q -m "trainer and not slow" tests
+	$(PY) -m mypy lightning_optim_recipes
 
-demo: $(STAMP)
+demo: $(VENV)/.demo
 	$(PY) examples/demo.py
 
-benchmark: $(STAMP)
+benchmark: $(VENV)/.demo
 	$(PY) benchmarks/callbacks_overhead.py
 	$(PY) benchmarks/alternating_overhead.py
 	$(PY) benchmarks/param_groups_scale.py
 
 clean:
-	rm -rf $(VENV) demo_out *.egg-info
+	rm -rf $(VENV) demo_out *.egg-info .mypy_cache

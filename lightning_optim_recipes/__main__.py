@@ -14,6 +14,7 @@ recipe dict (see `configure_from_recipe`).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.util
 import inspect
@@ -24,8 +25,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Optional, TextIO
 
+from lightning_optim_recipes import __version__
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.preview import SchedulePreview, plot_schedule, preview_schedule
+from lightning_optim_recipes.plot import plot_schedule
+from lightning_optim_recipes.preview import SchedulePreview, preview_schedule
 
 __all__ = ["main"]
 
@@ -55,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lightning-optim-recipes", description="Correct `configure_optimizers` for PyTorch Lightning."
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     preview = commands.add_parser(
         "preview",
@@ -128,7 +132,7 @@ def _load(target: str, init_args: dict[str, Any]) -> Any:
     try:
         obj = getattr(module, attr)
     except AttributeError:
-        raise RecipeError(f"{module_name!r} has no {attr!r}.") from None
+        raise RecipeError(f"{module_name!r} has no {attr!r}{_did_you_mean(attr, dir(module))}") from None
     if inspect.isclass(obj):
         try:
             return obj(**init_args)
@@ -137,6 +141,14 @@ def _load(target: str, init_args: dict[str, Any]) -> Any:
     if init_args:
         raise RecipeError(f"--init-args is for a class, but {attr} is a {type(obj).__name__}.")
     return obj
+
+
+def _did_you_mean(name: str, names: Sequence[str]) -> str:
+    """The end of a "has no NAME" message: ``": did you mean 'X'?"`` for the public name closest to `name` (the same
+    letters in another case first), else ``"."``."""
+    public = [n for n in names if not n.startswith("_")]
+    close = [n for n in public if n.lower() == name.lower()] or difflib.get_close_matches(name, public, n=1, cutoff=0.6)
+    return f": did you mean {close[0]!r}?" if close else "."
 
 
 def _import_file(path: Path) -> Any:
@@ -171,7 +183,7 @@ def _format_table(preview: SchedulePreview, title: str = "") -> str:
     steps = len({r["step"] for r in preview})
     lines.append(f"{title + ': ' if title else ''}{header} -> {steps} optimizer steps")
     rows = [["epoch", "steps", *names]]
-    shown = sorted(epochs)
+    shown: list[Optional[int]] = [*sorted(epochs)]
     if len(shown) > MAX_ROWS:
         shown = shown[: MAX_ROWS // 2] + [None] + shown[-MAX_ROWS // 2 :]
     for epoch in shown:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import types
 import warnings
-from typing import Any
+from typing import Any, Optional
 
 __all__ = ["CadenceError", "RecipeError", "RecipeWarning"]
 
@@ -36,7 +37,7 @@ class RecipeWarning(UserWarning):
 
 _LIBRARY = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _SKIPPED = tuple(
-    os.path.dirname(os.path.abspath(module.__file__)) + os.sep
+    os.path.dirname(os.path.abspath(str(module.__file__))) + os.sep
     for module in (functools, warnings)
 ) + (_LIBRARY,)
 
@@ -62,7 +63,8 @@ def warn(message: str, category: type[Warning] = RecipeWarning, at: Any = None) 
         warnings.warn_explicit(message, category, code.co_filename, code.co_firstlineno,
                                module=getattr(at, "__module__", None))
         return
-    frame, level = sys._getframe(1), 1
+    frame: Optional[types.FrameType] = sys._getframe(1)
+    level = 1
     while frame is not None and _skipped(frame.f_code.co_filename):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level + 1 if frame is not None else 2)

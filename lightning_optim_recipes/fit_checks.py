@@ -267,8 +267,9 @@ def _unit_advice(spec: SchedulerSpec, horizon: Horizon, run: Run, index: int) ->
             "Its numbers are in optimizer steps, but it has interval='epoch', so it steps once per epoch. Did you mean"
             " interval='step'? (`scheduled(scheduler, interval='step')`, or 'interval': 'step' in its dict)"
         )
+    steps = run.scheduler_steps[index]
     if spec.interval == "step" and not horizon.in_steps and abs(target - run.max_epochs) <= 1 and \
-            run.scheduler_steps[index] is not None and run.scheduler_steps[index] > run.max_epochs + 1:
+            steps is not None and steps > run.max_epochs + 1:
         return (
             f"Its numbers look like epochs ({target} of {run.max_epochs}), but it has interval='step'. Did you mean"
             " interval='epoch'?"
@@ -357,10 +358,11 @@ def user_line(module: Any) -> Where:
 def caller_line() -> Where:
     """The innermost line outside this library, Lightning and torch (a recipe dict passed to the library)."""
     import sys
+    import types
 
     from lightning_optim_recipes.errors import _skipped
 
-    frame = sys._getframe(1)
+    frame: Optional[types.FrameType] = sys._getframe(1)
     while frame is not None and _skipped(frame.f_code.co_filename):
         frame = frame.f_back
     return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None

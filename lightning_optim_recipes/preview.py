@@ -209,8 +209,10 @@ def _configure(source: Any, module: Optional[nn.Module], trainer: _StandInTraine
     _attach(model, trainer)
     model.__dict__.pop("optimizer_setup", None)
     value = model.configure_optimizers()
-    setup = getattr(model, "optimizer_setup", None)  # the library's mixins keep what they validated
-    if not isinstance(setup, OptimizerSetup):  # a plain module: run the checks the mixins run
+    kept = getattr(model, "optimizer_setup", None)  # the library's mixins keep what they validated
+    if isinstance(kept, OptimizerSetup):
+        setup = kept
+    else:  # a plain module: run the checks the mixins run
         setup = validate_optimizers(value, module=model)
         fit_checks.check_before_training(setup, trainer, model)
     if not getattr(model, "automatic_optimization", True) and getattr(model, "training_cadence", None) is None:

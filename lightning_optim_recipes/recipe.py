@@ -174,7 +174,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, spec: Any, trainer: Any) -> Any
             options["trainer"] = trainer
         check_keys(options, tuple(inspect.signature(factory).parameters)[1:], f"the {kind!r} scheduler")
         return factory(optimizer, **options)
-    cls = getattr(torch.optim.lr_scheduler, kind, None) if isinstance(kind, str) else None
+    cls: Any = getattr(torch.optim.lr_scheduler, kind, None) if isinstance(kind, str) else None
     if not (inspect.isclass(cls) and hasattr(cls, "step")):
         choices = list(SCHEDULER_FACTORIES) + ["any torch.optim.lr_scheduler class, e.g. 'StepLR'"]
         known = list(SCHEDULER_FACTORIES) + [n for n, c in vars(torch.optim.lr_scheduler).items() if inspect.isclass(c)]
@@ -185,7 +185,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, spec: Any, trainer: Any) -> Any
         raise RecipeError(f"Unknown scheduler type {kind!r}. {hint}Expected one of {choices}.")
     cadence = {k: options.pop(k) for k in CADENCE_KEYS if k in options}
     try:
-        scheduler = cls(optimizer, **options)
+        scheduler = cls(optimizer, **options)  # type: ignore[call-arg]
     except TypeError as err:
         raise RecipeError(
             f"The recipe's scheduler options do not fit {kind}: {err}. Remove or rename the options {kind} does not"

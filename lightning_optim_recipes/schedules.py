@@ -19,7 +19,17 @@ from typing import Optional
 
 from lightning_optim_recipes.errors import RecipeError
 
-__all__ = ["Schedule", "constant", "cosine_decay", "join", "linear", "schedule_length", "warmup_cosine_schedule"]
+__all__ = [
+    "Schedule",
+    "constant",
+    "cosine_decay",
+    "join",
+    "linear",
+    "piecewise_constant",
+    "schedule_length",
+    "warmup_cosine_schedule",
+    "warmup_schedule",
+]
 
 #: A schedule maps a scheduler step (0, 1, 2, ...) to a multiplier of the base learning rate.
 Schedule = Callable[[int], float]
@@ -112,18 +122,57 @@ def warmup_cosine_schedule(warmup_steps: int, total_steps: int, final: float = 0
         >>> [round(warmup_cosine_schedule(2, 5, final=0.0)(k), 3) for k in range(5)]
         [0.5, 1.0, 0.75, 0.25, 0.0]
     """
+    return warmup_schedule(warmup_steps, total_steps, decay="cosine", final=final)
+
+
+def warmup_schedule(
+    warmup_steps: int, total_steps: int, decay: str = "cosine", final: float = 0.0, start: Optional[float] = None
+) -> Schedule:
+    """Linear warm-up to 1, then a `decay` (``"cosine"``, ``"linear"`` or ``"none"``) to `final` at the last step.
+
+    The warm-up's step k runs at ``(k + 1) / warmup_steps`` (no step at lr 0), or, with `start`, from `start` at
+    step 0 to 1 at step ``warmup_steps - 1`` (Goyal et al.'s warm-up starts at the unscaled lr). The last of the
+    `total_steps` steps runs at exactly `final`.
+
+    Example:
+        >>> [round(warmup_schedule(2, 5, decay="linear")(k), 3) for k in range(5)]
+        [0.5, 1.0, 0.667, 0.333, 0.0]
+        >>> [round(warmup_schedule(3, 5, decay="none", start=0.25)(k), 3) for k in range(5)]
+        [0.25, 0.625, 1.0, 1.0, 1.0]
+    """
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
         raise RecipeError(f"`warmup_steps` must be a non-negative int, got {warmup_steps!r}.")
     _check_positive_int("total_steps", total_steps)
+    decays = {"cosine": cosine_decay, "linear": lambda steps, final: linear(1.0, final, steps),
+              "none": lambda steps, final: constant(1.0)}
+    if decay not in decays:
+        raise RecipeError(f"`decay` must be one of {sorted(decays)}, got {decay!r}.")
     peak = max(warmup_steps, 1) - 1  # the step that runs at the full lr
-    if total_steps <= peak + 1:
+    if total_steps <= peak + 1 and decay != "none":
         raise RecipeError(
             f"`total_steps` ({total_steps}) must exceed `warmup_steps` ({warmup_steps}) to leave room for the decay."
             " Lower `warmup_steps` or train for more steps."
         )
+    after = decays[decay](total_steps - peak, final)
     if warmup_steps == 0:
-        return cosine_decay(total_steps, final)
-    return join([linear(1.0 / warmup_steps, 1.0, warmup_steps), cosine_decay(total_steps - peak, final)], [peak])
+        return after
+    ramp = linear(start, 1.0, warmup_steps) if start is not None else linear(1.0 / warmup_steps, 1.0, warmup_steps)
+    return join([ramp, after], [peak])
+
+
+def piecewise_constant(boundaries: Sequence[int], factors: Sequence[float]) -> Schedule:
+    """``factors[i]`` from ``boundaries[i - 1]`` on (``factors[0]`` before the first boundary): a MultiStepLR in
+    steps, for `join`.
+
+    Example:
+        >>> s = piecewise_constant([2, 4], [1.0, 0.1, 0.01])
+        >>> [s(k) for k in range(5)]
+        [1.0, 1.0, 0.1, 0.1, 0.01]
+    """
+    if len(factors) != len(boundaries) + 1:
+        raise RecipeError(f"`piecewise_constant` needs one factor more than boundaries, got {len(factors)} factors and"
+                          f" {len(boundaries)} boundaries: give the factor before the first boundary too.")
+    return join([constant(f) for f in factors], boundaries)
 
 
 def schedule_length(schedule: object) -> Optional[int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import types
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional
 
@@ -13,7 +12,7 @@ import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightning_optim_recipes._checks import check_keys
-from lightning_optim_recipes.errors import RecipeError, RecipeWarning, warn
+from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.param_groups import check_param_groups, warn_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
 
@@ -373,7 +372,7 @@ def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module]) ->
             " `warnings.filterwarnings('ignore', 'parameter\\(s\\) are in several optimizers')`."
         )
     if module is not None and setup.optimizers:
-        warn_untrained(module, owner, "optimizer", "a param group", stacklevel=4)
+        warn_untrained(module, owner, "optimizer", "a param group")
 
 
 def _check_mode(setup: OptimizerSetup, module: torch.nn.Module) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lightning_optim_recipes import __version__
 from lightning_optim_recipes.__main__ import main
 
 EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "preview_example.py")
@@ -76,6 +77,25 @@ def test_a_dotted_module_from_the_current_directory(tmp_path, monkeypatch, capsy
 def test_errors_exit_with_1_and_a_message(argv, error, capsys):
     assert main(argv) == 1
     assert error in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("attr", "error"),
+    [
+        ("Classifer", "has no 'Classifer': did you mean 'Classifier'?"),
+        ("classifier", "has no 'classifier': did you mean 'Classifier'?"),
+        ("WARMUP_RECIPES", "has no 'WARMUP_RECIPES': did you mean 'WARMUP_RECIPE'?"),
+        ("Missing", "has no 'Missing'."),
+    ],
+)
+def test_a_missing_name_suggests_the_close_one(attr, error, capsys):
+    assert main(["preview", f"{EXAMPLE}:{attr}"]) == 1
+    assert capsys.readouterr().err == f"error: {EXAMPLE!r} {error}\n"
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"lightning-optim-recipes {__version__}\n"
 
 
 def test_usage_errors_exit_with_2(capsys):

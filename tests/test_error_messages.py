@@ -30,9 +30,17 @@ from lightning_optim_recipes import (
     validate_optimizers,
     warmup_cosine,
 )
-from lightning_optim_recipes.schedules import constant, join, linear, warmup_cosine_schedule
+from lightning_optim_recipes.schedules import (
+    constant,
+    join,
+    linear,
+    piecewise_constant,
+    warmup_cosine_schedule,
+    warmup_schedule,
+)
 
-FOUNDATION = ("_checks", "no_decay", "param_groups", "schedules", "schedulers", "validation", "recipe", "mixins.recipe_mixin")
+FOUNDATION = ("_checks", "no_decay", "param_groups", "layer_decay", "schedules", "schedulers", "validation", "recipe",
+              "mixins.recipe_mixin")
 
 #: Says what to change: an imperative, or the requirement the value breaks together with the accepted values.
 FIX = re.compile(
@@ -43,6 +51,21 @@ FIX = re.compile(
 QUOTED = re.compile(r"'[^']*'|`[^`]+`|\"[^\"]*\"")
 #: Rows whose offending value is a number, a type or a position, which the message writes unquoted.
 UNQUOTED = {"cpg-list-non-tensor", "not-optimizer", "scheduler-wrong-dict"}
+
+
+def vit() -> nn.Module:
+    """Just enough of a ViT for layer-wise decay: a block container and a head."""
+    module = nn.Module()
+    module.blocks, module.head = nn.Sequential(nn.Linear(2, 2)), nn.Linear(2, 2)
+    return module
+
+
+def two_stacks() -> nn.Module:
+    module = nn.Module()
+    module.encoder, module.decoder = nn.Module(), nn.Module()
+    module.encoder.layers = nn.ModuleList([nn.Linear(2, 2)])
+    module.decoder.layers = nn.ModuleList([nn.Linear(2, 2)])
+    return module
 
 
 def model() -> nn.Sequential:
@@ -182,6 +205,19 @@ CASES = [
     ("recipe-import", _recipe(lr=1e-3, optimizer="torch.optim.NoSuchOptimizer"), "'torch.optim.NoSuchOptimizer'"),
     # recipe_mixin
     ("mixin-no-recipe", lambda: NoRecipe().configure_optimizers(), "NoRecipe"),
+    ("warmup-decay", lambda: warmup_schedule(2, 5, decay="exponential"), "'exponential'"),
+    ("piecewise-lengths", lambda: piecewise_constant([2], [1.0]), "1 factors"),
+    # layer_decay
+    ("ld-no-lr", lambda: param_groups(vit(), weight_decay=0.1, layer_decay=0.75), "the groups have no 'lr'"),
+    ("ld-range", lambda: param_groups(vit(), weight_decay=0.1, lr=1.0, layer_decay=1.5), "got 1.5"),
+    ("ld-layer-of-alone", lambda: param_groups(vit(), weight_decay=0.1, lr=1.0, layer_of=len), "`layer_of`"),
+    ("ld-layer-of-type", lambda: param_groups(vit(), weight_decay=0.1, lr=1.0, layer_decay=0.5, layer_of=3), "got 3"),
+    ("ld-layer-of-value", lambda: param_groups(vit(), weight_decay=0.1, lr=1.0, layer_decay=0.5,
+                                               layer_of=lambda n: -1), "returned -1"),
+    ("ld-reserved", lambda: param_groups(vit(), weight_decay=0.1, lr=1.0, layer_decay=0.5,
+                                         overrides={"head": {"layer_id": 1}}), "'layer_id'"),
+    ("ld-no-blocks", lambda: param_groups(model(), weight_decay=0.1, lr=1.0, layer_decay=0.5), "Sequential"),
+    ("ld-several", lambda: param_groups(two_stacks(), weight_decay=0.1, lr=1.0, layer_decay=0.5), "'decoder.layers'"),
 ]
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import pytest
 import torch
 from torch import nn
 
-from lightning_optim_recipes import DEFAULT_NO_DECAY, NoDecayRule, RecipeError, param_groups
-from lightning_optim_recipes.no_decay import model_no_weight_decay
+from lightning_optim_recipes import DEFAULT_NO_DECAY, NoDecayRule, RecipeError, RecipeWarning, param_groups
+from lightning_optim_recipes.no_decay import POSITION_TOKEN_NAMES, model_no_weight_decay
 
 
 class CustomRMSNorm(nn.Module):
@@ -25,10 +28,41 @@ class LayerScale(nn.Module):
 
 
 class Attention(nn.Module):
+    """Swin's and BEiT's relative position bias table (2-D), and SAM's decomposed relative positions."""
+
     def __init__(self) -> None:
         super().__init__()
         self.qkv = nn.Linear(8, 24)
-        self.rel_pos_bias_table = nn.Parameter(torch.zeros(9, 2))  # "bias" in the name, but a 2-D table: decayed
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(9, 2))
+        self.rel_pos_h = nn.Parameter(torch.zeros(7, 4))  # SAM / ViTDet: decayed, as their configs do
+
+
+class HFViTEmbeddings(nn.Module):
+    """Hugging Face's ViTEmbeddings / DeiTEmbeddings: tokens and position embeddings registered directly, 3-D."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 8))
+        self.distillation_token = nn.Parameter(torch.zeros(1, 1, 8))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, 8))
+        self.patch_embeddings = nn.Conv2d(3, 8, 4, 4)
+        self.position_embeddings = nn.Parameter(torch.zeros(1, 5, 8))
+
+
+class BertEmbeddings(nn.Module):
+    """Hugging Face's BertEmbeddings: position embeddings are an nn.Embedding, decayed like the word embeddings."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.position_embeddings = nn.Embedding(16, 8)
+
+
+class EmbeddingWithToken(nn.Embedding):
+    """A token registered on an nn.Embedding (not directly on a plain module): the position/token rule skips it."""
+
+    def __init__(self) -> None:
+        super().__init__(10, 8)
+        self.mask_token = nn.Parameter(torch.zeros(1, 8))
 
 
 class BatchNormSubclass(nn.BatchNorm1d):
@@ -40,6 +74,7 @@ class Model(nn.Module):
         super().__init__()
         self.embed = nn.Embedding(10, 8)
         self.pos_embed = nn.Parameter(torch.zeros(1, 4, 8))
+        self.reg_token = nn.Parameter(torch.zeros(1, 1, 8))
         self.conv = nn.Conv2d(1, 2, 3)
         self.bn = nn.BatchNorm1d(8)
         self.fc = nn.Linear(8, 8)
@@ -49,6 +84,9 @@ class Model(nn.Module):
         self.custom_rms = CustomRMSNorm(8)
         self.layer_scale = LayerScale(8)
         self.attn = Attention()
+        self.vit_embeddings = HFViTEmbeddings()
+        self.bert_embeddings = BertEmbeddings()
+        self.token_embed = EmbeddingWithToken()
         self.head = nn.Linear(8, 10, bias=False)
         self.head.weight = self.embed.weight  # tied: the output layer shares the embedding matrix
 
@@ -59,6 +97,7 @@ class Model(nn.Module):
 # (parameter name, decayed?, reason): what the default rule does, and why.
 DEFAULT_TABLE = [
     ("pos_embed", False, "model"),  # listed by the model's own no_weight_decay() (timm's convention)
+    ("reg_token", False, "position/token"),  # a token registered directly, declared nowhere
     ("embed.weight", True, None),  # embeddings are decayed by default (tied head.weight is the same tensor)
     ("conv.weight", True, None),
     ("conv.bias", False, "bias"),
@@ -73,9 +112,19 @@ DEFAULT_TABLE = [
     ("my_bn.bias", False, "bias"),
     ("custom_rms.scale", False, "ndim<2"),  # a hand-written RMSNorm: a 1-D weight
     ("layer_scale.gamma", False, "ndim<2"),  # a layer-scale gamma: 1-D
-    ("attn.rel_pos_bias_table", True, None),  # not any name containing "bias": a 2-D table is decayed
+    ("attn.relative_position_bias_table", False, "position/token"),  # Swin, BEiT: a 2-D table, exempt
+    ("attn.rel_pos_h", True, None),  # SAM / ViTDet / MViTv2 decomposed relative positions: decayed
     ("attn.qkv.weight", True, None),
     ("attn.qkv.bias", False, "bias"),
+    ("vit_embeddings.cls_token", False, "position/token"),  # Hugging Face ViT: 3-D, declared nowhere
+    ("vit_embeddings.distillation_token", False, "position/token"),  # Hugging Face DeiT
+    ("vit_embeddings.mask_token", False, "position/token"),
+    ("vit_embeddings.position_embeddings", False, "position/token"),  # an nn.Parameter on ViTEmbeddings
+    ("vit_embeddings.patch_embeddings.weight", True, None),
+    ("vit_embeddings.patch_embeddings.bias", False, "bias"),
+    ("bert_embeddings.position_embeddings.weight", True, None),  # BERT's is an nn.Embedding: decayed
+    ("token_embed.weight", True, None),
+    ("token_embed.mask_token", True, None),  # registered on an nn.Embedding, not directly: decayed
 ]
 
 
@@ -134,16 +183,25 @@ def test_tied_weight_exempt_under_any_of_its_names():
 @pytest.mark.parametrize(
     ("rule", "changed"),
     [
-        # extend by module type: embeddings (and the tied head) are exempt
-        (DEFAULT_NO_DECAY.extend(module_types=(nn.Embedding,)), {"embed.weight": "module"}),
+        # extend by module type: embeddings (and the tied head) are exempt, BERT's position embeddings too
+        (DEFAULT_NO_DECAY.extend(module_types=(nn.Embedding,)),
+         {"embed.weight": "module", "bert_embeddings.position_embeddings.weight": "module",
+          "token_embed.weight": "module", "token_embed.mask_token": "module"}),
         # extend by name: a glob on the full name or the last part
-        (DEFAULT_NO_DECAY.extend(names=("rel_pos_bias_table",)), {"attn.rel_pos_bias_table": "name"}),
+        (DEFAULT_NO_DECAY.extend(names=("rel_pos_h",)), {"attn.rel_pos_h": "name"}),
         (DEFAULT_NO_DECAY.extend(names=("attn.*",)),
-         {"attn.rel_pos_bias_table": "name", "attn.qkv.weight": "name", "attn.qkv.bias": "name"}),
+         {"attn.relative_position_bias_table": "name", "attn.rel_pos_h": "name", "attn.qkv.weight": "name",
+          "attn.qkv.bias": "name"}),
         # extend by predicate: conv kernels
-        (DEFAULT_NO_DECAY.extend(predicate=lambda name, p, m: isinstance(m, nn.Conv2d)), {"conv.weight": "predicate"}),
+        (DEFAULT_NO_DECAY.extend(predicate=lambda name, p, m: isinstance(m, nn.Conv2d)),
+         {"conv.weight": "predicate", "vit_embeddings.patch_embeddings.weight": "predicate"}),
+        # no position/token names: they are decayed again
+        (dataclasses.replace(DEFAULT_NO_DECAY, positions=()),
+         {"reg_token": None, "attn.relative_position_bias_table": None, "vit_embeddings.cls_token": None,
+          "vit_embeddings.distillation_token": None, "vit_embeddings.mask_token": None,
+          "vit_embeddings.position_embeddings": None}),
     ],
-    ids=["module_types", "names", "names-glob", "predicate"],
+    ids=["module_types", "names", "names-glob", "predicate", "no-positions"],
 )
 def test_extended_rules(rule, changed):
     model = Model()
@@ -151,8 +209,8 @@ def test_extended_rules(rule, changed):
         expected = changed.get(name, reason)
         assert _reason(rule, model, name) == expected, name
     decay = _decay_of(param_groups(model, weight_decay=0.1, no_decay=rule))
-    for name in changed:
-        assert decay[id(model.get_parameter(name))] == 0.0
+    for name, reason in changed.items():
+        assert decay[id(model.get_parameter(name))] == (0.1 if reason is None else 0.0), name
 
 
 def test_extend_combines_predicates_and_keeps_the_original():
@@ -166,12 +224,17 @@ def test_extend_combines_predicates_and_keeps_the_original():
 
 
 def test_replaced_rule_decays_everything_else():
-    """A rule built from scratch: only the model's own no_weight_decay() and biases are exempt."""
+    """A rule built from scratch: only the model's own no_weight_decay(), biases and position/token names are exempt."""
     rule = NoDecayRule(module_types=(), one_dim=False)
     model = Model()
     exempt = {name for name, _, _ in DEFAULT_TABLE if _reason(rule, model, name) is not None}
-    assert exempt == {"pos_embed", "conv.bias", "bn.bias", "fc.bias", "ln.bias", "my_bn.bias", "attn.qkv.bias"}
-    nothing = NoDecayRule(module_types=(), bias=False, one_dim=False, use_model_hook=False)
+    assert exempt == {
+        "pos_embed", "reg_token", "conv.bias", "bn.bias", "fc.bias", "ln.bias", "my_bn.bias",
+        "attn.relative_position_bias_table", "attn.qkv.bias", "vit_embeddings.cls_token",
+        "vit_embeddings.distillation_token", "vit_embeddings.mask_token", "vit_embeddings.position_embeddings",
+        "vit_embeddings.patch_embeddings.bias",
+    }
+    nothing = NoDecayRule(module_types=(), bias=False, one_dim=False, use_model_hook=False, positions=())
     assert all(_reason(nothing, model, name) is None for name, _, _ in DEFAULT_TABLE)
     groups = param_groups(model, weight_decay=0.1, no_decay=None)  # None decays every parameter
     assert [(g["name"], g["weight_decay"], len(g["params"])) for g in groups] == [("decay", 0.1, len(DEFAULT_TABLE))]
@@ -211,6 +274,7 @@ def test_model_hook_in_a_submodule_and_globs():
         ({"names": "pos_embed"}, r"^`NoDecayRule\(names=\.\.\.\)` takes a tuple of glob patterns, got 'pos_embed'\.$"),
         ({"module_types": (nn.Embedding, "LayerNorm")}, r"^`NoDecayRule\(module_types=\.\.\.\)` takes a tuple of `nn.Module` classes"),
         ({"predicate": 3}, r"^`NoDecayRule\(predicate=\.\.\.\)` takes a callable `\(name, param, module\) -> bool`, got 3\.$"),
+        ({"positions": "cls_token"}, r"^`NoDecayRule\(positions=\.\.\.\)` takes a tuple of parameter names, got 'cls_token'\.$"),
     ],
 )
 def test_rule_errors(kwargs, error_msg):
@@ -221,3 +285,173 @@ def test_rule_errors(kwargs, error_msg):
 def test_param_groups_rejects_a_non_rule():
     with pytest.raises(RecipeError, match=r"^`no_decay` must be a `NoDecayRule` \(e\.g\. `DEFAULT_NO_DECAY\.extend\(names=\.\.\.\)`\) or None, got \['bias'\]\.$"):
         param_groups(nn.Linear(2, 2), weight_decay=0.1, no_decay=["bias"])
+
+
+# ------------------------------------------------------------------------------ position/token names of real models
+
+
+def _nested(path: str, shape: tuple[int, ...]) -> nn.Module:
+    """A model with one parameter at the dotted `path` (plain modules on the way) and a decayed Linear."""
+    model = nn.Module()
+    model.fc = nn.Linear(2, 2)
+    *modules, leaf = path.split(".")
+    owner = model
+    for name in modules:
+        if not hasattr(owner, name):
+            owner.add_module(name, nn.Module())
+        owner = getattr(owner, name)
+    owner.register_parameter(leaf, nn.Parameter(torch.zeros(shape)))
+    return model
+
+
+@pytest.mark.parametrize(
+    ("path", "shape", "reason"),
+    [
+        ("vit.embeddings.cls_token", (1, 1, 8), "position/token"),  # Hugging Face ViT
+        ("vit.embeddings.position_embeddings", (1, 5, 8), "position/token"),
+        ("vit.embeddings.mask_token", (1, 1, 8), "position/token"),
+        ("deit.embeddings.distillation_token", (1, 1, 8), "position/token"),  # Hugging Face DeiT
+        ("dist_token", (1, 1, 8), "position/token"),  # timm DeiT
+        ("swin.embeddings.position_embeddings", (1, 4, 8), "position/token"),  # Hugging Face Swin
+        ("swin.encoder.layers.0.blocks.0.attention.self.relative_position_bias_table", (9, 2), "position/token"),
+        ("beit.encoder.layer.0.attention.attention.relative_position_bias.relative_position_bias_table", (12, 2),
+         "position/token"),  # Hugging Face BEiT
+        ("rel_pos_bias.relative_position_bias_table", (12, 2), "position/token"),  # timm BEiT's shared table
+        ("absolute_pos_embed", (1, 4, 8), "position/token"),  # Swin v1
+        ("stages.0.blocks.0.attn.attention_biases", (2, 9), "position/token"),  # LeViT, EfficientFormer
+        ("blocks.0.attn.rel_pos_bias_table", (9, 2), "position/token"),  # a hand-written Swin attention
+        ("image_encoder.blocks.0.attn.rel_pos_h", (7, 4), None),  # SAM: decayed, as ViTDet does
+        ("image_encoder.blocks.0.attn.rel_pos_w", (7, 4), None),
+        ("vit.embeddings.position_embedding_table", (5, 8), None),  # not one of the names
+    ],
+)
+def test_position_token_names_of_real_families(path, shape, reason):
+    model = _nested(path, shape)
+    assert _reason(DEFAULT_NO_DECAY, model, path) == reason
+    decay = _decay_of(param_groups(model, weight_decay=0.1))
+    assert decay[id(model.get_parameter(path))] == (0.1 if reason is None else 0.0)
+    assert decay[id(model.fc.weight)] == 0.1
+
+
+def test_position_token_names_are_listed():
+    assert POSITION_TOKEN_NAMES == (
+        "pos_embed", "absolute_pos_embed", "position_embeddings",
+        "cls_token", "dist_token", "distillation_token", "mask_token", "reg_token",
+        "relative_position_bias_table", "rel_pos_bias_table", "attention_biases",
+    )
+    assert DEFAULT_NO_DECAY.positions == POSITION_TOKEN_NAMES
+
+
+# ---------------------------------------------------------------------------- name patterns that match nothing
+
+
+class SmallViT(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 4))
+        self.patch_embed = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+
+_SILENCE = r" Fix or remove it, or silence this warning with `warnings\.filterwarnings\('ignore', '\.\*NoDecayRule', RecipeWarning\)`\.$"
+
+
+def test_a_name_pattern_that_matches_nothing_warns_at_the_callers_line():
+    rule = DEFAULT_NO_DECAY.extend(names=("cls_tokne",))
+    with pytest.warns(RecipeWarning, match=r"^`NoDecayRule\(names=\.\.\.\)` pattern 'cls_tokne' matches no parameter of"
+                      r" SmallViT, so it exempts nothing\. Closest parameter names: 'cls_token'\." + _SILENCE) as record:
+        groups = param_groups(SmallViT(), weight_decay=0.1, no_decay=rule)
+    assert len(record) == 1 and record[0].filename == __file__
+    assert [(g["name"], len(g["params"])) for g in groups] == [("no_decay", 3), ("decay", 2)]  # still grouped
+
+
+def test_several_patterns_without_a_close_name():
+    rule = DEFAULT_NO_DECAY.extend(names=("head.weight", "xyz", "decoder.*"))
+    with pytest.warns(RecipeWarning, match=r"^`NoDecayRule\(names=\.\.\.\)` patterns 'xyz', 'decoder\.\*' match no parameter"
+                      r" of SmallViT, so it exempts nothing\. Parameter names look like: 'cls_token',"
+                      r" 'patch_embed\.weight', 'patch_embed\.bias', 'head\.weight'\." + _SILENCE):
+        param_groups(SmallViT(), weight_decay=0.1, no_decay=rule)
+
+
+def test_a_pattern_matching_a_frozen_or_tied_parameter_is_not_a_typo():
+    model = SmallViT()
+    model.patch_embed.requires_grad_(False)
+    model.tied = nn.Linear(4, 4)
+    model.tied.weight = model.head.weight  # head.weight, registered a second time as tied.weight
+    rule = DEFAULT_NO_DECAY.extend(names=("patch_embed.weight", "tied.weight", "*.bias", "cls_token"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        groups = param_groups(model, weight_decay=0.1, no_decay=rule)
+    # tied.weight is head.weight: exempt under its second name, so exempt
+    assert [(g["name"], len(g["params"])) for g in groups] == [("no_decay", 4)]
+
+
+def test_the_silencing_filter_works():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", ".*NoDecayRule", RecipeWarning)
+        param_groups(SmallViT(), weight_decay=0.1, no_decay=DEFAULT_NO_DECAY.extend(names=("nope",)))
+
+
+# ------------------------------------------------------------------------------------ no_weight_decay() lookup
+
+
+def test_no_weight_decay_found_wherever_getattr_finds_it(monkeypatch):
+    class ClassHook(nn.Linear):
+        def no_weight_decay(self):
+            return ["weight"]
+
+    class Wrapper(nn.Module):
+        """Forwards unknown attributes to the wrapped module, as torch.compile's OptimizedModule does."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def __getattr__(self, name):
+            try:
+                return super().__getattr__(name)
+            except AttributeError:
+                return getattr(self.inner, name)
+
+    model = nn.Module()
+    model.by_class = ClassHook(2, 2)
+    model.by_instance = nn.Linear(2, 2)
+    model.by_instance.no_weight_decay = lambda: ["bias"]
+    model.not_callable = nn.Linear(2, 2)
+    model.not_callable.no_weight_decay = ["weight"]
+    model.wrapped = Wrapper(ClassHook(2, 2))
+    assert model_no_weight_decay(model) == frozenset(
+        {"by_class.weight", "by_instance.bias", "wrapped.weight", "wrapped.inner.weight"}
+    )
+    groups = param_groups(model, weight_decay=0.1, no_decay=NoDecayRule(bias=False, one_dim=False))
+    decayed = {n for n, p in model.named_parameters() if _decay_of(groups)[id(p)] == 0.1}
+    assert decayed == {"not_callable.weight", "not_callable.bias", "by_class.bias", "by_instance.weight",
+                       "wrapped.inner.bias"}
+
+
+def test_modules_without_the_hook_are_not_asked(monkeypatch):
+    """`getattr(module, "no_weight_decay", None)` raises and catches an AttributeError in `nn.Module.__getattr__`
+    for every module without the hook; the lookup must not."""
+    asked = []
+    original = nn.Module.__getattr__
+
+    def counting(self, name):
+        asked.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(nn.Module, "__getattr__", counting)
+    model = nn.Sequential(*(nn.Sequential(nn.Linear(2, 2), nn.LayerNorm(2)) for _ in range(10)))
+    param_groups(model, weight_decay=0.1)
+    model_no_weight_decay(model)
+    assert "no_weight_decay" not in asked
+
+
+def test_lists_from_a_config_are_taken_as_tuples():
+    rule = NoDecayRule(names=["cls_token"], module_types=[nn.LayerNorm], positions=["pos_embed"])
+    assert (rule.names, rule.module_types, rule.positions) == (("cls_token",), (nn.LayerNorm,), ("pos_embed",))
+    assert rule.extend(names=["fc.weight"]).names == ("cls_token", "fc.weight")
+    model = Model()
+    assert _reason(rule, model, "vit_embeddings.cls_token") == "name"
+    assert _reason(rule, model, "ln.weight") == "module"
+    assert _reason(rule, model, "vit_embeddings.mask_token") is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from fnmatch import fnmatchcase
 
 import pytest
 import torch
@@ -10,7 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from lightning_optim_recipes import RecipeError, RecipeWarning, check_param_groups, param_groups
+from lightning_optim_recipes import (
+    DEFAULT_NO_DECAY,
+    NoDecayRule,
+    RecipeError,
+    RecipeWarning,
+    check_param_groups,
+    param_groups,
+    validate_optimizers,
+)
+from lightning_optim_recipes.no_decay import model_no_weight_decay
 
 
 class EncoderDecoder(nn.Module):
@@ -330,3 +340,261 @@ def test_plain_tensor_list_is_fine():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert check_param_groups(list(model.parameters()), model) == list(model.parameters())
+
+
+# ------------------------------------------------------------- the single walk against the rule stated plainly
+
+
+def _reference_most_specific(overrides, parts):
+    """The most specific override of the dotted path `parts`, found the slow way: every prefix, every pattern."""
+    for depth in range(len(parts), 0, -1):
+        prefix = ".".join(parts[:depth])
+        hits = [
+            p for p in overrides
+            if p == prefix or (len(p.split(".")) == depth
+                               and all(fnmatchcase(a, b) for a, b in zip(parts[:depth], p.split("."))))
+        ]
+        if len(hits) > 1:
+            raise RecipeError(
+                f"`overrides` patterns {hits[0]!r} and {hits[1]!r} both match {prefix!r} equally specifically."
+                " Make one of them more specific or merge them."
+            )
+        if hits:
+            return hits[0]
+    return None
+
+
+def _reference_groups(module, weight_decay, no_decay=DEFAULT_NO_DECAY, overrides=None, include_frozen=False):
+    """`param_groups` restated plainly: `named_modules` for the order, `NoDecayRule.reason` over every name of a
+    parameter (no decay if any name is exempt), the override of the longest matching prefix. Returns
+    (name, parameter ids, weight decay, lr) per group, or the `RecipeError` message."""
+    overrides = overrides or {}
+    model_names = model_no_weight_decay(module) if no_decay is not None and no_decay.use_model_hook else frozenset()
+    aliases = {}
+    for module_name, owner in module.named_modules(remove_duplicate=False):
+        for leaf, param in owner.named_parameters(recurse=False, remove_duplicate=False):
+            aliases.setdefault(id(param), []).append((f"{module_name}.{leaf}" if module_name else leaf, owner))
+    groups, seen = {}, set()
+    try:
+        for module_name, owner in module.named_modules():
+            path = module_name.split(".") if module_name else []
+            for leaf, param in owner.named_parameters(recurse=False, remove_duplicate=False):
+                if id(param) in seen or not (param.requires_grad or include_frozen):
+                    continue
+                seen.add(id(param))
+                pattern = _reference_most_specific(overrides, path + [leaf])
+                decayed = no_decay is None or all(
+                    no_decay.reason(name, param, alias_owner, model_names) is None
+                    for name, alias_owner in aliases[id(param)]
+                )
+                groups.setdefault((pattern, decayed), []).append(id(param))
+        unused = [p for p in overrides if p not in {pattern for pattern, _ in groups}]
+        if unused:
+            return f"unused {unused[0]}"
+    except RecipeError as err:
+        return str(err)
+    summary = []
+    for (pattern, decayed), ids in groups.items():
+        options = dict(overrides.get(pattern, {}))
+        decay = options.get("weight_decay", weight_decay) if decayed else 0.0
+        if pattern is None:
+            name = "decay" if decayed else "no_decay"
+        else:
+            name = pattern if decayed else f"{pattern}/no_decay"
+        summary.append((name, ids, decay, options.get("lr")))
+    return summary
+
+
+class Tokens(nn.Module):
+    """Position/token parameters registered directly, a decomposed relative position and a 1-D scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, 3))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 2, 3))
+        self.relative_position_bias_table = nn.Parameter(torch.zeros(3, 2))
+        self.rel_pos_h = nn.Parameter(torch.zeros(3, 3))
+        self.scale = nn.Parameter(torch.ones(3))
+
+
+class Hooked(nn.Module):
+    """A module with its own `no_weight_decay()` list (literal names, dotted names and globs)."""
+
+    def __init__(self, names) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.gamma = nn.Parameter(torch.ones(3, 3))
+        self._names = names
+
+    def no_weight_decay(self):
+        return self._names
+
+
+_KINDS = {
+    "linear": lambda names: nn.Linear(3, 3),
+    "norm": lambda names: nn.LayerNorm(3),
+    "embedding": lambda names: nn.Embedding(4, 3),
+    "tokens": lambda names: Tokens(),
+    "hooked": Hooked,
+}
+_RULES = [
+    DEFAULT_NO_DECAY,
+    None,
+    DEFAULT_NO_DECAY.extend(names=("cls_token", "nope")),
+    DEFAULT_NO_DECAY.extend(names=("*.weight",)),
+    DEFAULT_NO_DECAY.extend(names=("0.*", "1.fc.weight")),
+    DEFAULT_NO_DECAY.extend(predicate=lambda name, p, m: p.shape[0] == 4),
+    DEFAULT_NO_DECAY.extend(module_types=(nn.Embedding,)),
+    NoDecayRule(positions=()),
+    NoDecayRule(module_types=(), one_dim=False),
+    NoDecayRule(use_model_hook=False),
+]
+_PATTERNS = ["0", "1", "2", "*", "0.*", "*.weight", "*.0", "1.0", "shared", "*.cls_token", "0.fc", "[0-1]",
+             "?.*.bias", "1.*.gamma"]
+_trees = st.recursive(st.sampled_from(sorted(_KINDS)), lambda inner: st.lists(inner, min_size=1, max_size=3),
+                      max_leaves=8)
+
+
+def _build(tree, hook_names):
+    if isinstance(tree, str):
+        return _KINDS[tree](hook_names)
+    return nn.Sequential(*(_build(child, hook_names) for child in tree))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tree=st.lists(_trees, min_size=1, max_size=4),
+    hook_names=st.lists(st.sampled_from(["gamma", "fc.weight", "fc.*", "*", "nothing", "cls_token"]), max_size=3),
+    ties=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20)), max_size=2),
+    shared=st.one_of(st.none(), st.integers(0, 20)),
+    frozen=st.lists(st.integers(0, 20), max_size=2),
+    rule=st.sampled_from(range(len(_RULES))),
+    patterns=st.lists(st.sampled_from(_PATTERNS), max_size=3, unique=True),
+    include_frozen=st.booleans(),
+)
+def test_groups_equal_the_rule_stated_plainly(tree, hook_names, ties, shared, frozen, rule, patterns, include_frozen):
+    """Random trees with ties, a module registered twice, hooks, frozen parts, rules and overrides: the single walk
+    builds the same groups as the plain statement of the rule (or raises the same error)."""
+    model = _build(tree, hook_names)
+    modules = [m for _, m in model.named_modules()]
+    weighted = [m for m in modules if isinstance(m, (nn.Linear, nn.Embedding))]
+    for a, b in ties:
+        if weighted:
+            weighted[b % len(weighted)].weight = weighted[a % len(weighted)].weight
+    if shared is not None and len(modules) > 1:
+        model.add_module("shared", modules[1 + shared % (len(modules) - 1)])  # not the model itself: no cycle
+    for index in frozen:
+        modules[index % len(modules)].requires_grad_(False)
+    overrides = {p: {"lr": 0.1 * (i + 1)} for i, p in enumerate(patterns)} or None
+    expected = _reference_groups(model, 0.05, _RULES[rule], overrides, include_frozen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            groups = param_groups(model, weight_decay=0.05, no_decay=_RULES[rule], overrides=overrides,
+                                  include_frozen=include_frozen)
+        except RecipeError as err:
+            message = str(err)
+            if message.startswith("`overrides` pattern ") and "matches no trainable parameter" in message:
+                message = f"unused {message.split(chr(39))[1]}"
+            assert message == expected
+            return
+    assert [(g["name"], [id(p) for p in g["params"]], g["weight_decay"], g.get("lr")) for g in groups] == expected
+
+
+def test_a_module_registered_twice_is_exempt_under_either_path():
+    """The second path of a shared module gives its parameters other names; an exempt one exempts the parameter."""
+
+    class Outer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = nn.Linear(2, 2)
+            self.second = self.first  # the same module under another name
+
+        def no_weight_decay(self):
+            return ["second.weight"]
+
+    model = Outer()
+    groups = param_groups(model, weight_decay=0.1)
+    assert [(g["name"], [id(p) for p in g["params"]]) for g in groups] == [
+        ("no_decay", [id(model.first.weight), id(model.first.bias)])
+    ]
+
+
+def test_a_tied_parameter_exempt_only_under_its_later_name_keeps_its_first_place():
+    """`head.weight` (exempt by name) is `embed.weight` (first met, decayed): it is placed where `embed.weight`
+    stands, in the no-decay group, which then comes before the decay group."""
+    model = nn.Module()
+    model.embed = nn.Embedding(4, 3)
+    model.fc = nn.Linear(3, 3)
+    model.head = nn.Linear(3, 4)
+    model.head.weight = model.embed.weight
+    rule = DEFAULT_NO_DECAY.extend(names=("head.weight",))
+    groups = param_groups(model, weight_decay=0.1, no_decay=rule)
+    assert [(g["name"], [id(p) for p in g["params"]]) for g in groups] == [
+        ("no_decay", [id(model.embed.weight), id(model.fc.bias), id(model.head.bias)]),
+        ("decay", [id(model.fc.weight)]),
+    ]
+
+
+# ---------------------------------------------------------------------------- timm's 'lr_scale' groups
+
+
+def _timm_layer_decay_groups(model: nn.Sequential, layer_decay: float = 0.5) -> list[dict]:
+    """Groups shaped as timm.optim.param_groups_layer_decay returns them: no 'lr', an 'lr_scale' per layer."""
+    top = len(model) - 1
+    return [{"params": list(layer.parameters()), "weight_decay": 0.05, "lr_scale": layer_decay ** (top - i)}
+            for i, layer in enumerate(model)]
+
+
+_LR_SCALE = (
+    r" carr(y|ies) timm's 'lr_scale' key, which only timm's schedulers apply: torch optimizers and every torch or"
+    r" Lightning scheduler ignore it, so each layer trains at the same lr\. Build the groups with"
+    r" `param_groups\(model, weight_decay=\.\.\., lr=\.\.\., layer_decay=\.\.\.\)`, whose own 'lr' carries each"
+    r" layer's scale, or step this optimizer with a timm scheduler; if you do, silence this warning with"
+    r" `warnings\.filterwarnings\('ignore', \"\.\*'lr_scale'\", RecipeWarning\)`\.$"
+)
+
+
+def test_timm_lr_scale_is_lost_under_a_torch_scheduler_and_check_param_groups_says_so():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2))
+    groups = _timm_layer_decay_groups(model)
+    optimizer = torch.optim.AdamW(groups, lr=1e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (step + 1))
+    for _ in range(3):
+        optimizer.step()
+        scheduler.step()
+    # the hazard: the scales 0.25, 0.5, 1.0 never reach the lr
+    assert [g["lr"] for g in optimizer.param_groups] == [1e-3 / 4] * 3
+    with pytest.warns(RecipeWarning, match=r"^Param groups 0, 1 and 2" + _LR_SCALE) as record:
+        check_param_groups(groups)
+    assert len(record) == 1 and record[0].filename == __file__
+    with pytest.warns(RecipeWarning, match=r"^AdamW param groups 0, 1 and 2" + _LR_SCALE):
+        check_param_groups(optimizer)
+    with pytest.warns(RecipeWarning, match=r"^Param group 1 carries timm's 'lr_scale' key"):
+        check_param_groups([{"params": [model[0].weight]}, {"params": [model[0].bias], "lr_scale": 0.5}])
+
+
+def test_validate_optimizers_warns_once_per_optimizer_at_the_callers_line():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2))
+    first = torch.optim.AdamW(_timm_layer_decay_groups(model[:2]), lr=1e-3)
+    second = torch.optim.SGD(_timm_layer_decay_groups(model[2:]), lr=1e-3)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        validate_optimizers([first, second])
+    assert [str(w.message).split(" carry")[0] for w in record] == ["AdamW param groups 0 and 1",
+                                                                   "SGD param groups 0 and 1"]
+    assert {w.filename for w in record} == {__file__} and {w.category for w in record} == {RecipeWarning}
+
+
+def test_the_lr_scale_warning_can_be_silenced_and_library_groups_do_not_raise_it():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", ".*'lr_scale'", RecipeWarning)
+        check_param_groups(_timm_layer_decay_groups(model))
+    holder = nn.Module()
+    holder.blocks = model
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        groups = param_groups(holder, weight_decay=0.05, lr=1e-3, layer_decay=0.5)
+        check_param_groups(torch.optim.AdamW(groups), holder)

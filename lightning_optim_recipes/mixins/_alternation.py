@@ -211,7 +211,7 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         roles = tuple(_role(by_optimizer[i]) for i in range(count))
         given = [t.batches for t in turns]
         if alternates and all(b is not None for b in given):
-            mine = tuple(by_optimizer[i].batches for i in range(count))  # type: ignore[misc]
+            mine = tuple(int(by_optimizer[i].batches or 1) for i in range(count))
             if setup.frequencies is not None and mine != setup.frequencies:
                 raise RecipeError(
                     f"`alternation` gives frequencies {tuple(given)} but the optimizer dicts give"
@@ -316,7 +316,7 @@ def _describe(setup: OptimizerSetup, index: int) -> str:
 def _bind(module: Any, turns: list[Turn], setup: OptimizerSetup) -> tuple[int, ...]:
     """The optimizer of each turn: the one that holds all trainable parameters of the submodules it trains."""
     held = _optimizer_ids(setup)
-    order = []
+    order: list[int] = []
     for turn in turns:
         wanted: set[int] = set()
         for path in turn.trains or ():
@@ -382,14 +382,14 @@ def _check_positional_binding(module: Any, turns: list[Turn], setup: OptimizerSe
 
 
 @functools.lru_cache(maxsize=64)
-def _step_takes_closure(cls: type) -> bool:
+def _step_takes_closure(cls: Any) -> bool:
     parameter = inspect.signature(cls.step).parameters.get("closure")
     return parameter is not None and parameter.default is inspect.Parameter.empty
 
 
 def needs_closure(optimizer: Any) -> bool:
     """Whether `optimizer.step` requires a closure (LBFGS): it then runs the training step itself."""
-    return _step_takes_closure(type(optimizer))
+    return bool(_step_takes_closure(type(optimizer)))  # type: ignore[arg-type]
 
 
 def output_of(output: Any, where: str) -> Optional[dict[str, Any]]:
@@ -441,7 +441,7 @@ class Turns:
                 module.manual_backward(scaled, self.raw[index], index)
             else:
                 module.manual_backward(scaled)
-            result["loss"], result["output"] = loss.detach(), {**output, "loss": scaled.detach()}
+            result["loss"], result["output"] = loss.detach(), {**(output or {}), "loss": scaled.detach()}
             return scaled.detach()
 
         optimizer_closure.result = result  # type: ignore[attr-defined]
@@ -592,7 +592,7 @@ def run_batch(module: Any, batch: Any, batch_idx: int, user_step: Optional[Calla
         last = is_last_batch(module.trainer)
         cadence.run_batch(plan.loop, state.loop, batch_idx, last, turns)
         if plan.epoch_end is not None:
-            state.epoch_outputs.append(turns.outputs if len(optimizers) > 1 else (turns.outputs or [None])[0])
+            state.epoch_outputs.append(turns.outputs if len(optimizers) > 1 else next(iter(turns.outputs), None))
         if last:
             step_epoch_schedulers(module, plateau=False)
     finally:

@@ -317,11 +317,11 @@ _WRAPPED_HOOKS = (
     ("on_before_optimizer_step", _adapted_on_before_optimizer_step, "_alternation_adapted"),
 )
 
-AlternatingOptimizersMixin.configure_callbacks = _with_alternation_callback(  # type: ignore[method-assign]
+AlternatingOptimizersMixin.configure_callbacks = _with_alternation_callback(  # type: ignore[method-assign,assignment]
     AlternatingOptimizersMixin.configure_callbacks
 )
 AlternatingOptimizersMixin.training_step._alternation_dispatch = True  # type: ignore[attr-defined]
-AlternatingOptimizersMixin.on_before_optimizer_step = _adapted_on_before_optimizer_step(  # type: ignore[assignment]
+AlternatingOptimizersMixin.on_before_optimizer_step = _adapted_on_before_optimizer_step(  # type: ignore[attr-defined]
     _port1x.forward_super("on_before_optimizer_step", AlternatingOptimizersMixin))
 
 

@@ -51,7 +51,7 @@ class OptimRecipeMixin:
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("configure_optimizers") or _shadowed_configure_optimizers(cls)
         if isinstance(own, types.FunctionType) and not getattr(own, "_validated_by_recipes", False):
-            cls.configure_optimizers = _validated(own)  # type: ignore[method-assign]
+            cls.configure_optimizers = _validated(own)  # type: ignore[method-assign,assignment]
 
     def configure_optimizers(self) -> Any:
         """Optimizers and schedulers from the module's recipe (``hparams['optim_recipe']`` or ``optim_recipe``)."""
@@ -108,4 +108,6 @@ def _validated(configure_optimizers: Callable[[Any], Any]) -> Callable[[Any], An
     return wrapper
 
 
-OptimRecipeMixin.configure_optimizers = _validated(OptimRecipeMixin.configure_optimizers)  # type: ignore[method-assign]
+OptimRecipeMixin.configure_optimizers = _validated(  # type: ignore[method-assign,assignment]
+    OptimRecipeMixin.configure_optimizers
+)
