@@ -486,8 +486,8 @@ def check_param_groups(
     """Check param groups written by hand (or an optimizer's), naming the mistake and the fix.
 
     Raises `RecipeError` for a group without the ``'params'`` key (``{'encoder_params': ...}``), a non-tensor in
-    ``'params'``, an empty group, and a parameter in two groups. Warns (`RecipeWarning`, once per call) about groups
-    that carry timm's ``'lr_scale'`` key (from ``timm.optim.param_groups_layer_decay``): only timm's schedulers
+    ``'params'``, and a parameter in two groups. Warns (`RecipeWarning`) about an empty group, and (once per call)
+    about groups that carry timm's ``'lr_scale'`` key (from ``timm.optim.param_groups_layer_decay``): only timm's schedulers
     apply it, so under torch's and Lightning's schedulers every layer trains at the same lr. With `module`, warns
     about trainable parameters that are in no group. A generator passed as ``'params'`` is turned into a list in
     place, so the groups can still be handed to an optimizer afterwards.
@@ -532,10 +532,12 @@ def check_param_groups(
                 " [{'params': encoder.parameters()}, {'params': decoder.parameters(), 'lr': 1e-4}]."
             )
         params = _materialize(group)
-        if not params:
-            raise RecipeError(
-                f"{where} {index}{_group_label(group)} is empty: its 'params' hold no tensor. Remove the group or"
-                " give it parameters (a frozen module's `parameters()` still counts; a spent generator does not)."
+        if not params:  # torch accepts it (a decay/no-decay split can leave one side empty): a warning at most
+            warn(
+                f"{where} {index}{_group_label(group)} is empty: its 'params' hold no tensor, so it trains nothing."
+                " If that is not deliberate, give it parameters (a frozen module's `parameters()` still counts; a"
+                " generator already spent does not); otherwise silence this with"
+                " `warnings.filterwarnings('ignore', '.*is empty: its .params. hold no tensor', RecipeWarning)`."
             )
         for param in params:
             if not isinstance(param, torch.Tensor):

@@ -129,7 +129,6 @@ CASES = [
     ("cpg-type", lambda: check_param_groups(3), "got int"),
     ("cpg-group-type", lambda: check_param_groups([{"params": [_w(model())]}, 3]), "got int"),
     ("cpg-no-params", lambda: check_param_groups([{"encoder_params": model().parameters()}]), "'encoder_params'"),
-    ("cpg-empty", lambda: check_param_groups([{"params": [], "name": "head"}]), "'head'"),
     ("cpg-non-tensor", lambda: check_param_groups([{"params": [model()]}]), "Sequential"),
     ("cpg-twice", lambda: check_param_groups([{"params": [_w(m := model())]}, {"params": [_w(m)]}], m), "'0.weight'"),
     ("cpg-list-non-tensor", lambda: check_param_groups([_w(model()), 3.0]), "float"),

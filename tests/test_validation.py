@@ -210,8 +210,6 @@ def _errors():
          r"^Optimizer 'frequency' \(alternating optimizers, e\.g\. WGAN n_critic\) was removed in Lightning 2\.0, which"
          r" ignores it\. Add `AlternatingOptimizersMixin` to your module's bases:"
          r" `class MyGAN\(AlternatingOptimizersMixin, LightningModule\)`\.$"),
-        ("empty-param-group", lambda n: _with_empty_group(one(n)),
-         r"^Adam param group 1 is empty: its 'params' hold no tensor\."),
     ]
 
 
@@ -278,3 +276,10 @@ def test_trainable_parameter_in_no_optimizer_warns(net):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate_optimizers(torch.optim.SGD(net.gen.parameters(), lr=0.1), net)
+
+
+def test_an_empty_param_group_is_a_warning_not_an_error(net):
+    with pytest.warns(RecipeWarning, match=r"^Adam param group 1 is empty: its 'params' hold no tensor, so it trains"
+                      r" nothing\. If that is not deliberate, give it parameters") as record:
+        setup = validate_optimizers(_with_empty_group(torch.optim.Adam(net.parameters(), lr=1e-3)), net)
+    assert record[0].filename == __file__ and len(setup.optimizers) == 1
