@@ -27,6 +27,7 @@ from typing import Any, Optional, TextIO
 
 from lightning_optim_recipes import __version__
 from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.naming import record_label
 from lightning_optim_recipes.plot import plot_schedule
 from lightning_optim_recipes.preview import SchedulePreview, preview_schedule
 
@@ -171,7 +172,8 @@ def _format_table(preview: SchedulePreview, title: str = "") -> str:
     """
     columns = list(dict.fromkeys((r["optimizer"], r["group"]) for r in preview))
     several = len({optimizer for optimizer, _ in columns}) > 1
-    names = [f"{o}:{g}" if several else g for o, g in columns]
+    labels = {(r["optimizer"], r["group"]): record_label(r, several) for r in preview}
+    names = [labels[column] for column in columns]
     epochs: dict[int, list[Mapping[str, Any]]] = {}
     for r in preview:
         epochs.setdefault(r["epoch"], []).append(r)
@@ -182,6 +184,7 @@ def _format_table(preview: SchedulePreview, title: str = "") -> str:
         header += f", accumulating {accumulate}"
     steps = len({r["step"] for r in preview})
     lines.append(f"{title + ': ' if title else ''}{header} -> {steps} optimizer steps")
+    lines.append("learning rate of each param group, logged as named below: first -> last optimizer step of each epoch")
     rows = [["epoch", "steps", *names]]
     shown: list[Optional[int]] = [*sorted(epochs)]
     if len(shown) > MAX_ROWS:

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any, Optional
 
-__all__ = ["OptimizerNames", "optimizer_names"]
+__all__ = ["OptimizerNames", "optimizer_names", "record_label"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +93,21 @@ def optimizer_names(
         schedulers=tuple(scheduler_names),
         roles=tuple(roles) if roles is not None else (None,) * len(raw),
     )
+
+
+def record_label(record: Any, several_optimizers: bool = False) -> str:
+    """How a preview record's line or column is labelled: its logged name with the role (``lr-Adam-1 (critic)``);
+    records without names (hand-made) fall back to the optimizer index and group.
+
+    Example:
+        >>> record_label({"name": "lr-Adam-1", "role": "critic", "optimizer": 0, "group": "pg0"})
+        'lr-Adam-1 (critic)'
+    """
+    name = record.get("name")
+    if not name:
+        return f"optimizer {record['optimizer']}: {record['group']}" if several_optimizers else str(record["group"])
+    role = record.get("role")
+    return f"{name} ({role})" if role and role != str(name).split("/")[0] else str(name)
 
 
 def _prefix(names: Sequence[str], param_groups: Sequence[dict[str, Any]]) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Optional, Union
 from torch import nn
 
 from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.naming import record_label
 from lightning_optim_recipes.preview import preview_schedule
 
 __all__ = ["plot_schedule"]
@@ -146,19 +147,11 @@ def _is_records(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(r, Mapping) and "lr" in r for r in value)
 
 
-def _label(record: Mapping[str, Any], several: bool) -> str:
-    name = record.get("name")
-    if not name:  # records without names (older versions, hand-made): optimizer index and group
-        return f"optimizer {record['optimizer']}: {record['group']}" if several else str(record["group"])
-    role = record.get("role")
-    return f"{name} ({role})" if role and role != name.split("/")[0] else str(name)
-
-
 def _lines(records: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[int, float]]]:
     several = len({r["optimizer"] for r in records}) > 1
     lines: dict[str, list[tuple[int, float]]] = {}
     for r in records:
-        lines.setdefault(_label(r, several), []).append((r["step"], r["lr"]))
+        lines.setdefault(record_label(r, several), []).append((r["step"], r["lr"]))
     return lines
 
 

@@ -15,10 +15,11 @@ EXAMPLE = str(Path(__file__).resolve().parents[1] / "examples" / "preview_exampl
 
 CLASSIFIER_TABLE = f"""\
 {EXAMPLE}:Classifier: 3 epochs x 4 batches -> 12 optimizer steps
-epoch  steps  encoder          encoder/no_decay  decay            no_decay
-0      0-3    0.0003           0.0003            0.003            0.003
-1      4-7    0.0003           0.0003            0.003            0.003
-2      8-11   0.00015          0.00015           0.0015           0.0015
+learning rate of each param group, logged as named below: first -> last optimizer step of each epoch
+epoch  steps  lr-AdamW/encoder  lr-AdamW/encoder/no_decay  lr-AdamW/decay   lr-AdamW/no_decay
+0      0-3    0.0003            0.0003                     0.003            0.003
+1      4-7    0.0003            0.0003                     0.003            0.003
+2      8-11   0.00015           0.00015                    0.0015           0.0015
 markers: step 8 milestone 2 (epoch)
 """
 
@@ -40,15 +41,15 @@ def test_preview_of_a_recipe_with_accumulation(capsys):
     # ceil(45 / 2) = 23 optimizer steps per epoch; 20 warmup steps (peak at step 19), then a cosine over steps 19..45
     # to min_lr: lr(k) = 1e-5 + (1e-3 - 1e-5) * (1 + cos(pi * (k - 19) / 26)) / 2, so 0.0009678 at 22, 0.0009433 at 23
     assert lines[0] == f"{EXAMPLE}:WARMUP_RECIPE: 2 epochs x 45 batches, accumulating 2 -> 46 optimizer steps"
-    assert lines[1].split() == ["epoch", "steps", "decay", "no_decay"]
-    assert lines[2].split()[:5] == ["0", "0-22", "5e-05", "->", "0.0009678"]
-    assert lines[3].split()[:5] == ["1", "23-45", "0.0009433", "->", "1e-05"]
-    assert lines[4] == "markers: step 19 warmup end"
+    assert lines[2].split() == ["epoch", "steps", "lr-AdamW/decay", "lr-AdamW/no_decay"]
+    assert lines[3].split()[:5] == ["0", "0-22", "5e-05", "->", "0.0009678"]
+    assert lines[4].split()[:5] == ["1", "23-45", "0.0009433", "->", "1e-05"]
+    assert lines[5] == "markers: step 19 warmup end"
 
 
 def test_long_runs_are_condensed(capsys):
     assert main(["preview", f"{EXAMPLE}:Classifier", "--epochs", "30", "--steps-per-epoch", "2"]) == 0
-    rows = capsys.readouterr().out.splitlines()[2:-1]
+    rows = capsys.readouterr().out.splitlines()[3:-1]
     assert [row.split()[0] for row in rows] == [*map(str, range(10)), "...", *map(str, range(20, 30))]
 
 
@@ -57,7 +58,7 @@ def test_a_dotted_module_from_the_current_directory(tmp_path, monkeypatch, capsy
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
     assert main(["preview", "my_recipes:RECIPE", "--epochs", "1", "--steps-per-epoch", "2"]) == 0
-    assert capsys.readouterr().out.splitlines()[2].split() == ["0", "0-1", "0.5", "0.5"]
+    assert capsys.readouterr().out.splitlines()[3].split() == ["0", "0-1", "0.5", "0.5"]
 
 
 @pytest.mark.parametrize(
