@@ -22,7 +22,7 @@ from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.mixins import _port1x
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning
 from lightning_optim_recipes.naming import optimizer_names
-from lightning_optim_recipes.recipe import configure_from_recipe
+from lightning_optim_recipes.recipe import configure_from_recipe, resolve_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, validate_optimizers
 
 __all__ = ["SchedulePreview", "ScheduleRecord", "preview_schedule"]
@@ -194,9 +194,21 @@ def _configure(source: Any, module: Optional[nn.Module], trainer: _StandInTraine
         else:
             model = copy.deepcopy(module)
         _attach(model, trainer)
-        value = configure_from_recipe(model, source, trainer=trainer)
-        setup = validate_optimizers(value, module=model)
-        fit_checks.check_before_training(setup, trainer, at=fit_checks.caller_line())
+        recipe = resolve_recipe(source)
+        value = configure_from_recipe(model, recipe, trainer=trainer)
+        if "optimizers" not in recipe:
+            setup = validate_optimizers(value, module=model)
+            fit_checks.check_before_training(setup, trainer, at=fit_checks.caller_line())
+            return model, setup
+        # several optimizers, alternated as `AlternatingOptimizersMixin` alternates them
+        setup = validate_optimizers(value)
+        timings = tuple(cadence.Timing(s.optimizer_index, s.interval, s.frequency, s.reduce_on_plateau)
+                        for s in setup.schedulers)
+        loop = cadence.Loop("alternating", len(setup.optimizers), timings, accumulate=(trainer.accumulate_grad_batches,),
+                            frequencies=setup.frequencies, run_wide=recipe.get("alternation_cycle") == "run")
+        model.__dict__["_preview_cadence"] = loop
+        model.__dict__["_preview_roles"] = tuple(recipe["optimizers"])
+        fit_checks.check_before_training(setup, trainer, loop=loop, at=fit_checks.caller_line())
         return model, setup
     if module is not None:
         raise RecipeError("`module=` is only for a recipe dict: a LightningModule brings its own parameters.")
@@ -237,7 +249,8 @@ class _Recording:
 
     def __init__(self, model: Any, setup: OptimizerSetup, trainer: _StandInTrainer, preview: SchedulePreview) -> None:
         self.model, self.setup, self.trainer, self.preview = model, setup, trainer, preview
-        self.names = optimizer_names(setup.schedulers, setup.optimizers, getattr(model, "optimizer_roles", None))
+        roles = model.__dict__.get("_preview_roles") or getattr(model, "optimizer_roles", None)
+        self.names = optimizer_names(setup.schedulers, setup.optimizers, roles)
         self.epoch = 0
         self._marked: set[tuple[int, str]] = set()
 
@@ -294,7 +307,7 @@ class _Recording:
 def _loop_of(model: Any, setup: OptimizerSetup, trainer: _StandInTrainer) -> cadence.Loop:
     """The cadence of the run: the module's own (`AlternatingOptimizersMixin.training_cadence`), or Lightning's
     automatic optimization."""
-    own = getattr(model, "training_cadence", None)
+    own = model.__dict__.get("_preview_cadence") or getattr(model, "training_cadence", None)
     if isinstance(own, cadence.Loop):
         return own
     timings = tuple(cadence.Timing(s.optimizer_index, s.interval, s.frequency, s.reduce_on_plateau)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Optional, TypedDict
 
@@ -16,9 +17,19 @@ from torch.optim.lr_scheduler import (
 )
 
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.schedules import warmup_cosine_schedule
+from lightning_optim_recipes.schedules import join, linear, piecewise_constant, warmup_schedule
 
-__all__ = ["INTERVALS", "SchedulerDict", "cosine", "exponential", "multistep", "scheduled", "warmup_cosine"]
+__all__ = [
+    "INTERVALS",
+    "SchedulerDict",
+    "cosine",
+    "exponential",
+    "multistep",
+    "scheduled",
+    "warmup_cosine",
+    "warmup_linear",
+    "warmup_multistep",
+]
 
 #: The only two cadences Lightning knows.
 INTERVALS = ("step", "epoch")
@@ -178,16 +189,21 @@ def cosine(
 def warmup_cosine(
     optimizer: Optimizer,
     *,
-    warmup_steps: int,
+    warmup_steps: Optional[int] = None,
     total_steps: Optional[int] = None,
-    min_lr: float = 0.0,
+    min_lr: Optional[float] = None,
     trainer: Any = None,
     name: Optional[str] = None,
+    warmup_fraction: Optional[float] = None,
+    warmup_epochs: Optional[float] = None,
+    min_lr_ratio: Optional[float] = None,
 ) -> SchedulerDict:
     """Linear warmup to the optimizer's lr, then cosine down to `min_lr` at the last optimizer step (interval 'step').
 
-    `min_lr` is absolute for groups that use the optimizer's default lr; groups with their own lr keep their ratio
-    to it. ``total_steps=None`` reads ``trainer.estimated_stepping_batches`` (inside ``configure_optimizers``, pass
+    The warm-up is `warmup_steps` optimizer steps, or `warmup_fraction` of the run, or `warmup_epochs` epochs (the
+    last two read the run's length from `trainer`). `min_lr` is absolute for groups that use the optimizer's
+    default lr (``min_lr_ratio``: a fraction of the peak instead); groups with their own lr keep their ratio to it.
+    ``total_steps=None`` reads ``trainer.estimated_stepping_batches`` (inside ``configure_optimizers``, pass
     ``trainer=self.trainer``).
 
     Example:
@@ -200,27 +216,177 @@ def warmup_cosine(
         >>> lrs
         [0.5, 1.0, 0.75, 0.25, 0.0]
     """
-    if total_steps is None:
-        total_steps = _total_steps_from(trainer)
+    return _warmup(optimizer, "cosine", "warmup_cosine", warmup_steps, warmup_fraction, warmup_epochs, total_steps,
+                   trainer, name, final=_final(optimizer, "warmup_cosine", min_lr, min_lr_ratio))
+
+
+def warmup_linear(
+    optimizer: Optimizer,
+    *,
+    warmup_steps: Optional[int] = None,
+    total_steps: Optional[int] = None,
+    trainer: Any = None,
+    name: Optional[str] = None,
+    warmup_fraction: Optional[float] = None,
+    warmup_epochs: Optional[float] = None,
+    min_lr_ratio: float = 0.0,
+) -> SchedulerDict:
+    """Linear warm-up to the optimizer's lr, then linear decay to ``min_lr_ratio`` of it (0: to zero) at the last
+    optimizer step (interval 'step'), as BERT fine-tunes. The warm-up as in `warmup_cosine`.
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> sched = warmup_linear(opt, warmup_fraction=0.2, total_steps=10)["scheduler"]
+        >>> lrs = []
+        >>> for _ in range(10):
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 3)); opt.step(); sched.step()
+        >>> lrs
+        [0.5, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0]
+    """
+    final = _final(optimizer, "warmup_linear", None, min_lr_ratio)
+    return _warmup(optimizer, "linear", "warmup_linear", warmup_steps, warmup_fraction, warmup_epochs, total_steps,
+                   trainer, name, final=final)
+
+
+def warmup_multistep(
+    optimizer: Optimizer,
+    *,
+    milestones: Sequence[float],
+    gamma: float = 0.1,
+    warmup_steps: Optional[int] = None,
+    warmup_epochs: Optional[float] = None,
+    warmup_start: Optional[float] = None,
+    of_epochs: Optional[int] = None,
+    trainer: Any = None,
+    steps_per_epoch: Optional[int] = None,
+    name: Optional[str] = None,
+) -> SchedulerDict:
+    """Linear warm-up, then the lr times `gamma` at each of the `milestones` (in epochs), on interval 'step'.
+
+    Goyal et al.'s large-batch ImageNet schedule: the warm-up starts at ``warmup_start`` of the lr (their unscaled
+    lr; default ``1 / warmup_steps``) and the milestones are counted in epochs but applied at the exact optimizer
+    step where their epoch starts. With ``of_epochs``, the milestones are fractions of that many epochs scaled to
+    the run's (``milestones=[30, 60, 80], of_epochs=90`` on a 9-epoch run: epochs 3, 6 and 8).
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> sched = warmup_multistep(opt, milestones=[2, 3], warmup_epochs=1, steps_per_epoch=2)["scheduler"]
+        >>> lrs = []
+        >>> for _ in range(8):
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 3)); opt.step(); sched.step()
+        >>> lrs
+        [0.5, 1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01]
+    """
+    per_epoch = steps_per_epoch or _steps_per_epoch(trainer, "warmup_multistep")
+    if of_epochs is not None:
+        epochs = getattr(trainer, "max_epochs", None)
+        if not isinstance(epochs, int) or epochs < 1:
+            raise RecipeError("`of_epochs` scales the milestones to the run's epochs: pass `trainer=self.trainer`.")
+        milestones = [max(1, round(m * epochs / of_epochs)) for m in milestones]
+    if isinstance(milestones, (int, str)) or not all(
+            isinstance(m, (int, float)) and not isinstance(m, bool) and m > 0 for m in milestones):
+        raise RecipeError(f"`milestones` must be a list of positive epochs such as [30, 60], got {milestones!r}.")
+    _check_gamma(gamma)
+    warmup = _warmup_length(warmup_steps, None, warmup_epochs, None, per_epoch, "warmup_multistep")
+    boundaries = [int(round(m * per_epoch)) for m in milestones]
+    if boundaries != sorted(set(boundaries)) or (boundaries and warmup > boundaries[0]):
+        raise RecipeError(
+            f"`milestones` must be increasing and after the warm-up: got epochs {list(milestones)} (steps"
+            f" {boundaries}) with a warm-up of {warmup} steps."
+        )
+    after = piecewise_constant([b - max(warmup - 1, 0) for b in boundaries],
+                               [gamma**k for k in range(len(boundaries) + 1)])
+    if warmup:
+        ramp = linear(warmup_start, 1.0, warmup) if warmup_start is not None else linear(1.0 / warmup, 1.0, warmup)
+        schedule = join([ramp, after], [warmup - 1])
+    else:
+        schedule = after
+    scheduler = LambdaLR(optimizer, schedule)
+    scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
+    scheduler.milestone_steps = boundaries  # type: ignore[attr-defined]
+    return scheduled(scheduler, interval="step", name=name)
+
+
+def _final(optimizer: Optimizer, what: str, min_lr: Optional[float], min_lr_ratio: Optional[float]) -> float:
+    """The multiplier the schedule ends at."""
+    if min_lr is not None and min_lr_ratio is not None:
+        raise RecipeError(f"`{what}` got both `min_lr` (absolute) and `min_lr_ratio` (of the peak): remove one.")
+    if min_lr_ratio is not None:
+        if isinstance(min_lr_ratio, bool) or not isinstance(min_lr_ratio, (int, float)) or not 0 <= min_lr_ratio <= 1:
+            raise RecipeError(f"`min_lr_ratio` must be between 0 and 1 (a fraction of the peak lr), got {min_lr_ratio!r}.")
+        return float(min_lr_ratio)
+    min_lr = 0.0 if min_lr is None else min_lr
     base_lr = optimizer.defaults.get("lr")
     if not isinstance(base_lr, (int, float)) or base_lr <= 0:
         raise RecipeError(
-            f"`warmup_cosine` needs the optimizer's default lr to place `min_lr`, got lr={base_lr!r}:"
+            f"`{what}` needs the optimizer's default lr to place `min_lr`, got lr={base_lr!r}:"
             f" construct {type(optimizer).__name__} with `lr=`."
         )
     if isinstance(min_lr, bool) or not isinstance(min_lr, (int, float)) or not 0 <= min_lr <= base_lr:
         raise RecipeError(f"`min_lr` must be between 0 and the optimizer's lr ({base_lr}), got {min_lr!r}.")
-    schedule = warmup_cosine_schedule(warmup_steps, total_steps, final=min_lr / base_lr)
-    scheduler = LambdaLR(optimizer, schedule)
-    scheduler.warmup_steps = warmup_steps  # type: ignore[attr-defined]  # read by previews and unit checks
+    return min_lr / base_lr
+
+
+def _warmup(
+    optimizer: Optimizer, decay: str, what: str, warmup_steps: Optional[int], warmup_fraction: Optional[float],
+    warmup_epochs: Optional[float], total_steps: Optional[int], trainer: Any, name: Optional[str], final: float,
+) -> SchedulerDict:
+    if total_steps is None:
+        total_steps = _total_steps_from(trainer, what)
+    per_epoch = _steps_per_epoch(trainer, what) if warmup_epochs is not None else None
+    warmup = _warmup_length(warmup_steps, warmup_fraction, warmup_epochs, total_steps, per_epoch, what)
+    scheduler = LambdaLR(optimizer, warmup_schedule(warmup, total_steps, decay=decay, final=final))
+    scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
     scheduler.total_steps = total_steps  # type: ignore[attr-defined]
     return scheduled(scheduler, interval="step", name=name)
 
 
-def _total_steps_from(trainer: Any) -> int:
+def _warmup_length(
+    steps: Optional[int], fraction: Optional[float], epochs: Optional[float], total: Optional[int],
+    per_epoch: Optional[int], what: str,
+) -> int:
+    given = [k for k, v in (("warmup_steps", steps), ("warmup_fraction", fraction), ("warmup_epochs", epochs))
+             if v is not None]
+    if len(given) != 1:
+        raise RecipeError(
+            f"`{what}` needs the warm-up's length in exactly one way, got {', '.join(given) or 'none'}: pass one of"
+            " `warmup_steps=` (optimizer steps), `warmup_fraction=` (of the run) or `warmup_epochs=`."
+        )
+    if steps is not None:
+        return steps  # checked by the schedule
+    if fraction is not None:
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+            raise RecipeError(f"`warmup_fraction` must be in [0, 1) (a share of the run), got {fraction!r}.")
+        return int(round(fraction * (total or 0)))
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or epochs < 0:
+        raise RecipeError(f"`warmup_epochs` must be a non-negative number of epochs, got {epochs!r}.")
+    return int(round(epochs * (per_epoch or 0)))
+
+
+def _steps_per_epoch(trainer: Any, what: str) -> int:
+    """Optimizer steps per epoch of the run, from the Trainer (its epoch length and accumulation)."""
     if trainer is None:
         raise RecipeError(
-            "`warmup_cosine` needs the length of training: pass `total_steps=`, or `trainer=self.trainer` inside"
+            f"`{what}` counts in epochs, so it needs the run's epoch length: pass `trainer=self.trainer` inside"
+            " `configure_optimizers` (or `steps_per_epoch=`)."
+        )
+    total = _total_steps_from(trainer, what)
+    batches = getattr(trainer, "num_training_batches", None)
+    accumulate = getattr(trainer, "accumulate_grad_batches", 1) or 1
+    if isinstance(batches, int) and batches > 0:
+        return math.ceil(batches / accumulate)
+    epochs = getattr(trainer, "max_epochs", None)
+    if isinstance(epochs, int) and epochs > 0:
+        return max(total // epochs, 1)
+    raise RecipeError(f"`{what}` counts in epochs, but the run has no epoch length: set `max_epochs` on the Trainer.")
+
+
+def _total_steps_from(trainer: Any, what: str = "warmup_cosine") -> int:
+    if trainer is None:
+        raise RecipeError(
+            f"`{what}` needs the length of training: pass `total_steps=`, or `trainer=self.trainer` inside"
             " `configure_optimizers` to use `trainer.estimated_stepping_batches`."
         )
     total = trainer.estimated_stepping_batches

@@ -30,6 +30,9 @@ from lightning_optim_recipes import (
     validate_optimizers,
     warmup_cosine,
 )
+from lightning_optim_recipes.recipes import describe_recipe, get_recipe
+from lightning_optim_recipes.recipes._registry import register
+from lightning_optim_recipes.schedulers import warmup_linear, warmup_multistep
 from lightning_optim_recipes.schedules import (
     constant,
     join,
@@ -40,7 +43,7 @@ from lightning_optim_recipes.schedules import (
 )
 
 FOUNDATION = ("_checks", "no_decay", "param_groups", "layer_decay", "schedules", "schedulers", "validation", "recipe",
-              "mixins.recipe_mixin")
+              "mixins.recipe_mixin", "recipes._registry")
 
 #: Says what to change: an imperative, or the requirement the value breaks together with the accepted values.
 FIX = re.compile(
@@ -217,6 +220,50 @@ CASES = [
                                          overrides={"head": {"layer_id": 1}}), "'layer_id'"),
     ("ld-no-blocks", lambda: param_groups(model(), weight_decay=0.1, lr=1.0, layer_decay=0.5), "Sequential"),
     ("ld-several", lambda: param_groups(two_stacks(), weight_decay=0.1, lr=1.0, layer_decay=0.5), "'decoder.layers'"),
+    ("of-epochs-no-trainer", lambda: warmup_multistep(sgd(), milestones=[30], of_epochs=90, warmup_steps=0,
+                                                       steps_per_epoch=2), "`of_epochs`"),
+    ("epoch-milestones", lambda: warmup_multistep(sgd(), milestones=[0], warmup_steps=0, steps_per_epoch=2), "[0]"),
+    ("milestones-in-warmup", lambda: warmup_multistep(sgd(), milestones=[1, 2], warmup_steps=5, steps_per_epoch=2),
+     "[1, 2]"),
+    ("min-lr-and-ratio", lambda: warmup_cosine(sgd(), warmup_steps=1, total_steps=5, min_lr=0.0, min_lr_ratio=0.1),
+     "`min_lr`"),
+    ("min-lr-ratio", lambda: warmup_cosine(sgd(), warmup_steps=1, total_steps=5, min_lr_ratio=2.0), "got 2.0"),
+    ("warmup-two-ways", lambda: warmup_linear(sgd(), warmup_steps=1, warmup_fraction=0.1, total_steps=5),
+     "warmup_steps, warmup_fraction"),
+    ("warmup-fraction", lambda: warmup_linear(sgd(), warmup_fraction=1.5, total_steps=5), "got 1.5"),
+    ("warmup-epochs", lambda: warmup_multistep(sgd(), milestones=[3], warmup_epochs=-1, steps_per_epoch=2),
+     "got -1"),
+    ("epochs-no-trainer", lambda: warmup_cosine(sgd(), warmup_epochs=1, total_steps=5), "`trainer=self.trainer`"),
+    ("epochs-no-length", lambda: warmup_cosine(sgd(), warmup_epochs=1, trainer=types.SimpleNamespace(
+        estimated_stepping_batches=10, num_training_batches=None, max_epochs=None, accumulate_grad_batches=1)),
+     "`max_epochs`"),
+    # recipes: several optimizers, lr scaling, names checked before anything is called
+    ("multi-misplaced", lambda: configure_from_recipe(model(), {"optimizers": {"0": {"lr": 0.1}}, "lr": 0.1}), "'lr'"),
+    ("multi-not-mapping", lambda: configure_from_recipe(model(), {"optimizers": ["0"]}), "['0']"),
+    ("multi-sub-not-dict", lambda: configure_from_recipe(model(), {"optimizers": {"0": 0.1}}), "0.1"),
+    ("multi-sub-no-lr", lambda: configure_from_recipe(model(), {"optimizers": {"0": {"optimizer": "SGD"}}}), "'0'"),
+    ("alternation-one-optimizer", lambda: configure_from_recipe(model(), {"lr": 0.1, "alternation": {"0": 1}}),
+     "'alternation'"),
+    ("alternation-names", lambda: configure_from_recipe(model(), {"optimizers": {"0": {"lr": 0.1}, "1": {"lr": 0.1}},
+                                                                   "alternation": {"0": 1}}), "{'0': 1}"),
+    ("alternation-batches", lambda: configure_from_recipe(model(), {"optimizers": {"0": {"lr": 0.1}},
+                                                                     "alternation": {"0": 0}}), "got 0"),
+    ("alternation-cycle", lambda: configure_from_recipe(model(), {"optimizers": {"0": {"lr": 0.1}},
+                                                                   "alternation_cycle": "global"}), "'global'"),
+    ("recipe-submodule", lambda: configure_from_recipe(model(), {"optimizers": {"critic": {"lr": 0.1}}}), "'critic'"),
+    ("lr-scaling-type", lambda: configure_from_recipe(model(), {"lr": 0.1, "lr_scaling": 256}), "256"),
+    ("lr-scaling-base", lambda: configure_from_recipe(model(), {"lr": 0.1, "lr_scaling": {"base_batch_size": 0}}),
+     "got 0"),
+    ("lr-scaling-no-batch", lambda: configure_from_recipe(model(), {"lr": 0.1, "lr_scaling": {"base_batch_size": 256}}),
+     "'batch_size'"),
+    ("optimizer-path-not-optimizer", lambda: configure_from_recipe(model(), {"lr": 0.1, "optimizer": "subprocess.Popen"}),
+     "'subprocess.Popen'"),
+    ("module-type-path-not-module", lambda: configure_from_recipe(model(), {"lr": 0.1, "no_decay": {
+        "module_types": ["os.system"]}}), "'os.system'"),
+    ("scheduler-path-not-scheduler", lambda: configure_from_recipe(model(), {"lr": 0.1, "scheduler": {
+        "type": "shutil.rmtree"}}), "'shutil.rmtree'"),
+    ("unknown-recipe", lambda: get_recipe("wgan-pg"), "'wgan-pg'"),
+    ("recipe-registered-twice", lambda: register(describe_recipe("wgan-gp")), "'wgan-gp'"),
 ]
 
 

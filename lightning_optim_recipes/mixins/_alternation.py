@@ -17,6 +17,7 @@ from lightning_optim_recipes import cadence
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.mixins import _port1x
+from lightning_optim_recipes.recipe import resolve_recipe, submodule_paths
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec
 
 CYCLES = ("epoch", "run")
@@ -84,7 +85,7 @@ def alternation_turns(module: Any) -> Optional[tuple[list[Turn], bool]]:
     batch (a list); None when the module does not use it."""
     alternation = module.alternation
     if alternation is None:
-        return None
+        return _recipe_turns(module)
     if isinstance(alternation, Mapping):
         turns = [_turn(name, value) for name, value in alternation.items()]
         alternates = True
@@ -116,6 +117,36 @@ def alternation_turns(module: Any) -> Optional[tuple[list[Turn], bool]]:
             " methods named in `alternation`, or a 1.x `training_step(self, batch, batch_idx, optimizer_idx)`)."
         )
     return turns, alternates
+
+
+def recipe_of(module: Any) -> Optional[dict[str, Any]]:
+    """The resolved recipe the module's optimizers come from (None: its own ``configure_optimizers``)."""
+    used = module.__dict__.get("_recipe_in_use")
+    if used is not None:
+        return used
+    own = getattr(type(module).configure_optimizers, "__wrapped__", None)
+    if own is None or not own.__module__.startswith("lightning_optim_recipes."):
+        return None
+    recipe = module.resolve_optim_recipe()
+    return resolve_recipe(recipe) if recipe is not None else None
+
+
+def _recipe_turns(module: Any) -> Optional[tuple[list[Turn], bool]]:
+    """A several-optimizer recipe's optimizers bound to the module's step methods by name: ``critic`` trains with
+    ``critic_step``, on the submodules its recipe names (None when the module has a 1.x ``training_step``)."""
+    recipe = recipe_of(module)
+    if recipe is None or "optimizers" not in recipe or _port1x.user_hook(type(module), "training_step") is not None:
+        return None
+    roles = list(recipe["optimizers"])
+    missing = [f"{role}_step" for role in roles if not callable(getattr(module, f"{role}_step", None))]
+    if missing:
+        raise RecipeError(
+            f"{type(module).__name__}'s recipe has the optimizers {', '.join(repr(r) for r in roles)}, but it has no"
+            f" {', '.join(f'`{m}`' for m in missing)}: define `def {missing[0]}(self, batch, batch_idx)` returning"
+            " that optimizer's loss for each (or set `alternation` to name your step methods)."
+        )
+    turns = [Turn(f"{role}_step", None, submodule_paths(recipe, role)) for role in roles]
+    return turns, isinstance(recipe.get("alternation"), Mapping)
 
 
 def _turn(name: Any, value: Any) -> Turn:
@@ -164,7 +195,7 @@ def _trains(name: str, value: Any) -> tuple[str, ...]:
 
 def check_options(module: Any) -> None:
     """The checks that need no optimizer: options and the form of the step functions."""
-    if module.alternation_cycle not in CYCLES:
+    if cycle_of(module) not in CYCLES:
         raise RecipeError(f"`alternation_cycle` must be 'epoch' or 'run', got {module.alternation_cycle!r}.")
     if module.gradient_clip_algorithm not in CLIP_ALGORITHMS:
         raise RecipeError(
@@ -240,7 +271,8 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a positive int",
     )
     clip = per_optimizer(
-        module.__dict__.get("_trainer_gradient_clip_val", module.gradient_clip_val), count, "gradient_clip_val",
+        module.__dict__.get("_trainer_gradient_clip_val", module.gradient_clip_val) if _clip_set(module)
+        else _recipe_clip(module, count), count, "gradient_clip_val",
         lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0),
         "None or a non-negative number",
     )
@@ -257,7 +289,7 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         ),
         accumulate=tuple(accumulate),
         frequencies=frequencies,
-        run_wide=module.alternation_cycle == "run",
+        run_wide=cycle_of(module) == "run",
         order=order if frequencies is not None else None,
         custom_step=own_step,
     )
@@ -276,6 +308,32 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         step_end=_port1x.overridden(module, "training_step_end"),
         epoch_end=getattr(type(module), _port1x.EPOCH_END_1X, None),
     )
+
+
+def cycle_of(module: Any) -> str:
+    """``alternation_cycle``: the module's own when it sets one, else its recipe's, else ``"epoch"``."""
+    if "alternation_cycle" in module.__dict__ or any(
+        "alternation_cycle" in klass.__dict__ for klass in type(module).__mro__
+        if not klass.__module__.startswith("lightning_optim_recipes.")
+    ):
+        return module.alternation_cycle
+    recipe = recipe_of(module)
+    return str(recipe.get("alternation_cycle", module.alternation_cycle)) if recipe else module.alternation_cycle
+
+
+def _clip_set(module: Any) -> bool:
+    return "_trainer_gradient_clip_val" in module.__dict__ or module.gradient_clip_val is not None
+
+
+def _recipe_clip(module: Any, count: int) -> Any:
+    """Per optimizer, the recipe's ``gradient_clip_val`` (its own, or the recipe's top-level one)."""
+    recipe = recipe_of(module)
+    if recipe is None:
+        return None
+    top = recipe.get("gradient_clip_val")
+    if "optimizers" not in recipe:
+        return top
+    return [sub.get("gradient_clip_val", top) for sub in recipe["optimizers"].values()][:count] or None
 
 
 def _role(turn: Turn) -> str:

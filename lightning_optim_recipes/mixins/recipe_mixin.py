@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Optional
 
 from lightning_optim_recipes import fit_checks
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.recipe import Recipe, configure_from_recipe
+from lightning_optim_recipes.recipe import Recipe, configure_from_recipe, resolve_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
 
 __all__ = ["OptimRecipeMixin"]
@@ -62,13 +62,67 @@ class OptimRecipeMixin:
                 " set the class attribute `optim_recipe = {'optimizer': 'AdamW', 'lr': 1e-3}`, or pass"
                 " `optim_recipe` to `__init__` and call `self.save_hyperparameters()`."
             )
-        return configure_from_recipe(self, recipe)  # type: ignore[arg-type]
+        self.__dict__["_recipe_in_use"] = resolved = resolve_recipe(recipe)
+        return configure_from_recipe(self, resolved)  # type: ignore[arg-type]
 
     def resolve_optim_recipe(self) -> Optional[Recipe]:
-        """The recipe in use: ``hparams['optim_recipe']`` if set, else the ``optim_recipe`` attribute."""
+        """The recipe in use: ``hparams['optim_recipe']`` if set, else the ``optim_recipe`` attribute, with the lr
+        a learning-rate finder set (`lr`)."""
         hparams = getattr(self, "hparams", None) or {}
         recipe = hparams.get("optim_recipe") if hasattr(hparams, "get") else None
-        return recipe if recipe is not None else self.optim_recipe
+        recipe = recipe if recipe is not None else self.optim_recipe
+        found = self.__dict__.get("_found_lr")
+        if recipe is None or found is None:
+            return recipe
+        return _with_lr(resolve_recipe(recipe), found)  # type: ignore[return-value]
+
+    @property
+    def recipe_values(self) -> dict[str, Any]:
+        """The recipe's ``values``, numbers for the module's own loss (e.g. ``gradient_penalty`` of ``wgan-gp``).
+
+        Example:
+            >>> import pytorch_lightning as pl
+            >>> class WGAN(OptimRecipeMixin, pl.LightningModule):
+            ...     optim_recipe = {"recipe": "wgan-gp"}
+            >>> WGAN().recipe_values
+            {'gradient_penalty': 10.0}
+        """
+        recipe = self.resolve_optim_recipe()
+        return dict(resolve_recipe(recipe).get("values") or {}) if recipe is not None else {}
+
+    @property
+    def lr(self) -> float:
+        """The recipe's learning rate (of its top-level optimizer); setting it keeps the ratios of the other lrs
+        (``overrides``, layer-wise decay). Lightning's learning-rate finder (``Tuner(trainer).lr_find(module)``)
+        reads and sets it, so the lr it finds lands in the recipe. A module without a recipe keeps a plain ``lr``."""
+        recipe = self.resolve_optim_recipe() if self.optim_recipe is not None or _hparams_recipe(self) else None
+        if recipe is None:
+            if "_plain_lr" in self.__dict__:
+                return self.__dict__["_plain_lr"]
+            raise AttributeError(f"{type(self).__name__} has no `lr` (and no recipe)")
+        resolved = resolve_recipe(recipe)
+        if "optimizers" in resolved:
+            raise AttributeError(f"{type(self).__name__}'s recipe has several optimizers: it has no single `lr`")
+        return float(resolved["lr"])
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        if self.optim_recipe is None and not _hparams_recipe(self):
+            self.__dict__["_plain_lr"] = value
+            return
+        self.__dict__["_found_lr"] = float(value)
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: Optional[float] = None, gradient_clip_algorithm: Optional[str] = None
+    ) -> None:
+        """Lightning's clipping; when the Trainer sets none, the recipe's ``gradient_clip_val`` (if any)."""
+        recipe = self.__dict__.get("_recipe_in_use")
+        if gradient_clip_val is None and recipe is not None and recipe.get("gradient_clip_val") is not None:
+            gradient_clip_val = recipe["gradient_clip_val"]
+            gradient_clip_algorithm = recipe.get("gradient_clip_algorithm", "norm")
+        super().configure_gradient_clipping(  # type: ignore[misc]
+            optimizer, gradient_clip_val=gradient_clip_val, gradient_clip_algorithm=gradient_clip_algorithm
+        )
 
     def finish_optimizer_setup(self, setup: OptimizerSetup) -> Any:
         """Keep the validated setup and turn it into what the Trainer receives (mixins that build on this one
@@ -76,6 +130,22 @@ class OptimRecipeMixin:
         self.optimizer_setup = setup
         fit_checks.check_before_training(setup, getattr(self, "_trainer", None), self)
         return setup.lightning_value(manual=not getattr(self, "automatic_optimization", True))
+
+
+def _hparams_recipe(module: Any) -> bool:
+    hparams = getattr(module, "hparams", None) or {}
+    return hasattr(hparams, "get") and hparams.get("optim_recipe") is not None
+
+
+def _with_lr(recipe: dict[str, Any], lr: float) -> dict[str, Any]:
+    """`recipe` with its top-level lr set to `lr`, the overrides' own lrs scaled by the same ratio."""
+    ratio = lr / recipe["lr"]
+    recipe = dict(recipe, lr=lr)
+    overrides = recipe.get("overrides")
+    if overrides:
+        recipe["overrides"] = {k: ({**v, "lr": v["lr"] * ratio} if isinstance(v, dict) and "lr" in v else v)
+                               for k, v in overrides.items()}
+    return recipe
 
 
 def _shadowed_configure_optimizers(cls: type) -> Optional[Callable[[Any], Any]]:
