@@ -6,7 +6,13 @@ Lightning 1.x multi-optimizer modules and WGAN-style alternation on Lightning 2.
 and check every scheduler's cadence, and previews of the schedule before training.
 """
 
-from lightning_optim_recipes.callbacks import (
+import warnings as _warnings
+
+# Lightning 2.6 with torch >= 2.10 warns on every fit that its own code uses a deprecated torch API; nobody but
+# Lightning can act on it, so the library silences exactly that message.
+_warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+
+from lightning_optim_recipes.callbacks import (  # noqa: E402
     CadenceReport,
     ConfigureOptimizersCheck,
     LearningRateLogger,

@@ -13,13 +13,33 @@ __all__: list[str] = []
 
 
 def _installed_namespaces() -> list[Any]:
+    """Both Lightning packages that are installed. Importing one re-routes Lightning's rank-zero messages (the
+    GPU/TPU banner, ...) to its own logger: keep the routing a Lightning package imported before this library set,
+    so that ``logging.getLogger("pytorch_lightning").setLevel(...)`` still governs a `pytorch_lightning` user's run."""
+    routing = _rank_zero_logger()
     modules = []
     for name in ("pytorch_lightning", "lightning.pytorch"):
         try:
             modules.append(importlib.import_module(name))
         except ImportError:  # pragma: no cover - depends on the environment
             continue
+    if routing is not None and routing.name.partition(".")[0] in ("pytorch_lightning", "lightning"):
+        _set_rank_zero_logger(routing)
     return modules
+
+
+def _rank_zero_logger() -> Any:
+    try:
+        from lightning_utilities.core import rank_zero
+    except ImportError:  # pragma: no cover
+        return None
+    return getattr(rank_zero, "log", None)
+
+
+def _set_rank_zero_logger(logger: Any) -> None:
+    from lightning_utilities.core import rank_zero
+
+    rank_zero.log = logger
 
 
 def callback_bases() -> tuple[type, ...]:

@@ -154,9 +154,12 @@ class Ledger:
 
     # ------------------------------------------------------------------------------------------ expecting
 
-    def expected_range(self, tracked: Tracked, counts: Sequence[int]) -> tuple[int, int]:
-        """The range of step counts `tracked` may have by now (`counts`: optimizer steps over the run)."""
-        spec, k = tracked.spec, self.tracked.index(tracked)
+    def expected_range(self, tracked: Tracked, counts: Sequence[int], k: Optional[int] = None) -> tuple[int, int]:
+        """The range of step counts `tracked` (scheduler `k`) may have by now (`counts`: optimizer steps over the
+        run)."""
+        spec = tracked.spec
+        if k is None:
+            k = self.tracked.index(tracked)
         if self.mode == "automatic":
             low = high = self.expected.scheduler_steps[k]
         elif self.mode == "alternating":

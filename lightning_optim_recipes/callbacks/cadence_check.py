@@ -71,6 +71,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self._epoch = 0
         self._epoch_ended = False
         self._fast = False
+        self._batches = 0
 
     def table(self) -> str:
         """The last fit's report as a table ('' before the end of a fit)."""
@@ -115,13 +116,12 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
             self._begin_epoch(trainer)
         if self._fast and not self._mismatch():  # automatic: Lightning keeps the counts up to date batch by batch
             return
-        epoch = trainer.current_epoch
-        self._check(trainer, f"after batch {batch_idx - 1} of epoch {epoch}" if batch_idx
-                    else f"at the start of epoch {epoch}")
+        self._check(trainer, (batch_idx, trainer.current_epoch))
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._ledger is not None:
-            self._ledger.batch_end(batch_idx, messages.is_last_batch(trainer))
+            last = batch_idx + 1 == self._batches if self._batches else messages.is_last_batch(trainer)
+            self._ledger.batch_end(batch_idx, last)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         epoch = trainer.current_epoch
@@ -174,6 +174,8 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self._resumed_epoch = None
         self._epoch = trainer.current_epoch
         self._epoch_ended = False
+        batches = trainer.num_training_batches
+        self._batches = batches if isinstance(batches, int) and batches > 0 else 0  # 0: read the loop's flag
         if self._ledger is not None:
             self._ledger.set_epoch(self._epoch)
             if not resumed:
@@ -201,16 +203,20 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
                 return True
         return False
 
-    def _check(self, trainer: Any, where: str, final: bool = False, epoch_ending: Optional[int] = None) -> None:
+    def _check(self, trainer: Any, where: Any, final: bool = False, epoch_ending: Optional[int] = None) -> None:
+        """Check every count; `where` is a text, or (batch_idx, epoch) of the batch starting (written on failure)."""
         ledger = self._ledger
         if ledger is None:
             return
         counts = self._counts()
+        if not isinstance(where, str):
+            batch_idx, epoch = where
+            where = f"after batch {batch_idx - 1} of epoch {epoch}" if batch_idx else f"at the start of epoch {epoch}"
         self._check_optimizers(where, counts, final)
-        for tracked in ledger.tracked:
+        for k, tracked in enumerate(ledger.tracked):
             if tracked.reported or tracked.read is None:
                 continue
-            low, high = ledger.expected_range(tracked, counts)
+            low, high = ledger.expected_range(tracked, counts, k)
             spec = tracked.spec
             if epoch_ending is not None and spec.interval == "epoch" and (epoch_ending + 1) % spec.frequency == 0:
                 high += 1  # stepped after this hook
