@@ -57,8 +57,10 @@ class RandomRegressionData(pl.LightningDataModule):
 
 
 def main(args: Optional[list[str]] = None) -> LightningCLI:
-    """Run the CLI (`args` as on the command line; None reads ``sys.argv``)."""
-    return LightningCLI(RecipeRegressor, RandomRegressionData, args=args)
+    """Run the CLI (`args` as on the command line; None reads ``sys.argv``). The resolved config is saved in the run's
+    directory (``trainer.default_root_dir`` in the YAML) and overwritten by the next run, so runs can follow each
+    other."""
+    return LightningCLI(RecipeRegressor, RandomRegressionData, args=args, save_config_kwargs={"overwrite": True})
 
 
 if __name__ == "__main__":

@@ -53,3 +53,8 @@ def callback_bases() -> tuple[type, ...]:
 def is_lightning_module(obj: Any) -> bool:
     """Whether `obj` is a `LightningModule` of either namespace."""
     return any(isinstance(obj, module.LightningModule) for module in _installed_namespaces())
+
+
+def lightning_module_base() -> type:
+    """The `LightningModule` of `pytorch_lightning` when installed, else of `lightning.pytorch` (for the demos)."""
+    return _installed_namespaces()[0].LightningModule

@@ -171,5 +171,7 @@ def test_example_script_runs_on_its_config(tmp_path):
         warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
         warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")
         cli = example.main(["fit", "--config", CONFIG, "--trainer.default_root_dir", str(tmp_path)])
+        again = example.main(["fit", "--config", CONFIG, "--trainer.default_root_dir", str(tmp_path)])
+    assert again.trainer.global_step == 12  # a second run in the same directory overwrites the saved config
     assert cli.trainer.current_epoch == 3 and cli.trainer.global_step == 12
     assert [g["lr"] for g in cli.trainer.optimizers[0].param_groups] == pytest.approx([5e-5, 5e-5, 5e-4, 5e-4])
