@@ -99,5 +99,19 @@ def test_ddp_two_cpu_ranks_make_the_same_choices(tmp_path):
     assert [p for ps in single["params"] for p in ps] == pytest.approx([p for ps in rank0["params"] for p in ps])
 
 
+def _exit_cleanly() -> None:
+    """Both ranks have written their results: end the process group and exit without the interpreter's teardown,
+    where gloo's threads can abort a rank ("terminate called without an active exception") on a loaded machine."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 if __name__ == "__main__":
     _train(Path(sys.argv[1]))
+    _exit_cleanly()

@@ -97,6 +97,15 @@ SCRIPT = textwrap.dedent(
         }
     with open(f"{root}/rank{rank}.json", "w") as f:
         json.dump(result, f)
+
+    # end cleanly: both ranks have written their results; gloo's threads at interpreter exit can abort a rank
+    # ("terminate called without an active exception") on a loaded machine
+    import os, torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    sys.stdout.flush(); sys.stderr.flush()
+    os._exit(0)
     """
 )
 

@@ -49,6 +49,15 @@ SCRIPT = textwrap.dedent(
             "total_steps": trainer.lr_scheduler_configs[0].scheduler.total_steps,
             "names": [g["name"] for g in groups], "lr_log": model.lr_log,
         }, f)
+
+    # end cleanly: both ranks have written their results; gloo's threads at interpreter exit can abort a rank
+    # ("terminate called without an active exception") on a loaded machine
+    import os, torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    sys.stdout.flush(); sys.stderr.flush()
+    os._exit(0)
     """
 )
 
