@@ -1,0 +1,58 @@
+"""The README's code runs as written: every Python snippet, in a fresh namespace and an empty working directory; a
+line `print(...)` followed by a comment line `# text` must print exactly `text`. The two LightningCLI commands run one
+after the other."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+SNIPPETS = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def expected_prints(code: str) -> list[str]:
+    """The comment line right after each `print(...)` line."""
+    lines = code.splitlines()
+    return [lines[i + 1][2:] for i, line in enumerate(lines[:-1])
+            if line.lstrip().startswith("print(") and lines[i + 1].startswith("# ")]
+
+
+@pytest.mark.parametrize("code", SNIPPETS, ids=[f"snippet{i}" for i in range(len(SNIPPETS))])
+def test_snippet_runs_as_written(code, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+    printed = [line for line in out.getvalue().splitlines() if line.strip()]
+    for expected in expected_prints(code):
+        assert expected in printed, f"expected the line {expected!r}, printed: {printed}"
+
+
+def test_there_are_snippets_and_they_have_their_imports():
+    assert len(SNIPPETS) >= 10
+    for code in SNIPPETS:
+        assert "import " in code, code[:80]
+
+
+def test_the_two_lightningcli_commands_run_one_after_the_other(tmp_path):
+    commands = re.findall(r"^(python examples/train_cli\.py .*)$", README, flags=re.MULTILINE)
+    assert len(commands) == 2
+    for command in commands:
+        args = command.split()[1:]
+        done = subprocess.run([sys.executable, *args, "--trainer.default_root_dir", str(tmp_path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert not (ROOT / "config.yaml").exists()
