@@ -115,6 +115,7 @@ class Run:
     scheduler_steps: tuple[Optional[int], ...]
     per_epoch: tuple[Optional[float], ...]
     optimizer_steps_per_epoch: tuple[int, ...] = ()
+    limit_train_batches: Union[int, float] = 1.0
 
 
 def run_of(setup: OptimizerSetup, trainer: Any, loop: Optional[cadence.Loop] = None) -> Optional[Run]:
@@ -156,8 +157,10 @@ def run_of(setup: OptimizerSetup, trainer: Any, loop: Optional[cadence.Loop] = N
         else:
             per_epoch.append(count * scale)
             steps.append(int(round(count * scale * epochs)))
+    limit = getattr(trainer, "limit_train_batches", 1.0)
     return Run(max_epochs, batches, accumulate, int(getattr(trainer, "world_size", 1) or 1), max_steps, epochs,
-               tuple(steps), tuple(per_epoch), tuple(int(round(s * scale)) for s in counter.optimizer_steps))
+               tuple(steps), tuple(per_epoch), tuple(int(round(s * scale)) for s in counter.optimizer_steps),
+               limit if isinstance(limit, (int, float)) else 1.0)
 
 
 class _Counter:
@@ -287,6 +290,9 @@ def _length_advice(spec: SchedulerSpec, horizon: Horizon, run: Run, steps: int, 
                           f" every {run.accumulate} batches)")
         if run.devices > 1 and abs(end - steps * run.devices) <= steps * 0.05 + run.devices:
             causes.append(f"the length ignores the {run.devices} devices (each sees 1/{run.devices} of the batches)")
+        if run.limit_train_batches not in (1, 1.0) and end > steps:
+            causes.append(f"limit_train_batches={run.limit_train_batches} trains {run.batches} batches per epoch, not"
+                          " the whole loader")
         if run.epochs < run.max_epochs:
             causes.append(f"max_steps={run.max_steps} ends training before max_epochs={run.max_epochs}")
     cause = f" Likely cause: {'; '.join(causes)}." if causes else ""

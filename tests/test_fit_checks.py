@@ -203,3 +203,30 @@ def test_preview_schedule_runs_the_same_checks():
                       r" 4 times") as record:
         preview_schedule(recipe, max_epochs=4, steps_per_epoch=5)
     assert record[0].filename == __file__
+
+
+def test_warmup_cosine_total_that_ignores_limit_train_batches(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path, WarmupCosineByHand(), batches=8, limit_train_batches=0.5)
+    (warning,) = recipe_warnings(record)
+    assert "written for 24 scheduler steps (total_steps=24), but this run steps it 12 times" in str(warning.message)
+    assert "Likely cause: limit_train_batches=0.5 trains 4 batches per epoch, not the whole loader." in str(
+        warning.message)
+
+
+def test_a_length_that_ignores_the_devices():
+    """Two devices split each epoch's batches (a run's sizes, as the Trainer computes them for each rank)."""
+    import types
+
+    from lightning_optim_recipes.fit_checks import run_of, schedule_misfit
+    from lightning_optim_recipes.validation import validate_optimizers
+
+    opt = torch.optim.SGD(nn.Linear(2, 2).parameters(), lr=0.1)
+    setup = validate_optimizers({"optimizer": opt, "lr_scheduler": scheduled(CosineAnnealingLR(opt, T_max=40),
+                                                                              interval="step")})
+    trainer = types.SimpleNamespace(max_epochs=2, max_steps=-1, num_training_batches=10, accumulate_grad_batches=1,
+                                    world_size=2, limit_train_batches=1.0)
+    message = schedule_misfit(setup.schedulers[0], 0, run_of(setup, trainer))
+    assert message.startswith("The CosineAnnealingLR scheduler is written for 40 scheduler steps (T_max=40), but this"
+                              " run steps it 20 times")
+    assert "Likely cause: the length ignores the 2 devices (each sees 1/2 of the batches)." in message
