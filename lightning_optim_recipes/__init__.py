@@ -28,6 +28,7 @@ from lightning_optim_recipes.plot import plot_schedule
 from lightning_optim_recipes.preview import SchedulePreview, ScheduleRecord, preview_schedule
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe
 from lightning_optim_recipes.recipes import CatalogueRecipe, describe_recipe, get_recipe, list_recipes
+from lightning_optim_recipes.resume import ResumeDifference, ResumeFrom, ResumeReport, place_scheduler
 from lightning_optim_recipes.schedulers import (
     cosine,
     exponential,
@@ -58,6 +59,9 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "RecipeWarning",
+    "ResumeDifference",
+    "ResumeFrom",
+    "ResumeReport",
     "SchedulePreview",
     "ScheduleRecord",
     "SchedulerCadence",
@@ -72,6 +76,7 @@ __all__ = [
     "list_recipes",
     "multistep",
     "param_groups",
+    "place_scheduler",
     "plot_schedule",
     "preview_schedule",
     "scheduled",

@@ -59,22 +59,44 @@ class SchedulePreview(list):  # type: ignore[type-arg]
     """What `preview_schedule` returns: a plain list of `ScheduleRecord` dicts, plus what a plot annotates.
 
     Attributes:
-        max_epochs, steps_per_epoch, accumulate_grad_batches: the sizes previewed.
+        max_epochs: the epochs previewed.
+        steps_per_epoch: the training batches per epoch previewed.
+        accumulate_grad_batches: the ``Trainer(accumulate_grad_batches=...)`` previewed.
         markers: ``{'step', 'optimizer', 'label'}`` dicts, one per MultiStepLR milestone reached and per warmup end
             (schedulers with a ``warmup_steps`` attribute, as `warmup_cosine` makes): the first optimizer step that
             runs at the new lr.
+        resume_report: for a resumed run (``resume_from=``), what the resume compared (a `ResumeReport`), else None.
     """
 
     max_epochs: int
     steps_per_epoch: int
     accumulate_grad_batches: int
     markers: list[dict[str, Any]]
+    resume_report: Any = None
+
+
+class _StandInLoader:
+    """The training DataLoader's sizes: its ``batch_size`` (per device) and ``len()`` (batches per epoch)."""
+
+    def __init__(self, batch_size: int, batches: int) -> None:
+        self.batch_size = batch_size
+        self._batches = batches
+
+    def __len__(self) -> int:
+        return self._batches
 
 
 class _StandInTrainer:
-    """The sizes of a run, where ``configure_optimizers`` reads them from ``self.trainer``."""
+    """The sizes of a run, where ``configure_optimizers`` reads them from ``self.trainer`` (with `batch_size`, a
+    ``train_dataloader`` of that per-device batch size, where the recipe engine reads the global batch)."""
 
-    def __init__(self, max_epochs: int, steps_per_epoch: int, accumulate_grad_batches: int) -> None:
+    #: Set by `preview_schedule`: how to give the global batch a recipe's ``lr_scaling`` asks for (see `recipe`).
+    global_batch_fix: Optional[str] = None
+
+    def __init__(self, max_epochs: int, steps_per_epoch: int, accumulate_grad_batches: int,
+                 batch_size: Optional[int] = None) -> None:
+        if batch_size is not None:
+            self.train_dataloader = _StandInLoader(batch_size, steps_per_epoch)
         self.max_epochs = max_epochs
         self.max_steps = -1
         self.num_training_batches = steps_per_epoch
@@ -101,7 +123,8 @@ class _StandInTrainer:
         raise AttributeError(
             f"`preview_schedule` runs `configure_optimizers` with a stand-in Trainer that has no {name!r}: it knows"
             " max_epochs, max_steps, num_training_batches, accumulate_grad_batches, estimated_stepping_batches,"
-            " current_epoch, global_step and world_size. Read the run's sizes from those in `configure_optimizers`."
+            " current_epoch, global_step, world_size and, with `batch_size=`, train_dataloader (its batch_size and"
+            " len()). Read the run's sizes from those in `configure_optimizers`."
         )
 
 
@@ -113,6 +136,9 @@ def preview_schedule(
     accumulate_grad_batches: int = 1,
     module: Optional[nn.Module] = None,
     as_frame: bool = False,
+    resume_from: Any = None,
+    resume: Optional[str] = None,
+    batch_size: Optional[int] = None,
 ) -> Any:
     """The lr of every param group at every optimizer step of a run, without training.
 
@@ -138,6 +164,16 @@ def preview_schedule(
         accumulate_grad_batches: ``Trainer(accumulate_grad_batches=...)``.
         module: the model a recipe dict is built for (only with a recipe).
         as_frame: return a pandas DataFrame (needs ``pip install lightning_optim_recipes[frame]``).
+        resume_from: preview a run resumed from a checkpoint: ``ResumeFrom(old_module_or_recipe, step=...,
+            max_epochs=...)`` (or a tuple of those): the old run up to that ``global_step``, then `module_or_recipe`
+            restored from it as ``Trainer.fit(ckpt_path=...)`` restores it (see `lightning_optim_recipes.resume`).
+        resume: with `resume_from`, ``"checkpoint"`` or ``"recipe"`` (default: the module's ``resume`` option, else
+            ``"checkpoint"``).
+        batch_size: the per-device batch size of the run (``DataLoader(batch_size=...)``), for a recipe that scales
+            its lr by the global batch (``lr_scaling``): the stand-in Trainer's ``train_dataloader`` has it, so the
+            global batch is ``batch_size x 1 device x accumulate_grad_batches``, as a one-device Trainer gives it.
+            A recipe's own ``'batch_size'`` (the global batch) comes first. Default: none (such a recipe then needs
+            its ``'batch_size'``).
 
     Returns:
         A `SchedulePreview`: a list of `ScheduleRecord` dicts, one per optimizer step and param group, in step order.
@@ -151,7 +187,23 @@ def preview_schedule(
     _check_size("max_epochs", max_epochs)
     _check_size("steps_per_epoch", steps_per_epoch)
     _check_size("accumulate_grad_batches", accumulate_grad_batches)
-    trainer = _StandInTrainer(max_epochs, steps_per_epoch, accumulate_grad_batches)
+    if batch_size is not None:
+        _check_size("batch_size", batch_size)
+    if resume_from is not None:
+        if batch_size is not None:
+            raise RecipeError("`batch_size=` does not reach a resumed preview yet: remove it and set 'batch_size' (the"
+                              " global batch) in the old and the new recipe instead.")  # the old run up to the checkpoint, then this one
+        from lightning_optim_recipes.resume import preview_resumed  # it builds on this module
+
+        resumed = preview_resumed(module_or_recipe, resume_from, resume, max_epochs=max_epochs,
+                                  steps_per_epoch=steps_per_epoch, accumulate_grad_batches=accumulate_grad_batches,
+                                  module=module)
+        return _as_frame(resumed) if as_frame else resumed
+    if resume is not None:
+        raise RecipeError("`resume=` is for a resumed run: pass `resume_from=ResumeFrom(old, step=...)` too.")
+    trainer = _StandInTrainer(max_epochs, steps_per_epoch, accumulate_grad_batches, batch_size)
+    trainer.global_batch_fix = ("pass `preview_schedule(..., batch_size=)` (the per-device batch; --batch-size on the"
+                                " command line): the preview's stand-in Trainer has no DataLoader")
     model, setup = _configure(module_or_recipe, module, trainer)
     for spec in setup.schedulers:
         if spec.reduce_on_plateau:

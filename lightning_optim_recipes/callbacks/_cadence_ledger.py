@@ -27,6 +27,7 @@ from typing import Any, Callable, Optional
 from torch.optim.lr_scheduler import LRScheduler
 
 from lightning_optim_recipes import cadence
+from lightning_optim_recipes.resume import moved_by
 from lightning_optim_recipes.validation import SchedulerSpec
 
 
@@ -205,9 +206,11 @@ class Ledger:
         """Continue the counts of the interrupted fit; False when the setup differs (then check the fit alone)."""
         if len(saved["trackers"]) != len(self.tracked) or len(saved["optimizer_steps"]) != len(self.real):
             return False
-        for tracked, steps, values in zip(self.tracked, saved["scheduler_steps"], saved["trackers"]):
+        # resume="recipe" placed a scheduler whose cadence changed where the new cadence puts it: count from there
+        moved = [moved_by(tracked.spec.scheduler) for tracked in self.tracked]
+        for tracked, steps, values, shift in zip(self.tracked, saved["scheduler_steps"], saved["trackers"], moved):
             if tracked.read is not None and steps is not None:
-                tracked.base = tracked.read() - steps
+                tracked.base = tracked.read() - steps - shift
             for key, value in values.items():
                 setattr(tracked, key, value)
         self.real = list(saved["optimizer_steps"])
@@ -215,6 +218,6 @@ class Ledger:
         model = saved["model"]
         self.state = cadence.LoopState(model["position"], list(model["windows"]), list(model["steps"]))
         self.expected.optimizer_steps = list(model["expected_optimizer"])
-        self.expected.scheduler_steps = list(model["expected_scheduler"])
+        self.expected.scheduler_steps = [steps + shift for steps, shift in zip(model["expected_scheduler"], moved)]
         self.expected.active_batches = list(model["active_batches"])
         return True

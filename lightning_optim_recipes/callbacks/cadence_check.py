@@ -43,6 +43,8 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
     Args:
         mode: ``"raise"`` or ``"warn"``.
         print_report: print the table at the end of fit (on rank 0).
+        resume: on a fit resumed from a checkpoint, ``"checkpoint"`` (Lightning's behaviour) or ``"recipe"``
+            (train with the new recipe from where training stands); see `ConfigureOptimizersCheck`.
 
     Example:
         >>> import pytorch_lightning as pl
@@ -54,8 +56,8 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         lightning_optim_recipes.errors.RecipeError: `mode` must be 'raise' or 'warn', got 'ignore'.
     """
 
-    def __init__(self, mode: str = "raise", print_report: bool = True) -> None:
-        super().__init__()
+    def __init__(self, mode: str = "raise", print_report: bool = True, resume: Optional[str] = None) -> None:
+        super().__init__(resume=resume)
         if mode not in _MODES:
             raise RecipeError(f"`mode` must be 'raise' or 'warn', got {mode!r}.")
         self.mode = mode

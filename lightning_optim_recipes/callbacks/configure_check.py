@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from lightning_optim_recipes import fit_checks
+from lightning_optim_recipes import resume as _resume
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
 
@@ -26,6 +27,13 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
     A module that uses `OptimRecipeMixin` or `AlternatingOptimizersMixin` is checked by the mixin itself; the
     callback then only reads its result. After the check, ``optimizer_setup`` holds the validated `OptimizerSetup`.
 
+    When the fit resumes from a checkpoint (``ckpt_path=``), it warns with a table of the optimizer and scheduler
+    settings that the checkpoint overrides (see `lightning_optim_recipes.resume`). ``resume="recipe"`` keeps the
+    weights, the training progress and the optimizers' moments but trains with the new recipe, every scheduler placed
+    where training stands; ``resume="checkpoint"`` is Lightning's behaviour; None (default) leaves it to the module's
+    ``resume`` (the mixins' option), else ``"checkpoint"``. The comparison (a `ResumeReport`, None when not resuming)
+    is kept as ``resume_report``.
+
     Example:
         >>> import pytorch_lightning as pl
         >>> import torch
@@ -46,13 +54,16 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
         lightning_optim_recipes.errors.RecipeError: Unknown key 'lr_schedular' in the optimizer dict returned by `configure_optimizers`: did you mean 'lr_scheduler'? ...
     """
 
-    def __init__(self) -> None:
+    def __init__(self, resume: Optional[str] = None) -> None:
         self.optimizer_setup: Optional[OptimizerSetup] = None
+        self.resume = None if resume is None else _resume.check_choice(resume)
+        self.resume_report: Optional[_resume.ResumeReport] = None
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if stage != "fit":
             return
-        self.optimizer_setup = None
+        self.optimizer_setup, self.resume_report = None, None
+        _resume.request(pl_module, self.resume, type(self).__name__)  # read when the optimizers are built
         if getattr(type(pl_module).configure_optimizers, "_validated_by_recipes", False):
             return  # the library's mixins validate (and run the checks) themselves
         if _WRAPPED in pl_module.__dict__:
@@ -72,11 +83,14 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
     def before_training(self, trainer: Any, pl_module: Any, setup: OptimizerSetup) -> None:
         """The checks that run once ``configure_optimizers`` has been validated, before the first training step."""
         fit_checks.check_before_training(setup, trainer, pl_module, at=original_line(pl_module))
+        self.resume_report = _resume.on_configured(pl_module, setup, trainer, at=original_line(pl_module))
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._unwrap(pl_module)
         if self.optimizer_setup is None:
             self.optimizer_setup = getattr(pl_module, "optimizer_setup", None)
+        if self.resume_report is None:
+            self.resume_report = getattr(pl_module, "resume_report", None)  # a mixin's
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self._unwrap(pl_module)

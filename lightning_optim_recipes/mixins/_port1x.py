@@ -4,31 +4,39 @@ Lightning 2.0 removed several optimizers under automatic optimization, and with 
 of nine hooks. `AlternatingOptimizersMixin` runs a module under manual optimization and calls each of the module's
 own overrides where Lightning 1.9 called it, with the arguments 1.9 passed. This module holds all of that magic:
 
-=============================  =====================================================================================
-1.x hook                       What the mixin does with a module's override
-=============================  =====================================================================================
-``training_step(batch,         Called once per active optimizer, with its index (``super().training_step(batch,
-batch_idx, optimizer_idx)``    batch_idx)`` reaches the base class's step).
-``optimizer_step(epoch,        Called on the optimizer's turn when its accumulation window closes, with a closure
-batch_idx, optimizer,          that runs the step function, zero_grad (first batch of the window) and backward, and
-optimizer_idx, closure, ...)`` returns the loss; ``optimizer.step(closure=...)`` steps. On other batches of the window
-                               the closure runs alone. An override that never runs the closure is an error.
-``backward(loss, optimizer,    Called by ``manual_backward`` with the optimizer and its index.
-optimizer_idx)``
-``optimizer_zero_grad(epoch,   Called where 1.9 zeroed gradients: the first batch of each accumulation window,
-batch_idx, optimizer, idx)``   after ``on_before_zero_grad``.
-``on_before_optimizer_step(    Called by Lightning before each optimizer step, with the optimizer's index added.
-optimizer, optimizer_idx)``
-``toggle_optimizer(optimizer,  Called around each optimizer's turn (only its parameters require grad; a parameter
-optimizer_idx)``,              shared by several optimizers requires grad in the turn of each).
-``untoggle_optimizer(idx)``
-``lr_scheduler_step(           Called for each scheduler step, with the index of the scheduler's optimizer.
-scheduler, optimizer_idx,
-metric)``
-``configure_gradient_clipping  Called before every optimizer step (as 1.9 did), with the mixin's clip value for that
-(optimizer, optimizer_idx,     optimizer (None when unset) and its algorithm.
-val, algorithm)``
-=============================  =====================================================================================
++-------------------------------------------+-------------------------------------------------------------------------+
+| 1.x hook                                  | What the mixin does with a module's override                            |
++===========================================+=========================================================================+
+| ``training_step(batch, batch_idx,         | Called once per active optimizer, with its index                        |
+| optimizer_idx)``                          | (``super().training_step(batch, batch_idx)`` reaches the base class's   |
+|                                           | step).                                                                  |
++-------------------------------------------+-------------------------------------------------------------------------+
+| ``optimizer_step(epoch, batch_idx,        | Called on the optimizer's turn when its accumulation window closes,     |
+| optimizer, optimizer_idx, closure, ...)`` | with a closure that runs the step function, zero_grad (first batch of   |
+|                                           | the window) and backward, and returns the loss;                         |
+|                                           | ``optimizer.step(closure=...)`` steps. On other batches of the window   |
+|                                           | the closure runs alone. An override that never runs the closure is an   |
+|                                           | error.                                                                  |
++-------------------------------------------+-------------------------------------------------------------------------+
+| ``backward(loss, optimizer,               | Called by ``manual_backward`` with the optimizer and its index.         |
+| optimizer_idx)``                          |                                                                         |
++-------------------------------------------+-------------------------------------------------------------------------+
+| ``optimizer_zero_grad(epoch, batch_idx,   | Called where 1.9 zeroed gradients: the first batch of each accumulation |
+| optimizer, idx)``                         | window, after ``on_before_zero_grad``.                                  |
++-------------------------------------------+-------------------------------------------------------------------------+
+| ``on_before_optimizer_step(optimizer,     | Called by Lightning before each optimizer step, with the optimizer's    |
+| optimizer_idx)``                          | index added.                                                            |
++-------------------------------------------+-------------------------------------------------------------------------+
+| ``toggle_optimizer(optimizer,             | Called around each optimizer's turn (only its parameters require grad;  |
+| optimizer_idx)``,                         | a parameter shared by several optimizers requires grad in the turn of   |
+| ``untoggle_optimizer(idx)``               | each).                                                                  |
++-------------------------------------------+-------------------------------------------------------------------------+
+| ``lr_scheduler_step(scheduler,            | Called for each scheduler step, with the index of the scheduler's       |
+| optimizer_idx, metric)``                  | optimizer.                                                              |
++-------------------------------------------+-------------------------------------------------------------------------+
+| ``configure_gradient_clipping(optimizer,  | Called before every optimizer step (as 1.9 did), with the mixin's clip  |
+| optimizer_idx, val, algorithm)``          | value for that optimizer (None when unset) and its algorithm.           |
++-------------------------------------------+-------------------------------------------------------------------------+
 
 A hook is taken for its 1.x form when it has a parameter named ``optimizer_idx`` (or ``opt_idx``) or more positional
 parameters than its 2.x form; 1.x called the leading arguments by position, so their names do not matter. The 2.x

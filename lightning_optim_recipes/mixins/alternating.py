@@ -4,32 +4,41 @@ Lightning 2.0 dropped several optimizers under automatic optimization and the op
 The mixin brings both back on top of manual optimization. Its cadence is the library's one model of the training
 loop (`lightning_optim_recipes.cadence`), which the preview and the cadence check share:
 
-=============================  ========================================================================================
-What                           Rule
-=============================  ========================================================================================
-Active optimizer (frequencies  Exactly one per batch: block ``p % sum(f)`` of the cycle, ``p`` = within-epoch
-``f``)                         ``batch_idx`` (``alternation_cycle = "epoch"``, Lightning 1.9, restarts every epoch) or
-                               the run-wide batch count (``alternation_cycle = "run"``: an exact n_critic:1 ratio).
-No frequencies                 Every optimizer on every batch, in list order, each with its own forward pass.
-One optimizer's turn           Its step function runs with only its parameters requiring grad (``toggle_optimizer``;
-                               a parameter shared by several optimizers requires grad in each one's turn); zero_grad
-                               on the first batch of its window; backward; step. Its gradient is exactly that of its
-                               own loss(es).
-Accumulation ``A``             Per optimizer: it steps once every ``A`` of its *own* active batches, on the sum of
-                               their gradients scaled by ``1/A``; a partial window steps on the epoch's last batch.
-Clipping                       On the optimizer's gradients right before its step (after AMP unscaling).
-'step' scheduler, frequency f  Right after every ``f``-th step of its own optimizer (counted over the run);
-                               ``ReduceLROnPlateau`` after the validation that runs on that batch, as Lightning does.
-'epoch' scheduler, frequency f At the end of every ``f``-th epoch (on the last batch; ``ReduceLROnPlateau`` in
-                               ``on_train_epoch_end``, after validation, reading ``trainer.callback_metrics``).
-A module's ``optimizer_step``  Called on the optimizer's turn when its window closes, with 1.x's closure (see
-                               `_port1x`); it decides how often to step. Schedulers follow the turns that close a
-                               window (once each, however many steps the override takes); clipping runs before each
-                               of its steps; accumulation decides which turns call it.
-``global_step``                Counts optimizer steps, as in Lightning.
-Checkpoints                    The run-wide position, per-optimizer step counts and open accumulation windows (their
-                               gradients included) are saved by a callback the mixin attaches itself.
-=============================  ========================================================================================
++------------------------+--------------------------------------------------------------------------------------------+
+| What                   | Rule                                                                                       |
++========================+============================================================================================+
+| Active optimizer       | Exactly one per batch: block ``p % sum(f)`` of the cycle, ``p`` = within-epoch             |
+| (frequencies ``f``)    | ``batch_idx`` (``alternation_cycle = "epoch"``, Lightning 1.9, restarts every epoch) or    |
+|                        | the run-wide batch count (``alternation_cycle = "run"``: an exact n_critic:1 ratio).       |
++------------------------+--------------------------------------------------------------------------------------------+
+| No frequencies         | Every optimizer on every batch, in list order, each with its own forward pass.             |
++------------------------+--------------------------------------------------------------------------------------------+
+| One optimizer's turn   | Its step function runs with only its parameters requiring grad (``toggle_optimizer``; a    |
+|                        | parameter shared by several optimizers requires grad in each one's turn); zero_grad on the |
+|                        | first batch of its window; backward; step. Its gradient is exactly that of its own         |
+|                        | loss(es).                                                                                  |
++------------------------+--------------------------------------------------------------------------------------------+
+| Accumulation ``A``     | Per optimizer: it steps once every ``A`` of its *own* active batches, on the sum of their  |
+|                        | gradients scaled by ``1/A``; a partial window steps on the epoch's last batch.             |
++------------------------+--------------------------------------------------------------------------------------------+
+| Clipping               | On the optimizer's gradients right before its step (after AMP unscaling).                  |
++------------------------+--------------------------------------------------------------------------------------------+
+| 'step' scheduler,      | Right after every ``f``-th step of its own optimizer (counted over the run);               |
+| frequency f            | ``ReduceLROnPlateau`` after the validation that runs on that batch, as Lightning does.     |
++------------------------+--------------------------------------------------------------------------------------------+
+| 'epoch' scheduler,     | At the end of every ``f``-th epoch (on the last batch; ``ReduceLROnPlateau`` in            |
+| frequency f            | ``on_train_epoch_end``, after validation, reading ``trainer.callback_metrics``).           |
++------------------------+--------------------------------------------------------------------------------------------+
+| A module's             | Called on the optimizer's turn when its window closes, with 1.x's closure (see `_port1x`); |
+| ``optimizer_step``     | it decides how often to step. Schedulers follow the turns that close a window (once each,  |
+|                        | however many steps the override takes); clipping runs before each of its steps;            |
+|                        | accumulation decides which turns call it.                                                  |
++------------------------+--------------------------------------------------------------------------------------------+
+| ``global_step``        | Counts optimizer steps, as in Lightning.                                                   |
++------------------------+--------------------------------------------------------------------------------------------+
+| Checkpoints            | The run-wide position, per-optimizer step counts and open accumulation windows (their      |
+|                        | gradients included) are saved by a callback the mixin attaches itself.                     |
++------------------------+--------------------------------------------------------------------------------------------+
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Optional, Union
 
 from lightning_optim_recipes import cadence, fit_checks
+from lightning_optim_recipes import resume as _resume
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.mixins import _alternation, _port1x
 from lightning_optim_recipes.mixins.recipe_mixin import OptimRecipeMixin
@@ -173,6 +183,7 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
         state = self.__dict__.get("_alternation_state")
         if state is None or len(state.loop.steps) != len(setup.optimizers):
             self.__dict__["_alternation_state"] = _alternation.State(cadence.LoopState.fresh(len(setup.optimizers)))
+        self.resume_report = _resume.on_configured(self, setup, trainer, own=self.resume, loop=plan.loop)
         return setup.lightning_value(manual=True)
 
     # ---------------------------------------------------------------------------------------- for callbacks

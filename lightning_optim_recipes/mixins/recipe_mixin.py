@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Optional
 
 
 from lightning_optim_recipes import fit_checks
+from lightning_optim_recipes import resume as _resume
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe, resolve_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
@@ -46,6 +47,12 @@ class OptimRecipeMixin:
     optim_recipe: ClassVar[Optional[Recipe]] = None
     #: The validated optimizers and schedulers (set when the Trainer calls ``configure_optimizers``).
     optimizer_setup: Optional[OptimizerSetup] = None
+    #: On ``fit(..., ckpt_path=...)``: ``"checkpoint"`` (Lightning's behaviour: the checkpoint's optimizer and
+    #: scheduler settings win) or ``"recipe"`` (keep the weights, progress and moments, train with this recipe, every
+    #: scheduler placed where training stands). Either way changed settings are reported (see `resume.reconcile`).
+    resume: str = "checkpoint"
+    #: What the last resume compared (a `ResumeReport`), or None when the fit did not resume.
+    resume_report: Optional[_resume.ResumeReport] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -129,6 +136,7 @@ class OptimRecipeMixin:
         override it)."""
         self.optimizer_setup = setup
         fit_checks.check_before_training(setup, getattr(self, "_trainer", None), self)
+        self.resume_report = _resume.on_configured(self, setup, getattr(self, "_trainer", None), own=self.resume)
         return setup.lightning_value(manual=not getattr(self, "automatic_optimization", True))
 
 
