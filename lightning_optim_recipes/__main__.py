@@ -8,7 +8,15 @@ plot of the whole schedule with ``--out lr.png``::
 
 MODULE is an importable module (the current directory is searched first) or a path to a ``.py`` file. CLASS is a
 LightningModule class (built with ``--init-args``, a JSON object of keyword arguments), a module instance, or a
-recipe dict (see `configure_from_recipe`).
+recipe dict (see `configure_from_recipe`). A recipe that scales its lr by the global batch needs ``--batch-size``
+(the per-device batch; the global batch is it times ``--accumulate-grad-batches``).
+
+``recipes`` lists the recipe catalogue; ``recipes NAME`` shows one recipe: its citation, the recipe, every number
+with where its source states it, the choices it made, and its schedule previewed on a small example model (the
+lr scaled for ``--batch-size`` where the source states it per batch size), as a table or, with ``--out``, a plot::
+
+    python -m lightning_optim_recipes recipes
+    python -m lightning_optim_recipes recipes deit --batch-size 4096 --out deit.png
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.print_help()
         return 2
     try:
-        return _preview(args, sys.stdout)
+        return (_recipes if args.command == "recipes" else _preview)(args, sys.stdout)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -75,8 +83,25 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument(
         "--accumulate-grad-batches", type=_positive, default=1, help="Trainer(accumulate_grad_batches=...)"
     )
+    preview.add_argument(
+        "--batch-size", type=_positive, help="the per-device batch (DataLoader(batch_size=...)), for a recipe whose lr"
+        " scales with the global batch: batch size x --accumulate-grad-batches on one device"
+    )
     preview.add_argument("--init-args", default="{}", metavar="JSON", help="keyword arguments of CLASS, as JSON")
     preview.add_argument("--out", type=Path, metavar="PNG", help="write the plot of the schedule to this PNG file")
+    recipes = commands.add_parser(
+        "recipes",
+        help="list the recipe catalogue, or show one recipe with its source and its schedule",
+        description="Without NAME, list the catalogue's recipes. With NAME, show the recipe: its citation, every"
+        " number with where the source states it, the choices it made, and its schedule previewed on a small"
+        " example model.",
+    )
+    recipes.add_argument("name", nargs="?", metavar="NAME", help="a recipe of the catalogue, e.g. bert-finetune")
+    recipes.add_argument("--batch-size", type=_positive, help="the global batch for a recipe whose lr scales with it"
+                         " (default: the recipe's preview batch)")
+    recipes.add_argument("--epochs", type=_positive, help="epochs previewed (default: the recipe's)")
+    recipes.add_argument("--steps-per-epoch", type=_positive, help="batches per epoch previewed (default: the recipe's)")
+    recipes.add_argument("--out", type=Path, metavar="PNG", help="write the plot of the schedule to this PNG file")
     return parser
 
 
@@ -97,11 +122,41 @@ def _preview(args: argparse.Namespace, out: TextIO) -> int:
         max_epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         accumulate_grad_batches=args.accumulate_grad_batches,
+        batch_size=args.batch_size,
     )
     out.write(_format_table(preview, title=args.target))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         plot_schedule(preview, path=args.out, title=args.target)
+        out.write(f"plot written to {args.out}\n")
+    return 0
+
+
+def _recipes(args: argparse.Namespace, out: TextIO) -> int:
+    from lightning_optim_recipes.recipes import describe_recipe
+    from lightning_optim_recipes.recipes._page import engine_messages, listing, page
+
+    if args.name is None:
+        given = [f"--{k.replace('_', '-')}" for k in ("batch_size", "epochs", "steps_per_epoch", "out")
+                 if getattr(args, k) is not None]
+        if given:
+            raise RecipeError(f"{', '.join(given)} previews one recipe: name it, e.g. `recipes deit {given[0]} ...`.")
+        out.write(listing())
+        return 0
+    entry = describe_recipe(args.name)
+    with engine_messages() as computed:
+        preview = entry.preview_schedule(batch_size=args.batch_size, max_epochs=args.epochs,
+                                         steps_per_epoch=args.steps_per_epoch)
+    batch = entry.preview_recipe(args.batch_size).get("batch_size")
+    sizes = f"{preview.max_epochs} epochs x {preview.steps_per_epoch} batches on {type(entry.module()).__name__}" \
+        if entry.module is not None else f"{preview.max_epochs} epochs x {preview.steps_per_epoch} batches"
+    sizes += f", global batch {batch} (--batch-size)" if batch is not None else ""
+    out.write(page(entry, computed, sizes) + "\n")
+    out.write(_format_table(preview, title=entry.name))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        plot_schedule(preview, path=args.out, title=f"{entry.name}: {entry.source.authors.split(',')[0]}"
+                      f" ({entry.source.year})")
         out.write(f"plot written to {args.out}\n")
     return 0
 

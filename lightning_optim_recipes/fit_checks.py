@@ -2,12 +2,14 @@
 
 A schedule that should end with the run (``CosineAnnealingLR.T_max``, ``OneCycleLR.total_steps``, a decaying
 ``LinearLR``/``PolynomialLR``, `warmup_cosine`, ``SequentialLR`` and ``LambdaLR`` schedules from
-`lightning_optim_recipes.schedules` whose length is known) is compared, in its own unit (scheduler steps), with how
-many times the run will step it: the cadence model (`lightning_optim_recipes.cadence`) replays one epoch, so
-accumulation, frequencies and the alternating mixin's turns are counted as training will count them. A horizon off
-by more than one epoch's worth of steps, and a milestone or warm-up end the run never reaches, get a `RecipeWarning`
-that gives both numbers, the likely cause and the fix, pointing at the module's ``configure_optimizers`` (or its
-recipe). A ``ReduceLROnPlateau`` that watches a validation metric on epochs without validation is a `RecipeError`.
+`lightning_optim_recipes.schedules` whose length is known; one that decays over part of the run and then holds its
+floor, ``warmup_cosine(decay_fraction=...)``, is written for the whole run) is compared, in its own unit (scheduler
+steps), with how many times the run will step it: the cadence model (`lightning_optim_recipes.cadence`) replays one
+epoch, so accumulation, frequencies and the alternating mixin's turns are counted as training will count them. A
+horizon off by more than one epoch's worth of steps, and a milestone or warm-up end the run never reaches, get a
+`RecipeWarning` that gives both numbers, the likely cause and the fix, pointing at the module's
+``configure_optimizers`` (or its recipe). A ``ReduceLROnPlateau`` that watches a validation metric on epochs without
+validation is a `RecipeError`.
 
 The mixins, `ConfigureOptimizersCheck`, `SchedulerCadenceCheck` and `preview_schedule` run these checks.
 """

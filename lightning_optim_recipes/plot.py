@@ -43,7 +43,11 @@ def plot_schedule(
 
     Args:
         schedule_or_module: a `SchedulePreview` or list of records, or a module or recipe to preview.
-        max_epochs, steps_per_epoch, accumulate_grad_batches, module: as in `preview_schedule`, for a module.
+        max_epochs: epochs of the run, as in `preview_schedule` (for a module or recipe).
+        steps_per_epoch: training batches per epoch, as in `preview_schedule` (for a module or recipe).
+        accumulate_grad_batches: ``Trainer(accumulate_grad_batches=...)``, as in `preview_schedule` (for a module
+            or recipe).
+        module: the model a recipe dict is built for, as in `preview_schedule` (only with a recipe).
         path: where to save the figure as a PNG.
         title: the figure's title (default: the run's sizes).
         log_scale: a logarithmic lr axis (groups whose lrs differ 10x stay readable).
@@ -110,6 +114,9 @@ def plot_schedule(
         ax.set_yscale("log")
     else:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+        highest = max((r["lr"] for r in records), default=0.0)
+        if highest > 0:  # from 0, so that a constant lr reads as constant, not as a zoomed-in wobble
+            ax.set_ylim(0, highest * 1.08)
     ax.set_xlabel("optimizer step (trainer.global_step)")
     ax.set_ylabel("learning rate" + (" (log scale)" if log_scale else ""))
     ax.grid(True, alpha=0.3)

@@ -12,11 +12,15 @@ with its cadence, and what the run applies around it::
     optimizer_kwargs: {betas: [0.9, 0.95]}
     no_decay: default            # or none, or a dict added to the default rule:
                                  #   {names: [pos_embed], module_types: [Embedding]}; `replace: true` drops the
-                                 #   default norm layers; `bias`/`one_dim`/`use_model_hook: false` turn those off
+                                 #   default norm layers; `bias`/`one_dim`/`use_model_hook: false` turn those off;
+                                 #   `positions: [pos_embed, cls_token]` exempts only those position/token names
+                                 #   (`false`: none of them, `true`: `POSITION_TOKEN_NAMES`, the default)
     overrides: {encoder: {lr: 1.0e-4}}
     layer_decay: 0.65            # BEiT/MAE layer-wise lr decay (see `param_groups`)
     scheduler: {type: warmup_cosine, warmup_epochs: 5, min_lr: 1.0e-5}   # interval/frequency/monitor/name as in
-                                                                         # `scheduled`
+                                                                         # `scheduled`; `warmup_start: unscaled`
+                                                                         # starts the warm-up at the lr before
+                                                                         # lr_scaling (Goyal et al.)
     gradient_clip_val: 1.0       # applied by the mixins when the Trainer sets none
     values: {gradient_penalty: 10.0}     # numbers for the user's own loss (`OptimRecipeMixin.recipe_values`)
 
@@ -41,6 +45,7 @@ import difflib
 import importlib
 import inspect
 import logging
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Optional, TypedDict, Union
 
@@ -50,7 +55,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from lightning_optim_recipes._checks import check_keys
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NoDecayRule
+from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, POSITION_TOKEN_NAMES, NoDecayRule
 from lightning_optim_recipes.param_groups import param_groups
 from lightning_optim_recipes.schedulers import (
     cosine,
@@ -315,8 +320,33 @@ def _build(module: nn.Module, spec: Mapping[str, Any], recipe: Mapping[str, Any]
         ) from err
     scheduler = None
     if spec.get("scheduler") is not None:
-        scheduler = _scheduler(optimizer, spec["scheduler"], trainer)
+        scheduler = _scheduler(optimizer, _warmup_start(spec["scheduler"], spec["lr"], lr, label), trainer)
     return optimizer, scheduler
+
+
+def _warmup_start(scheduler: Any, unscaled: float, lr: float, label: str) -> Any:
+    """The scheduler's spec with ``'warmup_start': 'unscaled'`` replaced by the multiplier that starts the warm-up at
+    the lr before ``lr_scaling``: `unscaled` / `lr` (base batch / global batch; 1.0 without ``lr_scaling``), as Goyal
+    et al. warm up from η to kη. A global batch at or under the base batch (k <= 1) has nothing to warm up to: the
+    warm-up then runs at the scaled lr (multiplier 1.0)."""
+    if not isinstance(scheduler, Mapping) or "warmup_start" not in scheduler:
+        return scheduler
+    start = scheduler["warmup_start"]
+    if start == "unscaled":
+        ratio = min(unscaled / lr, 1.0) if lr > 0 else 1.0
+        if ratio < 1.0:
+            say(f"{label}: the warm-up starts at the lr before lr_scaling, {unscaled:g} ({ratio:.6g} of {lr:.6g})")
+        elif lr != unscaled:
+            say(f"{label}: the warm-up stays at the scaled lr {lr:.6g}: it is not above the lr before lr_scaling,"
+                f" {unscaled:g} (the global batch is not above the base batch)")
+        return {**scheduler, "warmup_start": ratio}
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 <= start <= 1:
+        raise RecipeError(
+            f"The recipe's scheduler 'warmup_start' must be 'unscaled' (start the warm-up at the lr before"
+            f" 'lr_scaling') or a number in [0, 1] (the warm-up's multiplier of the peak lr at its first step), got"
+            f" {start!r}."
+        )
+    return scheduler
 
 
 # -------------------------------------------------------------------------------------------------- lr scaling
@@ -359,10 +389,12 @@ def _scaled_lr(spec: Mapping[str, Any], recipe: Mapping[str, Any], trainer: Any,
     given = recipe.get("batch_size")
     batch = given if given is not None else global_batch_size(trainer)
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        fix = getattr(trainer, "global_batch_fix", None)  # what a stand-in Trainer (`preview_schedule`) asks for
+        fix = fix if isinstance(fix, str) else "train with a Trainer and a DataLoader with a `batch_size`"
         raise RecipeError(
             f"{label.capitalize()} scales its lr by the global batch size (lr x batch / {base}), which the Trainer"
             " does not give here: set 'batch_size' in the recipe (the global batch: per-device batch x devices x"
-            " accumulation), or train with a Trainer and a DataLoader with a `batch_size`."
+            f" accumulation), or {fix}."
         )
     scaled = lr * batch / base
     source = "given as batch_size" if given is not None else _batch_source(trainer, batch)
@@ -376,10 +408,23 @@ def _batch_source(trainer: Any, batch: int) -> str:
     return f"{batch // (world * accumulate)} per device x {world} device(s) x {accumulate} accumulated"
 
 
+class _StderrHandler(logging.StreamHandler):
+    """A `StreamHandler` on whatever ``sys.stderr`` is when it writes, not the one of its creation (pytest's capsys
+    and contextlib.redirect_stderr replace it, then close theirs), as `logging.lastResort` does."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+
 def say(message: str) -> None:
-    """Tell the user what a recipe computed (on the library's logger, shown at INFO like Lightning's own)."""
+    """Tell the user what a recipe computed (on the library's logger, shown at INFO like Lightning's own, on the
+    ``sys.stderr`` of the moment)."""
     if not log.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
@@ -433,19 +478,37 @@ def _no_decay_rule(spec: Any) -> Optional[NoDecayRule]:
     if spec in ("default", True):
         return DEFAULT_NO_DECAY
     if isinstance(spec, Mapping):
-        check_keys(spec, ("names", "module_types", "replace") + _RULE_FLAGS, "the recipe's 'no_decay'")
+        check_keys(spec, ("names", "module_types", "replace", "positions") + _RULE_FLAGS, "the recipe's 'no_decay'")
         types = tuple(_module_type(t) for t in spec.get("module_types", ()))
         names = spec.get("names", ())
         names = (names,) if isinstance(names, str) else tuple(names)
-        flags = {key: spec[key] for key in _RULE_FLAGS if key in spec}
+        flags: dict[str, Any] = {key: spec[key] for key in _RULE_FLAGS if key in spec}
         for key, value in flags.items():
             if not isinstance(value, bool):
                 raise RecipeError(f"The recipe's 'no_decay' {key!r} must be true or false, got {value!r}.")
+        if "positions" in spec:
+            flags["positions"] = _positions(spec["positions"])
         base = NoDecayRule(module_types=()) if spec.get("replace") else DEFAULT_NO_DECAY
         return dataclasses.replace(base.extend(names=names, module_types=types), **flags)
     raise RecipeError(
         f"The recipe's 'no_decay' must be 'default', 'none' or a dict such as {{'names': ['pos_embed']}}, got {spec!r}."
     )
+
+
+def _positions(spec: Any) -> tuple[str, ...]:
+    """`NoDecayRule.positions` for the recipe's ``no_decay: {positions: ...}``."""
+    if spec is True:
+        return POSITION_TOKEN_NAMES
+    if spec is False:
+        return ()
+    names = [spec] if isinstance(spec, str) else spec
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise RecipeError(
+            "The recipe's 'no_decay' 'positions' must be true (exempt every name of `POSITION_TOKEN_NAMES`, the"
+            " default), false (decay them all) or a list of the parameter names to exempt such as ['pos_embed',"
+            f" 'cls_token'], got {spec!r}."
+        )
+    return tuple(names)
 
 
 def _module_type(spec: Any) -> type[nn.Module]:

@@ -197,14 +197,23 @@ def warmup_cosine(
     warmup_fraction: Optional[float] = None,
     warmup_epochs: Optional[float] = None,
     min_lr_ratio: Optional[float] = None,
+    warmup_start: Optional[float] = None,
+    decay_fraction: Optional[float] = None,
 ) -> SchedulerDict:
     """Linear warmup to the optimizer's lr, then cosine down to `min_lr` at the last optimizer step (interval 'step').
 
     The warm-up is `warmup_steps` optimizer steps, or `warmup_fraction` of the run, or `warmup_epochs` epochs (the
-    last two read the run's length from `trainer`). `min_lr` is absolute for groups that use the optimizer's
-    default lr (``min_lr_ratio``: a fraction of the peak instead); groups with their own lr keep their ratio to it.
+    last two read the run's length from `trainer`). Its step k runs at ``(k + 1) / warmup_steps`` of the peak, or,
+    with ``warmup_start`` (a number in [0, 1], as in `warmup_multistep`), from ``warmup_start`` of the peak at step
+    0 to the peak at the warm-up's last step. `min_lr` is absolute for groups that use the optimizer's default lr
+    (``min_lr_ratio``: a fraction of the peak instead); groups with their own lr keep their ratio to it.
     ``total_steps=None`` reads ``trainer.estimated_stepping_batches`` (inside ``configure_optimizers``, pass
     ``trainer=self.trainer``).
+
+    ``decay_fraction`` (a number in (0, 1], default: the whole run) ends the cosine early: the lr reaches `min_lr`
+    at optimizer step ``round(decay_fraction * total_steps) - 1`` and stays there to the end of the run, as GPT-3
+    trains (its cosine spans 260B of 300B tokens: ``decay_fraction=260 / 300``). The schedule still ends with the
+    run for the fit checks: the hold is deliberate.
 
     Example:
         >>> import torch
@@ -217,7 +226,8 @@ def warmup_cosine(
         [0.5, 1.0, 0.75, 0.25, 0.0]
     """
     return _warmup(optimizer, "cosine", "warmup_cosine", warmup_steps, warmup_fraction, warmup_epochs, total_steps,
-                   trainer, name, final=_final(optimizer, "warmup_cosine", min_lr, min_lr_ratio))
+                   trainer, name, final=_final(optimizer, "warmup_cosine", min_lr, min_lr_ratio), start=warmup_start,
+                   decay_fraction=decay_fraction)
 
 
 def warmup_linear(
@@ -230,9 +240,11 @@ def warmup_linear(
     warmup_fraction: Optional[float] = None,
     warmup_epochs: Optional[float] = None,
     min_lr_ratio: float = 0.0,
+    warmup_start: Optional[float] = None,
 ) -> SchedulerDict:
     """Linear warm-up to the optimizer's lr, then linear decay to ``min_lr_ratio`` of it (0: to zero) at the last
-    optimizer step (interval 'step'), as BERT fine-tunes. The warm-up as in `warmup_cosine`.
+    optimizer step (interval 'step'), as BERT fine-tunes. The warm-up as in `warmup_cosine`, ``warmup_start``
+    included (the warm-up's multiplier of the peak at step 0, in [0, 1]; default ``1 / warmup_steps``).
 
     Example:
         >>> import torch
@@ -246,7 +258,7 @@ def warmup_linear(
     """
     final = _final(optimizer, "warmup_linear", None, min_lr_ratio)
     return _warmup(optimizer, "linear", "warmup_linear", warmup_steps, warmup_fraction, warmup_epochs, total_steps,
-                   trainer, name, final=final)
+                   trainer, name, final=final, start=warmup_start)
 
 
 def warmup_multistep(
@@ -264,8 +276,9 @@ def warmup_multistep(
 ) -> SchedulerDict:
     """Linear warm-up, then the lr times `gamma` at each of the `milestones` (in epochs), on interval 'step'.
 
-    Goyal et al.'s large-batch ImageNet schedule: the warm-up starts at ``warmup_start`` of the lr (their unscaled
-    lr; default ``1 / warmup_steps``) and the milestones are counted in epochs but applied at the exact optimizer
+    Goyal et al.'s large-batch ImageNet schedule: the warm-up starts at ``warmup_start`` of the lr (a number in
+    [0, 1]: their unscaled lr over the scaled one, which a recipe's ``'warmup_start': 'unscaled'`` computes; default
+    ``1 / warmup_steps``) and the milestones are counted in epochs but applied at the exact optimizer
     step where their epoch starts. With ``of_epochs``, the milestones are fractions of that many epochs scaled to
     the run's (``milestones=[30, 60, 80], of_epochs=90`` on a 9-epoch run: epochs 3, 6 and 8).
 
@@ -289,6 +302,7 @@ def warmup_multistep(
             isinstance(m, (int, float)) and not isinstance(m, bool) and m > 0 for m in milestones):
         raise RecipeError(f"`milestones` must be a list of positive epochs such as [30, 60], got {milestones!r}.")
     _check_gamma(gamma)
+    _check_warmup_start(warmup_start)
     warmup = _warmup_length(warmup_steps, None, warmup_epochs, None, per_epoch, "warmup_multistep")
     boundaries = [int(round(m * per_epoch)) for m in milestones]
     if boundaries != sorted(set(boundaries)) or (boundaries and warmup > boundaries[0]):
@@ -332,15 +346,49 @@ def _final(optimizer: Optimizer, what: str, min_lr: Optional[float], min_lr_rati
 def _warmup(
     optimizer: Optimizer, decay: str, what: str, warmup_steps: Optional[int], warmup_fraction: Optional[float],
     warmup_epochs: Optional[float], total_steps: Optional[int], trainer: Any, name: Optional[str], final: float,
+    start: Optional[float] = None, decay_fraction: Optional[float] = None,
 ) -> SchedulerDict:
+    _check_warmup_start(start)
     if total_steps is None:
         total_steps = _total_steps_from(trainer, what)
     per_epoch = _steps_per_epoch(trainer, what) if warmup_epochs is not None else None
     warmup = _warmup_length(warmup_steps, warmup_fraction, warmup_epochs, total_steps, per_epoch, what)
-    scheduler = LambdaLR(optimizer, warmup_schedule(warmup, total_steps, decay=decay, final=final))
+    decay_steps = _decay_steps(decay_fraction, total_steps, warmup, what)
+    scheduler = LambdaLR(optimizer, warmup_schedule(warmup, total_steps, decay=decay, final=final, start=start,
+                                                    decay_steps=decay_steps))
     scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
     scheduler.total_steps = total_steps  # type: ignore[attr-defined]
+    if decay_steps is not None:  # compared on resume (a LambdaLR saves no function)
+        scheduler.decay_steps = decay_steps  # type: ignore[attr-defined]
     return scheduled(scheduler, interval="step", name=name)
+
+
+def _check_warmup_start(start: Any) -> None:
+    if start is None:
+        return
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 <= start <= 1:
+        raise RecipeError(
+            f"`warmup_start` must be a number in [0, 1] (the warm-up's multiplier of the peak lr at its first step),"
+            f" got {start!r}. In a recipe, 'unscaled' starts the warm-up at the lr before `lr_scaling`."
+        )
+
+
+def _decay_steps(fraction: Any, total: int, warmup: int, what: str) -> Optional[int]:
+    """The steps the warm-up and the decay span for ``decay_fraction`` (None: the whole run, no hold)."""
+    if fraction is None:
+        return None
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise RecipeError(
+            f"`decay_fraction` must be in (0, 1] (the share of the run after which the lr holds at its floor), got"
+            f" {fraction!r}."
+        )
+    steps = int(round(fraction * total))
+    if steps <= max(warmup, 1):
+        raise RecipeError(
+            f"`{what}`'s `decay_fraction` {fraction!r} of the run's {total} steps ends the decay at step {steps - 1},"
+            f" before the {warmup}-step warm-up is over: set a larger `decay_fraction`, or a shorter warm-up."
+        )
+    return steps if steps < total else None
 
 
 def _warmup_length(

@@ -126,7 +126,12 @@ def warmup_cosine_schedule(warmup_steps: int, total_steps: int, final: float = 0
 
 
 def warmup_schedule(
-    warmup_steps: int, total_steps: int, decay: str = "cosine", final: float = 0.0, start: Optional[float] = None
+    warmup_steps: int,
+    total_steps: int,
+    decay: str = "cosine",
+    final: float = 0.0,
+    start: Optional[float] = None,
+    decay_steps: Optional[int] = None,
 ) -> Schedule:
     """Linear warm-up to 1, then a `decay` (``"cosine"``, ``"linear"`` or ``"none"``) to `final` at the last step.
 
@@ -134,11 +139,24 @@ def warmup_schedule(
     step 0 to 1 at step ``warmup_steps - 1`` (Goyal et al.'s warm-up starts at the unscaled lr). The last of the
     `total_steps` steps runs at exactly `final`.
 
+    Args:
+        warmup_steps: steps of the linear warm-up (0: none; the decay starts at step 0).
+        total_steps: steps of the run the schedule is written for.
+        decay: the shape after the warm-up.
+        final: the multiplier the decay ends at.
+        start: the warm-up's multiplier at step 0 (default ``1 / warmup_steps``).
+        decay_steps: the decay reaches `final` at step ``decay_steps - 1`` instead of the last step, and the
+            schedule holds `final` from there to the end of the run (GPT-3's cosine over 260B of its 300B tokens).
+            `schedule_length` still counts `total_steps`: the hold is part of the schedule. Default: `total_steps`.
+
     Example:
         >>> [round(warmup_schedule(2, 5, decay="linear")(k), 3) for k in range(5)]
         [0.5, 1.0, 0.667, 0.333, 0.0]
         >>> [round(warmup_schedule(3, 5, decay="none", start=0.25)(k), 3) for k in range(5)]
         [0.25, 0.625, 1.0, 1.0, 1.0]
+        >>> held = warmup_schedule(1, 6, decay="linear", final=0.1, decay_steps=3)
+        >>> [round(held(k), 3) for k in range(6)], schedule_length(held)
+        ([1.0, 0.55, 0.1, 0.1, 0.1, 0.1], 6)
     """
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
         raise RecipeError(f"`warmup_steps` must be a non-negative int, got {warmup_steps!r}.")
@@ -153,11 +171,31 @@ def warmup_schedule(
             f"`total_steps` ({total_steps}) must exceed `warmup_steps` ({warmup_steps}) to leave room for the decay."
             " Lower `warmup_steps` or train for more steps."
         )
-    after = decays[decay](total_steps - peak, final)
+    end = total_steps
+    if decay_steps is not None:
+        if decay == "none":
+            raise RecipeError("`decay_steps` says where a decay ends, but decay='none' has none: remove `decay_steps`"
+                              " or use decay='cosine' or 'linear'.")
+        _check_positive_int("decay_steps", decay_steps)
+        if not peak + 1 < decay_steps <= total_steps:
+            raise RecipeError(
+                f"`decay_steps` must be more than {peak + 1} and at most `total_steps` ({total_steps}), got"
+                f" {decay_steps!r}: the decay runs after the {warmup_steps}-step warm-up and ends within the run."
+                " Move its end, or lower `warmup_steps`."
+            )
+        end = decay_steps
+    after = decays[decay](end - peak, final)
+    if end < total_steps:  # `final` held to the end of the run, which the schedule is written for
+        after = functools.partial(_hold, schedule=after, steps=total_steps - peak)
     if warmup_steps == 0:
         return after
     ramp = linear(start, 1.0, warmup_steps) if start is not None else linear(1.0 / warmup_steps, 1.0, warmup_steps)
     return join([ramp, after], [peak])
+
+
+def _hold(step: int, *, schedule: Schedule, steps: int) -> float:
+    """`schedule`, which has ended and holds its last value, written for `steps` steps (see `schedule_length`)."""
+    return schedule(step)
 
 
 def piecewise_constant(boundaries: Sequence[int], factors: Sequence[float]) -> Schedule:
@@ -177,7 +215,8 @@ def piecewise_constant(boundaries: Sequence[int], factors: Sequence[float]) -> S
 
 def schedule_length(schedule: object) -> Optional[int]:
     """The steps after which a schedule of this module is done (it ends with the run), or None: it runs on (a
-    constant, a rising `linear` warm-up) or it is not one of this module's.
+    constant, a rising `linear` warm-up) or it is not one of this module's. A `warmup_schedule` with `decay_steps`
+    is done after its `total_steps`: it holds its final value deliberately.
 
     Example:
         >>> schedule_length(warmup_cosine_schedule(10, 100)), schedule_length(linear(0.1, 1.0, 10))
@@ -186,7 +225,7 @@ def schedule_length(schedule: object) -> Optional[int]:
     if not isinstance(schedule, functools.partial):
         return None
     keywords = schedule.keywords
-    if schedule.func is _cosine_decay:
+    if schedule.func is _cosine_decay or schedule.func is _hold:
         return int(keywords["steps"])
     if schedule.func is _linear:
         return int(keywords["steps"]) if keywords["end"] < keywords["start"] else None

@@ -262,6 +262,16 @@ CASES = [
         "module_types": ["os.system"]}}), "'os.system'"),
     ("scheduler-path-not-scheduler", lambda: configure_from_recipe(model(), {"lr": 0.1, "scheduler": {
         "type": "shutil.rmtree"}}), "'shutil.rmtree'"),
+    ("recipe-warmup-start", _recipe(lr=0.1, scheduler={"type": "warmup_linear", "warmup_steps": 1, "total_steps": 5,
+                                                       "warmup_start": "unscald"}), "'unscald'"),
+    ("recipe-no-decay-positions", _recipe(lr=1e-3, no_decay={"positions": 3}), "got 3"),
+    # warm-up start and a decay that ends before the run
+    ("warmup-start", lambda: warmup_linear(sgd(), warmup_steps=2, total_steps=5, warmup_start=1.5), "got 1.5"),
+    ("decay-fraction", lambda: warmup_cosine(sgd(), warmup_steps=1, total_steps=5, decay_fraction=0), "got 0"),
+    ("decay-fraction-room", lambda: warmup_cosine(sgd(), warmup_steps=3, total_steps=10, decay_fraction=0.3),
+     "`decay_fraction` 0.3"),
+    ("decay-steps-none", lambda: warmup_schedule(2, 5, decay="none", decay_steps=3), "decay='none'"),
+    ("decay-steps-range", lambda: warmup_schedule(2, 5, decay_steps=6), "got 6"),
     ("unknown-recipe", lambda: get_recipe("wgan-pg"), "'wgan-pg'"),
     ("recipe-registered-twice", lambda: register(describe_recipe("wgan-gp")), "'wgan-gp'"),
 ]

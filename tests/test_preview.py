@@ -422,6 +422,8 @@ def test_plot_schedule_of_a_module_and_of_plain_records():
     records = list(preview_schedule(SingleAdam(), max_epochs=1, steps_per_epoch=2))
     figure = plot_schedule(records)
     assert [line.get_label() for line in figure.axes[0].get_lines()] == ["lr-Adam"]
+    # a constant lr is drawn from 0, not zoomed into a wobble around its value
+    assert figure.axes[0].get_ylim() == pytest.approx((0.0, 1e-3 * 1.08))
     old_records = [{k: v for k, v in r.items() if k not in ("name", "role")} for r in records]
     assert [line.get_label() for line in plot_schedule(old_records).axes[0].get_lines()] == ["pg0"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from lightning_optim_recipes.recipes import gans  # noqa: F401 - registers its recipes
+from lightning_optim_recipes.recipes import classic, gans, language, vision  # noqa: F401 - they register theirs
 from lightning_optim_recipes.recipes._registry import REGISTRY, CatalogueRecipe, Source, lookup
 from lightning_optim_recipes.recipe import RECIPE_KEYS, merge, resolve_recipe
 from lightning_optim_recipes._checks import check_keys

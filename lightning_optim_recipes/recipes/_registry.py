@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Optional
+
+from torch import nn
 
 from lightning_optim_recipes.errors import RecipeError
 
-__all__ = ["CatalogueRecipe", "Source", "register"]
+__all__ = ["CatalogueRecipe", "LrScaling", "Source", "register"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +48,13 @@ class CatalogueRecipe:
         recipe: the recipe dict (the format of `configure_from_recipe`).
         numbers: ``(what, where in the source, the source's words)`` for every number the recipe takes from it.
         choices: where the source leaves a value open, the common choice made and why.
-        preview: the sizes of a run that shows the schedule (``max_epochs``, ``steps_per_epoch``).
+        preview: the sizes of a run that shows the schedule (``max_epochs``, ``steps_per_epoch``), and for a recipe
+            that scales its lr by the global batch, the ``batch_size`` previewed.
+        notes: where the recipe differs from what is often said of it, or from another version of its source
+            (the reference code, a later paper), with the source's words.
+        also: the other sources a choice or a note quotes.
+        module: a class, built without arguments, of a small model the recipe is written for (the parameter names
+            and module types its no-decay rule, overrides and layer-wise decay read): previews use it.
     """
 
     name: str
@@ -56,6 +64,81 @@ class CatalogueRecipe:
     numbers: tuple[tuple[str, str, str], ...] = ()
     choices: tuple[str, ...] = ()
     preview: Mapping[str, int] = dataclasses.field(default_factory=lambda: {"max_epochs": 10, "steps_per_epoch": 100})
+    notes: tuple[str, ...] = ()
+    also: tuple[Source, ...] = ()
+    module: Optional[Callable[[], nn.Module]] = None
+
+    def lr_scalings(self, batch_size: Optional[int] = None) -> list[LrScaling]:
+        """How each of the recipe's lrs scales with the global batch (`batch_size`, default: the preview's), one
+        `LrScaling` per optimizer that scales its lr; empty for a recipe that does not.
+
+        Example:
+            >>> from lightning_optim_recipes import describe_recipe
+            >>> [str(s) for s in describe_recipe("deit").lr_scalings(256)]
+            ['lr = 0.0005 x 256 / 512 = 0.00025']
+        """
+        batch = batch_size if batch_size is not None else self.preview.get("batch_size")
+        return [LrScaling(role, spec["lr"], batch, spec["lr_scaling"]["base_batch_size"])
+                for role, spec in _optimizer_specs(self.recipe) if spec.get("lr_scaling") is not None]
+
+    def preview_recipe(self, batch_size: Optional[int] = None) -> dict[str, Any]:
+        """What the preview builds: ``{'recipe': name}``, with the global ``batch_size`` (`batch_size`, default: the
+        preview's) when the recipe scales its lr by it."""
+        recipe: dict[str, Any] = {"recipe": self.name}
+        batch = batch_size if batch_size is not None else self.preview.get("batch_size")
+        if batch is not None and any(spec.get("lr_scaling") for _, spec in _optimizer_specs(self.recipe)):
+            recipe["batch_size"] = batch
+        return recipe
+
+    def preview_schedule(self, *, batch_size: Optional[int] = None, max_epochs: Optional[int] = None,
+                         steps_per_epoch: Optional[int] = None) -> Any:
+        """`preview_schedule` of the recipe on its example `module`, for the preview's sizes (or those given).
+
+        Example:
+            >>> from lightning_optim_recipes import describe_recipe
+            >>> preview = describe_recipe("bert-finetune").preview_schedule()
+            >>> max(r["lr"] for r in preview), preview[-1]["lr"]
+            (5e-05, 0.0)
+        """
+        from lightning_optim_recipes.preview import preview_schedule  # the preview builds on the engine, which
+        #                                                                 reads this registry
+
+        return preview_schedule(
+            self.preview_recipe(batch_size),
+            module=self.module() if self.module is not None else None,
+            max_epochs=max_epochs if max_epochs is not None else self.preview["max_epochs"],
+            steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else self.preview["steps_per_epoch"],
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class LrScaling:
+    """One lr scaled by the global batch: ``lr x batch / base_batch_size`` (`role`: its optimizer's name under
+    ``optimizers``, None for a recipe's only optimizer)."""
+
+    role: Optional[str]
+    lr: float
+    batch_size: Optional[int]
+    base_batch_size: int
+
+    @property
+    def scaled(self) -> Optional[float]:
+        """The lr for `batch_size` (None without one)."""
+        return None if self.batch_size is None else self.lr * self.batch_size / self.base_batch_size
+
+    def __str__(self) -> str:
+        who = f"{self.role} " if self.role else ""
+        if self.batch_size is None:
+            return f"{who}lr = {self.lr:g} x global batch / {self.base_batch_size}"
+        return f"{who}lr = {self.lr:g} x {self.batch_size} / {self.base_batch_size} = {self.scaled:.6g}"
+
+
+def _optimizer_specs(recipe: Mapping[str, Any]) -> Iterator[tuple[Optional[str], Mapping[str, Any]]]:
+    """(name, spec) of each optimizer of a recipe: (None, the recipe) for one optimizer."""
+    if "optimizers" in recipe:
+        yield from recipe["optimizers"].items()
+    else:
+        yield None, recipe
 
 
 REGISTRY: dict[str, CatalogueRecipe] = {}

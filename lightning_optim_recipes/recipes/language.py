@@ -1,0 +1,190 @@
+"""Language-model recipes: BERT fine-tuning, GPT-3 and LLaMA pre-training (AdamW, warm-up, then a decay)."""
+
+from __future__ import annotations
+
+from lightning_optim_recipes.recipes._examples import TinyBert, TinyGPT, TinyLlama
+from lightning_optim_recipes.recipes._registry import CatalogueRecipe, Source, register
+
+__all__: list[str] = []  # the entries are reached by name: `get_recipe("bert-finetune")`
+
+#: nanoGPT's rule (model.py:263-287): parameters of fewer than 2 dimensions get no decay; embeddings are decayed.
+ONE_DIM_NO_DECAY = {"replace": True, "bias": False, "use_model_hook": False}
+
+_ONE_DIM_CHOICE = (
+    "no decay on parameters of fewer than 2 dimensions (biases, norm weights); weights and embeddings decayed, as"
+    " nanoGPT's configure_optimizers does (karpathy/nanoGPT model.py:263-287: \"all weight tensors in matmuls +"
+    " embeddings decay, all biases and layernorms don't\")"
+)
+
+BERT_FINETUNE = register(CatalogueRecipe(
+    name="bert-finetune",
+    summary="BERT fine-tuning: AdamW 5e-5 (of 5e-5, 3e-5, 2e-5), decay 0.01 but not on biases and LayerNorm,"
+            " 10% warm-up, linear to 0",
+    source=Source(
+        authors="Devlin, Chang, Lee, Toutanova",
+        year=2019,
+        title="BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding",
+        venue="NAACL-HLT 2019 (arXiv:1810.04805)",
+        where="Appendix A.3 (fine-tuning), with A.2 for the values fine-tuning keeps from pre-training",
+    ),
+    recipe={
+        "optimizer": "AdamW",
+        "lr": 5e-5,
+        "weight_decay": 0.01,
+        "optimizer_kwargs": {"betas": [0.9, 0.999], "eps": 1e-6},
+        "no_decay": {"replace": True, "module_types": ["LayerNorm"], "one_dim": False, "use_model_hook": False},
+        "scheduler": {"type": "warmup_linear", "warmup_fraction": 0.1},
+        "gradient_clip_val": 1.0,
+    },
+    numbers=(
+        ("lr 5e-5, the first of the grid", "Appendix A.3",
+         "Batch size: 16, 32 / Learning rate (Adam): 5e-5, 3e-5, 2e-5 / Number of epochs: 2, 3, 4"),
+        ("the other values as in pre-training", "Appendix A.3",
+         "For fine-tuning, most model hyperparameters are the same as in pre-training, with the exception of the"
+         " batch size, learning rate, and number of training epochs."),
+        ("beta1 0.9, beta2 0.999, weight decay 0.01, linear decay", "Appendix A.2 (pre-training)",
+         "We use Adam with learning rate of 1e-4, β1 = 0.9, β2 = 0.999, L2 weight decay of 0.01, learning rate"
+         " warmup over the first 10,000 steps, and linear decay of the learning rate."),
+    ),
+    choices=(
+        "lr 5e-5 of the grid {5e-5, 3e-5, 2e-5}: the reference code's default (google-research/bert"
+        " run_classifier.py:84) and Section 4.2's SQuAD v1.1 lr (\"We fine-tune for 3 epochs with a learning rate of"
+        " 5e-5 and a batch size of 32.\"); the paper picks per task on the Dev set. For another:"
+        " get_recipe('bert-finetune', lr=3e-5), or in YAML `optim_recipe: {recipe: bert-finetune, lr: 3.0e-5}`.",
+        "Warm-up over the first 10% of the run, then linear decay to 0 at the last step: the reference code"
+        " (run_classifier.py:89-92 `warmup_proportion 0.1`, :844-845; optimization.py:31-54 `end_learning_rate=0.0`)."
+        " A.2's 10,000 warm-up steps belong to the 1,000,000-step pre-training; the paper says nothing of"
+        " fine-tuning's warm-up. The code starts its warm-up at 0 and draws its decay line from step 0, so it"
+        " leaves the warm-up at 90% of the peak; the recipe's warm-up runs step k at (k + 1) / warm-up steps of the"
+        " peak and decays from the peak.",
+        "AdamW (decoupled weight decay): the reference code's AdamWeightDecayOptimizer decays the weights outside"
+        " Adam's update (optimization.py:131-151), which the paper calls \"L2 weight decay\". That optimizer also"
+        " skips Adam's bias correction; torch's AdamW keeps it.",
+        "No decay on biases and LayerNorm only (the rule replaces the default's): the reference code's"
+        " exclude_from_weight_decay=[\"LayerNorm\", \"layer_norm\", \"bias\"] (optimization.py:59-65); embeddings"
+        " are decayed. The paper does not say which parameters are exempt.",
+        "eps 1e-6 (optimization.py:64 `epsilon=1e-6`) and gradient clipping at global norm 1.0 (optimization.py:74"
+        " `clip_norm=1.0`): the reference code's; the paper states neither.",
+        "Batch size {16, 32} and epochs {2, 3, 4} are the run's (the DataLoader's and the Trainer's): the schedule"
+        " follows whatever length the Trainer gives.",
+    ),
+    notes=(
+        "Section 4.1's GLUE runs search one more lr: \"we selected the best fine-tuning learning rate (among 5e-5,"
+        " 4e-5, 3e-5, and 2e-5) on the Dev set\", with \"a batch size of 32\" and \"3 epochs\".",
+    ),
+    preview={"max_epochs": 3, "steps_per_epoch": 100},
+    module=TinyBert,
+))
+
+GPT_PRETRAIN = register(CatalogueRecipe(
+    name="gpt-pretrain",
+    summary="GPT-3 pre-training: AdamW 6e-4, betas (0.9, 0.95), eps 1e-8, decay 0.1, clip 1.0, warm-up,"
+            " cosine to 10% over 260/300 of the run, then held",
+    source=Source(
+        authors="Brown et al. (31 authors)",
+        year=2020,
+        title="Language Models are Few-Shot Learners",
+        venue="NeurIPS 2020 (arXiv:2005.14165)",
+        where="Appendix B (Details of Model Training); Table 2.1 for the lr",
+    ),
+    recipe={
+        "optimizer": "AdamW",
+        "lr": 6e-4,
+        "weight_decay": 0.1,
+        "optimizer_kwargs": {"betas": [0.9, 0.95], "eps": 1e-8},
+        "no_decay": ONE_DIM_NO_DECAY,
+        "scheduler": {"type": "warmup_cosine", "warmup_fraction": 0.00125, "min_lr_ratio": 0.1,
+                      "decay_fraction": 260 / 300},
+        "gradient_clip_val": 1.0,
+    },
+    numbers=(
+        ("beta1 0.9, beta2 0.95, eps 1e-8", "Appendix B",
+         "To train all versions of GPT-3, we use Adam with β1 = 0.9, β2 = 0.95, and ϵ = 10−8"),
+        ("gradient clipping at global norm 1.0", "Appendix B", "we clip the global norm of the gradient at 1.0"),
+        ("weight decay 0.1", "Appendix B",
+         "All models use weight decay of 0.1 to provide a small amount of regularization [LH17]."),
+        ("cosine decay to 10% of the peak (min_lr_ratio 0.1)", "Appendix B",
+         "we use cosine decay for learning rate down to 10% of its value"),
+        ("the cosine over the first 260B of the run's 300B tokens, then 10% of the peak to the end (decay_fraction"
+         " 260 / 300: the floor from optimizer step round(260 / 300 x steps) - 1 on)", "Appendix B; Table 2.1",
+         "over 260 billion tokens (after 260 billion tokens, training continues at 10% of the original learning"
+         " rate) / All models were trained for a total of 300 billion tokens."),
+        ("linear warm-up over 375M of the run's 300B tokens (warmup_fraction 0.00125)", "Appendix B; Table 2.1",
+         "There is a linear LR warmup over the first 375 million tokens. / All models were trained for a total of"
+         " 300 billion tokens."),
+        ("lr 6e-4 (GPT-3 Small, 125M parameters)", "Table 2.1", "GPT-3 Small 125M 12 768 12 64 0.5M 6.0 × 10−4"),
+    ),
+    choices=(
+        "AdamW: the paper says Adam with weight decay citing [LH17], Loshchilov and Hutter's decoupled weight decay;"
+        " nanoGPT uses torch.optim.AdamW (model.py:284).",
+        "lr: GPT-3 Small's row of Table 2.1, nanoGPT's default (train.py:58 `learning_rate = 6e-4`); the larger"
+        " models' lrs are in the same table (Medium: get_recipe('gpt-pretrain', lr=3e-4)).",
+        "Warm-up as a fraction of the run, 375M / 300B tokens = 0.125%: tokens do not carry over to another run,"
+        " its share of the run does. (nanoGPT warms up over 2,000 of 600,000 iterations, train.py:59,66.)",
+        _ONE_DIM_CHOICE + "; the paper does not say which parameters are decayed.",
+        "GPT-3's batch-size ramp (\"from a small value (32k tokens) to the full value over the first 4-12 billion"
+        " tokens\") is the data loader's, not the optimizer's; nanoGPT has none.",
+    ),
+    notes=(
+        "nanoGPT decays until the last iteration instead (train.py:59,67: lr_decay_iters = max_iters = 600000):"
+        " get_recipe('gpt-pretrain', scheduler={'decay_fraction': None}).",
+    ),
+    preview={"max_epochs": 8, "steps_per_epoch": 1000},
+    module=TinyGPT,
+))
+
+LLAMA_PRETRAIN = register(CatalogueRecipe(
+    name="llama-pretrain",
+    summary="LLaMA pre-training: AdamW 3e-4, betas (0.9, 0.95), decay 0.1, clip 1.0, 2,000 warm-up steps, cosine"
+            " to 10%",
+    source=Source(
+        authors="Touvron, Lavril, Izacard, Martinet, Lachaux, Lacroix, Rozière, Goyal, Hambro, Azhar, Rodriguez,"
+                " Joulin, Grave, Lample",
+        year=2023,
+        title="LLaMA: Open and Efficient Foundation Language Models",
+        venue="arXiv:2302.13971",
+        where="Section 2.3 (Optimizer) and Table 2",
+    ),
+    also=(Source(
+        authors="Touvron et al.",
+        year=2023,
+        title="Llama 2: Open Foundation and Fine-Tuned Chat Models",
+        venue="arXiv:2307.09288",
+        where="Section 2.2 (Training Details, Hyperparameters)",
+    ),),
+    recipe={
+        "optimizer": "AdamW",
+        "lr": 3e-4,
+        "weight_decay": 0.1,
+        "optimizer_kwargs": {"betas": [0.9, 0.95], "eps": 1e-5},
+        "no_decay": ONE_DIM_NO_DECAY,
+        "scheduler": {"type": "warmup_cosine", "warmup_steps": 2000, "min_lr_ratio": 0.1},
+        "gradient_clip_val": 1.0,
+    },
+    numbers=(
+        ("AdamW, beta1 0.9, beta2 0.95", "Section 2.3",
+         "Our models are trained using the AdamW optimizer (Loshchilov and Hutter, 2017), with the following"
+         " hyper-parameters: β1 = 0.9, β2 = 0.95."),
+        ("cosine to 10% of the peak (min_lr_ratio 0.1)", "Section 2.3",
+         "We use a cosine learning rate schedule, such that the final learning rate is equal to 10% of the maximal"
+         " learning rate."),
+        ("weight decay 0.1, gradient clipping 1.0, 2,000 warm-up steps", "Section 2.3",
+         "We use a weight decay of 0.1 and gradient clipping of 1.0. We use 2,000 warmup steps, and vary the"
+         " learning rate and batch size with the size of the model (see Table 2 for details)."),
+        ("lr 3e-4 (the 6.7B and 13.0B models)", "Table 2", "6.7B ... 3.0e−4; 13.0B ... 3.0e−4"),
+    ),
+    choices=(
+        "eps 1e-5: LLaMA states none; Llama 2, by the same group, does (Section 2.2, Hyperparameters): \"We trained"
+        " using the AdamW optimizer (Loshchilov and Hutter, 2017), with β1 = 0.9, β2 = 0.95, eps = 10−5.\"",
+        "lr: the 6.7B and 13.0B models' (Table 2); the 32.5B and 65.2B models use 1.5e-4:"
+        " get_recipe('llama-pretrain', lr=1.5e-4).",
+        "The warm-up stays 2,000 optimizer steps, as the paper gives it in steps: it fits any run longer than that"
+        " (the 7B model's 1.0T tokens at 4M per batch are about 250,000 steps). A shorter run needs"
+        " scheduler={'warmup_steps': None, 'warmup_fraction': 0.01}.",
+        _ONE_DIM_CHOICE + "; the paper does not say which parameters are decayed.",
+        "Clipping by the global norm (gradient_clip_algorithm 'norm'): \"gradient clipping of 1.0\" does not say"
+        " which; the norm is the common reading, and GPT-3's (\"we clip the global norm of the gradient at 1.0\").",
+    ),
+    preview={"max_epochs": 10, "steps_per_epoch": 1000},
+    module=TinyLlama,
+))
