@@ -33,7 +33,7 @@ define install_package
 	fi
 endef
 
-.PHONY: test demo install benchmark clean
+.PHONY: test demo docs install benchmark clean
 
 $(VENV)/.torch:
 	$(call say,creating .venv)
@@ -57,6 +57,12 @@ $(VENV)/.test: $(VENV)/.torch $(SETUP_FILES)
 	@touch $(VENV)/.demo $@
 	$(call say,done)
 
+$(VENV)/.docs: $(VENV)/.torch $(SETUP_FILES)
+	$(call say,installing the package and the docs extras)
+	$(call install_package,docs)
+	@touch $@
+	$(call say,done)
+
 install: $(VENV)/.test
 
 test: $(VENV)/.test
@@ -67,10 +73,17 @@ test: $(VENV)/.test
 demo: $(VENV)/.demo
 	$(PY) examples/demo.py
 
+# The site, into docs/_build/html: every page re-read (-E) and the notebooks executed, so it shows the code as it is;
+# any warning or unresolved reference fails it (-W, nitpicky in docs/conf.py). See docs/README.md.
+docs: $(VENV)/.docs
+	$(call say,building the docs (executes the notebooks))
+	@$(PY) -m sphinx -q -E -W --keep-going -b html docs docs/_build/html
+	$(call say,done: docs/_build/html/index.html)
+
 benchmark: $(VENV)/.demo
 	$(PY) benchmarks/callbacks_overhead.py
 	$(PY) benchmarks/alternating_overhead.py
 	$(PY) benchmarks/param_groups_scale.py
 
 clean:
-	rm -rf $(VENV) demo_out *.egg-info .mypy_cache
+	rm -rf $(VENV) demo_out *.egg-info .mypy_cache docs/_build docs/_generated docs/api docs/notebooks
