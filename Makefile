@@ -68,7 +68,7 @@ install: $(VENV)/.test
 test: $(VENV)/.test
 	$(PY) -m pytest -q --nbmake tests lightning_optim_recipes notebooks
 	LOR_LIGHTNING=lightning $(PY) -m pytest -q -m "trainer and not slow" tests
-	$(PY) -m mypy lightning_optim_recipes
+	$(PY) -m mypy lightning_optim_recipes tests/typing
 
 demo: $(VENV)/.demo
 	$(PY) examples/demo.py

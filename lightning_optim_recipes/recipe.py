@@ -249,7 +249,7 @@ def configure_from_recipe(module: nn.Module, recipe: Mapping[str, Any], trainer:
     configs = []
     for name, sub in resolved["optimizers"].items():
         target = _submodule(module, name, sub.get("modules", [name]))
-        optimizer, scheduler = _build(target, sub, resolved, trainer, f"{label}'s {name!r} optimizer")
+        optimizer, scheduler = _build(target, sub, resolved, trainer, f"{label}'s {name!r} optimizer", role=name)
         entry: dict[str, Any] = {"optimizer": optimizer}
         if scheduler is not None:
             entry["lr_scheduler"] = scheduler
@@ -291,11 +291,20 @@ def _submodule(module: nn.Module, name: str, paths: Any) -> nn.Module:
 
 
 def _build(module: nn.Module, spec: Mapping[str, Any], recipe: Mapping[str, Any], trainer: Any,
-           label: str) -> tuple[torch.optim.Optimizer, Any]:
+           label: str, role: Optional[str] = None) -> tuple[torch.optim.Optimizer, Any]:
     optimizer_cls = _optimizer_class(spec.get("optimizer", "AdamW"))
     kwargs = dict(spec.get("optimizer_kwargs") or {})
-    if "betas" in kwargs and isinstance(kwargs["betas"], list):
-        kwargs["betas"] = tuple(kwargs["betas"])  # YAML has no tuples
+    misplaced = [key for key in ("lr", "weight_decay") if key in kwargs]
+    if misplaced:  # param groups set both, so the optimizer's default would be silently ignored
+        key = misplaced[0]
+        raise RecipeError(
+            f"{label.capitalize()} has {key!r} in its optimizer_kwargs, where every param group's own {key!r}"
+            f" overrides it: write it beside 'optimizer' instead, {{{key!r}: {kwargs[key]!r}}}, and remove it from"
+            " optimizer_kwargs."
+        )
+    betas = kwargs.get("betas")
+    if isinstance(betas, (list, tuple)):  # YAML has no tuples, and writes 0.0 as 0: torch wants a pair of floats
+        kwargs["betas"] = tuple(float(b) if isinstance(b, int) and not isinstance(b, bool) else b for b in betas)
     lr = _scaled_lr(spec, recipe, trainer, label)
     layer_decay = spec.get("layer_decay")
     overrides = spec.get("overrides")
@@ -311,13 +320,17 @@ def _build(module: nn.Module, spec: Mapping[str, Any], recipe: Mapping[str, Any]
         overrides=overrides,
         layer_decay=layer_decay,
     )
+    # decay and no_decay stay two groups even at weight_decay 0: the layout does not depend on the value, so a run
+    # resumed with weight decay added keeps its optimizer state
+    if role is not None:  # several optimizers: their groups carry the role (lr-Adam/critic, lr-AdamW/encoder/decay)
+        for group in groups:
+            group["name"] = f"{role}/{group['name']}" if "name" in group else role
     try:
         optimizer = optimizer_cls(groups, lr=lr, **kwargs)
-    except TypeError as err:
-        raise RecipeError(
-            f"The recipe's optimizer_kwargs do not fit {optimizer_cls.__name__}: {err}. Remove or rename the"
-            f" arguments {optimizer_cls.__name__} does not take."
-        ) from err
+    except (TypeError, ValueError) as err:  # an argument it does not take; a value it refuses
+        fix = (f"Remove or rename the arguments {optimizer_cls.__name__} does not take." if isinstance(err, TypeError)
+               else f"Change that value in {label}.")
+        raise RecipeError(f"The recipe's optimizer_kwargs do not fit {optimizer_cls.__name__}: {err}. {fix}") from err
     scheduler = None
     if spec.get("scheduler") is not None:
         scheduler = _scheduler(optimizer, _warmup_start(spec["scheduler"], spec["lr"], lr, label), trainer)

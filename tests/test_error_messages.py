@@ -196,6 +196,7 @@ CASES = [
     ("recipe-type", lambda: configure_from_recipe(model(), "AdamW"), "'AdamW'"),
     ("recipe-lr", _recipe(optimizer="AdamW"), "'lr'"),
     ("recipe-kwargs", _recipe(lr=1e-3, optimizer_kwargs={"momentum": 0.9}), "'momentum'"),
+    ("recipe-kwargs-misplaced", _recipe(lr=1e-3, optimizer_kwargs={"weight_decay": 0.1}), "'weight_decay'"),
     ("recipe-optimizer-type", _recipe(lr=1e-3, optimizer=3), "got 3"),
     ("recipe-optimizer-name", _recipe(lr=1e-3, optimizer="Adamw"), "'Adamw'"),
     ("recipe-no-decay", _recipe(lr=1e-3, no_decay=3), "got 3"),

@@ -18,7 +18,7 @@ class EncoderDecoder(nn.Module):
 
 
 def _groups(config):
-    return [(g["name"], len(g["params"]), g["lr"], g["weight_decay"]) for g in config["optimizer"].param_groups]
+    return [(g.get("name"), len(g["params"]), g["lr"], g["weight_decay"]) for g in config["optimizer"].param_groups]
 
 
 def test_full_recipe():
@@ -34,6 +34,11 @@ def test_full_recipe():
     config = configure_from_recipe(EncoderDecoder(), recipe)
     optimizer = config["optimizer"]
     assert type(optimizer) is torch.optim.AdamW and optimizer.defaults["betas"] == (0.9, 0.95)
+    # YAML writes 0.0 as 0: torch refuses an int beta next to a float one ("betas must be either both floats")
+    yaml_betas = configure_from_recipe(EncoderDecoder(), {"optimizer": "Adam", "lr": 1e-4,
+                                                          "optimizer_kwargs": {"betas": [0, 0.9]}})
+    assert yaml_betas["optimizer"].defaults["betas"] == (0.0, 0.9)
+    assert all(type(b) is float for b in yaml_betas["optimizer"].defaults["betas"])
     assert _groups(config) == [
         ("no_decay", 4, 3e-4, 0.0),  # embedding weight (exempt by the recipe), encoder bias, LayerNorm weight, bias
         ("decay", 1, 3e-4, 0.05),
@@ -58,6 +63,7 @@ def test_optimizer_by_name_class_or_path(spec, expected):
 def test_defaults_adamw_without_weight_decay():
     config = configure_from_recipe(EncoderDecoder(), {"lr": 0.01})
     assert type(config["optimizer"]) is torch.optim.AdamW
+    # two groups even without weight decay: the layout stays when a resumed run adds it
     assert _groups(config) == [("decay", 3, 0.01, 0.0), ("no_decay", 4, 0.01, 0.0)]
 
 
@@ -130,6 +136,15 @@ def test_scheduler_types(scheduler, kind, cadence):
         ({"lr": 0.1, "optimizer": "torch.optim.Nope"}, r"^Cannot import the optimizer 'torch\.optim\.Nope': "),
         ({"lr": 0.1, "optimizer": "SGD", "optimizer_kwargs": {"betas": [0.9, 0.9]}},
          r"^The recipe's optimizer_kwargs do not fit SGD: .*unexpected keyword argument 'betas'"),
+        ({"lr": 0.1, "optimizer": "Adam", "optimizer_kwargs": {"betas": [1.5, 0.9]}},
+         r"^The recipe's optimizer_kwargs do not fit Adam: Invalid beta parameter at index 0: 1\.5\. Change that value"
+         r" in the recipe\.$"),
+        # param groups set their own lr and weight decay: the optimizer's default would be silently ignored
+        ({"lr": 0.1, "optimizer_kwargs": {"weight_decay": 0.1}},
+         r"^The recipe has 'weight_decay' in its optimizer_kwargs, where every param group's own 'weight_decay'"
+         r" overrides it: write it beside 'optimizer' instead, \{'weight_decay': 0\.1\}, and remove it from"
+         r" optimizer_kwargs\.$"),
+        ({"lr": 0.1, "optimizer_kwargs": {"lr": 0.5}}, r"^The recipe has 'lr' in its optimizer_kwargs"),
         ({"lr": 0.1, "no_decay": "all"},
          r"^The recipe's 'no_decay' must be 'default', 'none' or a dict such as \{'names': \['pos_embed'\]\}, got 'all'\.$"),
         ({"lr": 0.1, "no_decay": {"module_type": ["Embedding"]}},

@@ -146,7 +146,8 @@ def test_gan_previews_alternate_and_keep_the_lrs(name, pattern):
     steps = sorted({(r["step"], r["role"]) for r in preview})
     assert "".join(role[0].upper() for _, role in steps) == pattern * (240 // len(pattern))
     critic, generator = describe_recipe(name).recipe["optimizers"].values()
-    assert set(lrs(preview, "decay", 0)) == {critic["lr"]} and set(lrs(preview, "decay", 1)) == {generator["lr"]}
+    assert set(lrs(preview, "critic/decay", 0)) == {critic["lr"]}
+    assert set(lrs(preview, "generator/decay", 1)) == {generator["lr"]}
 
 
 # -------------------------------------------------------------------------------------------------------- language

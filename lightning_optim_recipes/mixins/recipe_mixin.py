@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Callable
-from typing import Any, ClassVar, Optional
+from collections.abc import Mapping
+from typing import Any, ClassVar, Optional, Union
 
 
 from lightning_optim_recipes import fit_checks
@@ -44,7 +45,7 @@ class OptimRecipeMixin:
     """
 
     #: The default recipe; ``hparams['optim_recipe']`` takes precedence.
-    optim_recipe: ClassVar[Optional[Recipe]] = None
+    optim_recipe: ClassVar[Union[Recipe, Mapping[str, Any], None]] = None  # get_recipe(...) or a dict
     #: The validated optimizers and schedulers (set when the Trainer calls ``configure_optimizers``).
     optimizer_setup: Optional[OptimizerSetup] = None
     #: On ``fit(..., ckpt_path=...)``: ``"checkpoint"`` (Lightning's behaviour: the checkpoint's optimizer and
@@ -72,7 +73,7 @@ class OptimRecipeMixin:
         self.__dict__["_recipe_in_use"] = resolved = resolve_recipe(recipe)
         return configure_from_recipe(self, resolved)  # type: ignore[arg-type]
 
-    def resolve_optim_recipe(self) -> Optional[Recipe]:
+    def resolve_optim_recipe(self) -> Optional[Mapping[str, Any]]:
         """The recipe in use: ``hparams['optim_recipe']`` if set, else the ``optim_recipe`` attribute, with the lr
         a learning-rate finder set (`lr`)."""
         hparams = getattr(self, "hparams", None) or {}
