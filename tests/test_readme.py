@@ -56,3 +56,23 @@ def test_the_two_lightningcli_commands_run_one_after_the_other(tmp_path):
                               capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONWARNINGS="ignore"))
         assert done.returncode == 0, done.stderr[-2000:]
     assert not (ROOT / "config.yaml").exists()
+
+
+def test_the_catalogue_table_lists_every_recipe_once():
+    from lightning_optim_recipes import list_recipes
+
+    section = README.split("## The recipe catalogue", 1)[1].split("\n## ", 1)[0]
+    names = re.findall(r"^\| `([a-z0-9-]+)` \|", section, flags=re.MULTILINE)
+    assert sorted(names) == sorted(list_recipes()) and len(names) == len(set(names))
+
+
+def test_the_api_table_names_only_exported_names():
+    import lightning_optim_recipes
+
+    section = README.split("## API", 1)[1]
+    for cell in re.findall(r"^\| (.+?) \| .+ \|$", section, flags=re.MULTILINE)[2:]:
+        for name in re.findall(r"`([\w.]+)`", cell):
+            if name.startswith("lightning_optim_recipes."):
+                __import__(name)
+            else:
+                assert name in lightning_optim_recipes.__all__, name

@@ -94,7 +94,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
             if counter is not None:
                 self._handles.append(optimizer.register_step_post_hook(counter))
             self._counters.append(counter)
-        specs = self._specs(trainer, pl_module, mode)
+        specs = _scheduler_specs(self, trainer, pl_module, mode)
         if mode == "automatic":
             loop = cadence.Loop("automatic", 1, _timings(specs), accumulate=(trainer.accumulate_grad_batches,))
         self._names = optimizer_names(specs, self._optimizers, getattr(pl_module, "optimizer_roles", None))
@@ -134,7 +134,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         try:
             self._check(trainer, "at the end of training", final=True)
-            self.report = self._build_report()
+            self.report = _build_report(self)
         finally:
             self._remove_hooks()
         if trainer.is_global_zero:
@@ -272,22 +272,6 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
 
     # ------------------------------------------------------------------------------------------------ helpers
 
-    def _specs(self, trainer: Any, pl_module: Any, mode: str) -> list[SchedulerSpec]:
-        setup = self.optimizer_setup or getattr(pl_module, "optimizer_setup", None)
-        if setup is not None and len(setup.schedulers) == len(trainer.lr_scheduler_configs or setup.schedulers):
-            return list(setup.schedulers)
-        specs = []
-        for config in trainer.lr_scheduler_configs:
-            optimizer = config.scheduler.optimizer
-            index = next((i for i, o in enumerate(self._optimizers) if o is optimizer), 0)
-            specs.append(SchedulerSpec(
-                scheduler=config.scheduler, optimizer_index=index, interval=config.interval,
-                frequency=config.frequency, name=config.name, monitor=config.monitor, strict=config.strict,
-                reduce_on_plateau=config.reduce_on_plateau or isinstance(config.scheduler, ReduceLROnPlateau),
-                declared=mode != "manual",
-            ))
-        return specs
-
     def _warn_accumulation(self, trainer: Any, mode: str) -> None:
         accumulate = getattr(trainer, "accumulate_grad_batches", 1)
         if mode != "automatic" or accumulate <= 1 or self._ledger is None:
@@ -297,34 +281,54 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
                 warnings.warn(messages.accumulation(tracked.name, tracked.spec.frequency, accumulate, trainer),
                               RecipeWarning, stacklevel=2)
 
-    def _build_report(self) -> CadenceReport:
-        ledger = self._ledger
-        assert ledger is not None and self._names is not None
-        counts = self._counts()
-        rows = []
-        for tracked in ledger.tracked:
-            low, high = ledger.expected_range(tracked, counts) if tracked.read is not None else (0, 0)
-            if ledger.mode == "manual" and not tracked.spec.declared:
-                low, high = min(1, counts[tracked.spec.optimizer_index]), max(tracked.actual() or 0, 1)
-            index = tracked.spec.optimizer_index
-            rows.append(SchedulerCadence(
-                tracked.name, index, tracked.spec.interval, tracked.spec.frequency, low, high, tracked.actual(),
-                tuple(float(g["lr"]) for g in self._optimizers[index].param_groups),
-                type(tracked.spec.scheduler).__name__, self._names.optimizer(index),
-            ))
-        frequencies = ledger.loop.frequencies if ledger.loop is not None else None
-        optimizers = [
-            OptimizerCadence(self._names.optimizer(i), i, frequencies[i] if frequencies else None,
-                             ledger.optimizer_expected(i), counts[i] if self._counters[i] is not None else None,
-                             type(o).__name__)
-            for i, o in enumerate(self._optimizers)
-        ]
-        return CadenceReport(tuple(rows), tuple(optimizers))
-
     def _remove_hooks(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+
+def _scheduler_specs(check: Any, trainer: Any, pl_module: Any, mode: str) -> list[SchedulerSpec]:
+    """The validated specs when they describe the Trainer's schedulers, else specs read from the Trainer's configs."""
+    setup = check.optimizer_setup or getattr(pl_module, "optimizer_setup", None)
+    if setup is not None and len(setup.schedulers) == len(trainer.lr_scheduler_configs or setup.schedulers):
+        return list(setup.schedulers)
+    specs = []
+    for config in trainer.lr_scheduler_configs:
+        optimizer = config.scheduler.optimizer
+        index = next((i for i, o in enumerate(check._optimizers) if o is optimizer), 0)
+        specs.append(SchedulerSpec(
+            scheduler=config.scheduler, optimizer_index=index, interval=config.interval,
+            frequency=config.frequency, name=config.name, monitor=config.monitor, strict=config.strict,
+            reduce_on_plateau=config.reduce_on_plateau or isinstance(config.scheduler, ReduceLROnPlateau),
+            declared=mode != "manual",
+        ))
+    return specs
+
+
+def _build_report(check: SchedulerCadenceCheck) -> CadenceReport:
+    """The report of the run so far: each scheduler's and each optimizer's expected and actual steps."""
+    ledger, names = check._ledger, check._names
+    assert ledger is not None and names is not None
+    counts = check._counts()
+    rows = []
+    for tracked in ledger.tracked:
+        low, high = ledger.expected_range(tracked, counts) if tracked.read is not None else (0, 0)
+        if ledger.mode == "manual" and not tracked.spec.declared:
+            low, high = min(1, counts[tracked.spec.optimizer_index]), max(tracked.actual() or 0, 1)
+        index = tracked.spec.optimizer_index
+        rows.append(SchedulerCadence(
+            tracked.name, index, tracked.spec.interval, tracked.spec.frequency, low, high, tracked.actual(),
+            tuple(float(g["lr"]) for g in check._optimizers[index].param_groups),
+            type(tracked.spec.scheduler).__name__, names.optimizer(index),
+        ))
+    frequencies = ledger.loop.frequencies if ledger.loop is not None else None
+    optimizers = [
+        OptimizerCadence(names.optimizer(i), i, frequencies[i] if frequencies else None,
+                         ledger.optimizer_expected(i), counts[i] if check._counters[i] is not None else None,
+                         type(o).__name__)
+        for i, o in enumerate(check._optimizers)
+    ]
+    return CadenceReport(tuple(rows), tuple(optimizers))
 
 
 def _timings(specs: list[SchedulerSpec]) -> tuple[cadence.Timing, ...]:
