@@ -90,8 +90,10 @@ class _StandInTrainer:
     """The sizes of a run, where ``configure_optimizers`` reads them from ``self.trainer`` (with `batch_size`, a
     ``train_dataloader`` of that per-device batch size, where the recipe engine reads the global batch)."""
 
-    #: Set by `preview_schedule`: how to give the global batch a recipe's ``lr_scaling`` asks for (see `recipe`).
-    global_batch_fix: Optional[str] = None
+    #: How to give the global batch a recipe's ``lr_scaling`` asks for (the recipe engine's error says it).
+    global_batch_fix: Optional[str] = (
+        "pass `preview_schedule(..., batch_size=)` (the per-device batch; --batch-size on the command line): the"
+        " preview's stand-in Trainer has no DataLoader")
 
     def __init__(self, max_epochs: int, steps_per_epoch: int, accumulate_grad_batches: int,
                  batch_size: Optional[int] = None) -> None:
@@ -190,20 +192,15 @@ def preview_schedule(
     if batch_size is not None:
         _check_size("batch_size", batch_size)
     if resume_from is not None:
-        if batch_size is not None:
-            raise RecipeError("`batch_size=` does not reach a resumed preview yet: remove it and set 'batch_size' (the"
-                              " global batch) in the old and the new recipe instead.")  # the old run up to the checkpoint, then this one
         from lightning_optim_recipes.resume import preview_resumed  # it builds on this module
 
         resumed = preview_resumed(module_or_recipe, resume_from, resume, max_epochs=max_epochs,
                                   steps_per_epoch=steps_per_epoch, accumulate_grad_batches=accumulate_grad_batches,
-                                  module=module)
+                                  module=module, batch_size=batch_size)
         return _as_frame(resumed) if as_frame else resumed
     if resume is not None:
         raise RecipeError("`resume=` is for a resumed run: pass `resume_from=ResumeFrom(old, step=...)` too.")
     trainer = _StandInTrainer(max_epochs, steps_per_epoch, accumulate_grad_batches, batch_size)
-    trainer.global_batch_fix = ("pass `preview_schedule(..., batch_size=)` (the per-device batch; --batch-size on the"
-                                " command line): the preview's stand-in Trainer has no DataLoader")
     model, setup = _configure(module_or_recipe, module, trainer)
     for spec in setup.schedulers:
         if spec.reduce_on_plateau:

@@ -913,7 +913,7 @@ def _dropped_message(source: str, index: int, reason: str, setup: OptimizerSetup
 
 
 def preview_resumed(new: Any, resume_from: Any, choice: Optional[str], *, max_epochs: int, steps_per_epoch: int,
-                    accumulate_grad_batches: int, module: Any) -> Any:
+                    accumulate_grad_batches: int, module: Any, batch_size: Optional[int] = None) -> Any:
     """`preview_schedule` of a resumed run: `resume_from`'s old run up to its step, `new` after it (see
     `ResumeFrom`). Returns a `SchedulePreview` with ``resume_report`` set."""
     from lightning_optim_recipes import preview  # it imports the mixins, which import this module
@@ -927,7 +927,7 @@ def preview_resumed(new: Any, resume_from: Any, choice: Optional[str], *, max_ep
     result.max_epochs, result.steps_per_epoch, result.accumulate_grad_batches = max_epochs, per_epoch, accumulate
     result.markers = []
 
-    old_trainer = preview._StandInTrainer(old_epochs, per_epoch, accumulate)
+    old_trainer = preview._StandInTrainer(old_epochs, per_epoch, accumulate, batch_size)
     old_module = (point.module if point.module is not None else module) if isinstance(point.old, Mapping) else None
     old_model, old_setup = preview._configure(point.old, old_module, old_trainer)
     record(old_setup)
@@ -958,7 +958,7 @@ def preview_resumed(new: Any, resume_from: Any, choice: Optional[str], *, max_ep
         "loops": {"fit_loop": {"epoch_loop.batch_progress": {"total": {"processed": trained}}}},
     }
 
-    new_trainer = preview._StandInTrainer(max_epochs, per_epoch, accumulate)  # loops are restored after configuring
+    new_trainer = preview._StandInTrainer(max_epochs, per_epoch, accumulate, batch_size)  # loops are restored after configuring
     new_model, new_setup = preview._configure(new, module if isinstance(new, Mapping) else None, new_trainer)
     own = getattr(new_model, "resume", None) if not isinstance(new, Mapping) else None
     chosen = check_choice(choice) if choice is not None else _choose(new_model, own if isinstance(own, str) else None,

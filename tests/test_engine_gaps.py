@@ -304,9 +304,15 @@ def test_preview_without_batch_size_names_it():
         preview_schedule(ScaledRegressor(), max_epochs=1, steps_per_epoch=8)
     with pytest.raises(RecipeError, match=r"`batch_size` must be a positive int, got 0"):
         preview_schedule(ScaledRegressor(), max_epochs=1, steps_per_epoch=8, batch_size=0)
-    with pytest.raises(RecipeError, match=r"`batch_size=` does not reach a resumed preview yet"):
-        preview_schedule(ScaledRegressor(), max_epochs=1, steps_per_epoch=8, batch_size=8,
-                         resume_from=(ScaledRegressor(), 2))
+
+
+def test_preview_batch_size_reaches_a_resumed_preview():
+    """The old run up to step 2 and the resumed one both scale 0.1 by 1024 / 256: a warm-up from 0.1 to 0.4 over 2
+    steps, then linear to 0 at step 7, unchanged by the resume (same recipe)."""
+    preview = preview_schedule(ScaledRegressor(), max_epochs=2, steps_per_epoch=4, batch_size=1024,
+                               resume_from=(ScaledRegressor(), 2))
+    assert decay_lrs(preview) == pytest.approx([0.1, 0.4, 0.4 * 5 / 6, 0.4 * 4 / 6, 0.4 * 3 / 6, 0.4 * 2 / 6,
+                                                0.4 / 6, 0.0], rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.trainer
