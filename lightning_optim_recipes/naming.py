@@ -102,12 +102,14 @@ def record_label(record: Any, several_optimizers: bool = False) -> str:
     Example:
         >>> record_label({"name": "lr-Adam-1", "role": "critic", "optimizer": 0, "group": "pg0"})
         'lr-Adam-1 (critic)'
+        >>> record_label({"name": "lr-Adam/critic/decay", "role": "critic", "optimizer": 0, "group": "critic/decay"})
+        'lr-Adam/critic/decay'
     """
     name = record.get("name")
     if not name:
         return f"optimizer {record['optimizer']}: {record['group']}" if several_optimizers else str(record["group"])
     role = record.get("role")
-    return f"{name} ({role})" if role and role != str(name).split("/")[0] else str(name)
+    return f"{name} ({role})" if role and role not in str(name).split("/") else str(name)  # lr-Adam/critic: no repeat
 
 
 def _prefix(names: Sequence[str], param_groups: Sequence[dict[str, Any]]) -> str:
