@@ -15,6 +15,7 @@ machine. Run: ``python benchmarks/alternating_overhead.py [--repeats 7] [--batch
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import time
 import warnings
@@ -27,6 +28,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
 
 warnings.filterwarnings("ignore")
+
+# Print only the results: Lightning's info lines ("GPU available: ...", the litlogger tip, "`Trainer.fit` stopped: ...")
+# go through its rank-zero loggers, which sit under these names (`pytorch_lightning` or the `lightning` package).
+for _logger in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_logger).setLevel(logging.WARNING)
+
 N_CRITIC = 5
 WIDTH = 64
 

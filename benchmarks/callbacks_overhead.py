@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import statistics
 import time
 import warnings
@@ -33,6 +34,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from lightning_optim_recipes import LearningRateLogger, OptimRecipeMixin, SchedulerCadenceCheck
 
 warnings.filterwarnings("ignore")
+
+# Print only the results: Lightning's info lines ("GPU available: ...", the litlogger tip, "`Trainer.fit` stopped: ...")
+# go through its rank-zero loggers, which sit under these names (`pytorch_lightning` or the `lightning` package).
+for _logger in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_logger).setLevel(logging.WARNING)
 
 
 def main() -> None:

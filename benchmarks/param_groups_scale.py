@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import logging
 import sys
 import time
 import warnings
@@ -37,6 +38,11 @@ from torch import nn
 from lightning_optim_recipes import check_param_groups, param_groups, validate_optimizers
 
 SIZES = (10_000, 30_000, 100_000)
+
+# Print only the results: should Lightning log anything (its rank-zero info lines), keep it out of the table. Its
+# loggers sit under these names (`pytorch_lightning` or the `lightning` package).
+for _logger in ("pytorch_lightning", "lightning_fabric", "lightning.pytorch", "lightning.fabric"):
+    logging.getLogger(_logger).setLevel(logging.WARNING)
 
 try:  # timm's own function when it is installed (never a requirement of this project)
     from timm.optim import param_groups_weight_decay as timm_param_groups_weight_decay

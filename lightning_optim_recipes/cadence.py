@@ -32,7 +32,10 @@ Example:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
+import itertools
 from collections.abc import Sequence
 from typing import Optional, Protocol
 
@@ -100,6 +103,30 @@ class Loop:
     def accumulation(self, index: int) -> int:
         """The accumulation of optimizer `index`."""
         return self.accumulate[index]
+
+    # Facts derived from the fields once (a training loop asks for them on every batch). Cached on the instance:
+    # the fields are frozen, so they never go stale.
+
+    @functools.cached_property
+    def _every_optimizer(self) -> tuple[int, ...]:
+        return tuple(range(self.optimizers))
+
+    @functools.cached_property
+    def _cycle(self) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+        """The alternation cycle: the end of each block (cumulative frequencies, in the cycle's order), the optimizer
+        of each block, and the cycle's length."""
+        members = self.order if self.order is not None else tuple(range(len(self.frequencies or ())))
+        in_order = [(self.frequencies or ())[i] for i in members]
+        return tuple(itertools.accumulate(in_order)), tuple(members), sum(in_order)
+
+    @functools.cached_property
+    def _step_schedulers(self) -> dict[int, tuple[tuple[int, int], ...]]:
+        """Per optimizer, its 'step' schedulers as (position in `schedulers`, frequency)."""
+        by_optimizer: dict[int, list[tuple[int, int]]] = {}
+        for k, timing in enumerate(self.schedulers):
+            if timing.interval == "step":
+                by_optimizer.setdefault(timing.optimizer, []).append((k, timing.frequency))
+        return {index: tuple(due) for index, due in by_optimizer.items()}
 
 
 @dataclasses.dataclass
@@ -176,12 +203,10 @@ def active_optimizers(loop: Loop, position: int, batch_idx: int) -> tuple[int, .
     if loop.mode == "automatic":
         return (0,)
     if loop.frequencies is None:
-        return tuple(range(loop.optimizers))
-    position = position if loop.run_wide else batch_idx
-    if loop.order is None:
-        return (active_optimizer(loop.frequencies, position),)
-    in_order = tuple(loop.frequencies[i] for i in loop.order)
-    return (loop.order[active_optimizer(in_order, position)],)
+        return loop._every_optimizer
+    ends, members, length = loop._cycle  # `active_optimizer` over the frequencies in the cycle's order
+    position = (position if loop.run_wide else batch_idx) % length
+    return (members[bisect.bisect_right(ends, position)],)
 
 
 def step_schedulers_due(loop: Loop, optimizer: int, steps: int, batch_idx: int) -> list[int]:
@@ -192,14 +217,8 @@ def step_schedulers_due(loop: Loop, optimizer: int, steps: int, batch_idx: int) 
         >>> step_schedulers_due(loop, 0, steps=3, batch_idx=5), step_schedulers_due(loop, 0, steps=3, batch_idx=4)
         ([0], [])
     """
-    due = []
-    for k, timing in enumerate(loop.schedulers):
-        if timing.interval != "step" or timing.optimizer != optimizer:
-            continue
-        count = batch_idx + 1 if loop.mode == "automatic" else steps
-        if count % timing.frequency == 0:
-            due.append(k)
-    return due
+    count = batch_idx + 1 if loop.mode == "automatic" else steps
+    return [k for k, frequency in loop._step_schedulers.get(optimizer, ()) if count % frequency == 0]
 
 
 def epoch_schedulers_due(loop: Loop, epoch: int, plateau: Optional[bool] = None) -> list[int]:

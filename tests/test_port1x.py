@@ -858,3 +858,84 @@ def test_optimizer_step_ports_under_bf16(tmp_path, module):
     fit = trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
     fit.fit(model, data(3, features=2 if module is WarmUp else 1))
     assert fit.global_step == (3 if module is WarmUp else 24)
+
+
+class Old1x(pl.LightningModule):
+    """A 1.x module whose own hooks take `optimizer_idx`, ported by putting the mixin first in a subclass's bases."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(2, 1), nn.Linear(2, 1)
+        self.seen: list[tuple[str, int]] = []
+
+    def training_step(self, batch, batch_idx, optimizer_idx):
+        return (self.a if optimizer_idx == 0 else self.b)(batch).mean()
+
+    def toggle_optimizer(self, optimizer, optimizer_idx):
+        self.seen.append(("toggle", optimizer_idx))
+        super().toggle_optimizer(optimizer)
+
+    def untoggle_optimizer(self, optimizer_idx):
+        self.seen.append(("untoggle", optimizer_idx))
+        super().untoggle_optimizer(self.trainer.optimizers[optimizer_idx])
+
+    def optimizer_zero_grad(self, epoch, batch_idx, optimizer, optimizer_idx):
+        self.seen.append(("zero", optimizer_idx))
+        optimizer.zero_grad()
+
+    def lr_scheduler_step(self, scheduler, optimizer_idx, metric):
+        self.seen.append(("sched", optimizer_idx))
+        scheduler.step()
+
+    def configure_optimizers(self):
+        a, b = torch.optim.SGD(self.a.parameters(), lr=0.1), torch.optim.SGD(self.b.parameters(), lr=0.1)
+        step = {"scheduler": torch.optim.lr_scheduler.StepLR(a, 1), "interval": "step"}
+        return [{"optimizer": a, "frequency": 2, "lr_scheduler": step}, {"optimizer": b, "frequency": 1}]
+
+
+class PortedOld1x(AlternatingOptimizersMixin, Old1x):
+    pass
+
+
+def test_the_base_classs_1x_hooks_get_the_optimizer_index(tmp_path):
+    """They used to get None (and `untoggle_optimizer(None)` crashed): frequencies 2 and 1 over 4 batches."""
+    model = PortedOld1x()
+    trainer(tmp_path, max_epochs=1).fit(model, DataLoader(torch.randn(12, 2), batch_size=3))
+    turn_0 = [("toggle", 0), ("zero", 0), ("untoggle", 0), ("sched", 0)]
+    assert model.seen == turn_0 + turn_0 + [("toggle", 1), ("zero", 1), ("untoggle", 1)] + turn_0
+
+
+def test_hook_signatures_are_cached_without_keeping_modules_alive(tmp_path):
+    """The hooks' signatures are cached per class function, not per bound method (which holds its module)."""
+    import gc
+    import weakref
+
+    from lightning_optim_recipes import preview_schedule
+
+    class StepsItself(pl.LightningModule):  # no mixin: the preview calls its lr_scheduler_step as Lightning would
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(2, 1)
+
+        def lr_scheduler_step(self, scheduler, metric):
+            scheduler.step()
+
+        def configure_optimizers(self):
+            optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [optimizer], [{"scheduler": torch.optim.lr_scheduler.StepLR(optimizer, 1), "interval": "step"}]
+
+    ported, plain, patched = PortedOld1x(), StepsItself(), PortedOld1x()
+
+    def zero_grad(epoch, batch_idx, optimizer, optimizer_idx):  # a hook set on the instance, holding its module
+        patched.seen.append(("instance zero", optimizer_idx))
+        optimizer.zero_grad()
+
+    patched.optimizer_zero_grad = zero_grad
+    trainer(tmp_path, max_epochs=1).fit(ported, DataLoader(torch.randn(3, 2), batch_size=3))
+    trainer(tmp_path, max_epochs=1).fit(patched, DataLoader(torch.randn(3, 2), batch_size=3))
+    assert ("instance zero", 0) in patched.seen
+    assert len(preview_schedule(plain, max_epochs=1, steps_per_epoch=2)) == 2
+    alive = [weakref.ref(ported), weakref.ref(plain), weakref.ref(patched)]
+    del ported, plain, patched
+    gc.collect()
+    assert [ref() for ref in alive] == [None, None, None]

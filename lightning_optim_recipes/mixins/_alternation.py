@@ -42,11 +42,16 @@ class Plan:
     clip_algorithm: str
     schedulers: tuple[SchedulerSpec, ...]
     index_of: dict[int, int]
-    own_optimizer_step: bool  # the module overrides optimizer_step: call it when a window closes
     backward_1x: bool
     clip_hook: bool  # the module overrides configure_gradient_clipping: call it before every step
     step_end: bool  # the module defines 1.x's training_step_end: call it on each step's output
     epoch_end: Optional[Callable[..., Any]]  # 1.x's training_epoch_end: called with the epoch's outputs
+
+    @property
+    def own_optimizer_step(self) -> bool:
+        """The module overrides ``optimizer_step``: it is called when a window closes (the cadence's
+        ``custom_step``)."""
+        return self.loop.custom_step
 
 
 @dataclasses.dataclass
@@ -302,7 +307,6 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         clip_algorithm=module.__dict__.get("_trainer_gradient_clip_algorithm", module.gradient_clip_algorithm),
         schedulers=setup.schedulers,
         index_of=index_of,
-        own_optimizer_step=own_step,
         backward_1x=_port1x.takes_1x(_port1x.hook(module, "backward"), "backward"),
         clip_hook=_port1x.overridden(module, "configure_gradient_clipping"),
         step_end=_port1x.overridden(module, "training_step_end"),
@@ -451,7 +455,7 @@ def needs_closure(optimizer: Any) -> bool:
 
 
 def output_of(output: Any, where: str) -> Optional[dict[str, Any]]:
-    """A step's output as a dict with its 'loss' (None: skip the turn)."""
+    """A step's output as a new dict with its 'loss' (None: skip the turn)."""
     if output is None:
         return None
     if isinstance(output, torch.Tensor):
@@ -491,7 +495,7 @@ class Turns:
             loss = output.get("loss") if output is not None else None
             if window == 0:
                 self._zero_grad(index, batch_idx)
-            if loss is None:
+            if output is None or loss is None:
                 result["loss"] = result["output"] = None
                 return None
             scaled = loss / accumulate if accumulate > 1 else loss
@@ -499,8 +503,9 @@ class Turns:
                 module.manual_backward(scaled, self.raw[index], index)
             else:
                 module.manual_backward(scaled)
-            result["loss"], result["output"] = loss.detach(), {**(output or {}), "loss": scaled.detach()}
-            return scaled.detach()
+            output["loss"] = detached = scaled.detach()  # `output` is the closure's own dict (see `output_of`)
+            result["loss"], result["output"] = loss.detach() if accumulate > 1 else detached, output
+            return detached
 
         optimizer_closure.result = result  # type: ignore[attr-defined]
         return optimizer_closure
@@ -550,26 +555,38 @@ class Turns:
             )
 
     def _step_function(self, index: int, batch_idx: int) -> Optional[dict[str, Any]]:
+        """The step function's output as a new dict with its 'loss' (None: skip the turn)."""
         plan, module = self.plan, self.module
         if plan.step_names is not None:
-            where = f"`{plan.step_names[index]}`"
             output = getattr(module, plan.step_names[index])(self.batch, batch_idx)
         elif plan.pass_optimizer_idx:
-            where = f"`training_step` for optimizer_idx={index}"
             output = self.user_step(module, self.batch, batch_idx, index)  # type: ignore[misc]
         else:
-            where = "`training_step`"
             output = self.user_step(module, self.batch, batch_idx)  # type: ignore[misc]
         if plan.step_end:
             output = module.training_step_end(output)
-            where += " (after `training_step_end`)"
-        return output_of(output, where)
+        if isinstance(output, torch.Tensor):  # the usual case, in short
+            return {"loss": output}
+        return output_of(output, self._where(index))
+
+    def _where(self, index: int) -> str:
+        """The step function of optimizer `index`, for messages."""
+        plan = self.plan
+        if plan.step_names is not None:
+            where = f"`{plan.step_names[index]}`"
+        elif plan.pass_optimizer_idx:
+            where = f"`training_step` for optimizer_idx={index}"
+        else:
+            where = "`training_step`"
+        return where + (" (after `training_step_end`)" if plan.step_end else "")
 
     def _zero_grad(self, index: int, batch_idx: int) -> None:
         module, optimizer = self.module, self.raw[index]
         trainer = module.trainer
         for callback in trainer.callbacks:
-            callback.on_before_zero_grad(trainer, module, optimizer)
+            hook = callback.on_before_zero_grad
+            if callable(hook):  # as Lightning calls callbacks' hooks (see `callback_class`)
+                hook(trainer, module, optimizer)
         module.on_before_zero_grad(optimizer)
         _port1x.call(module, "optimizer_zero_grad", {
             "epoch": trainer.current_epoch, "batch_idx": batch_idx, "optimizer": optimizer, "optimizer_idx": index,
@@ -760,6 +777,13 @@ def restore_trainer_options(trainer: Any, module: Any, forget: bool = False) -> 
                 del module.__dict__[f"_trainer_{key}"]
 
 
+#: `Callback` hooks that run on every batch and that the mixin's callback does not use.
+_PER_BATCH_HOOKS_NOT_USED = (
+    "on_train_batch_end", "on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad",
+    "on_validation_batch_start", "on_validation_batch_end",
+)
+
+
 @functools.cache
 def callback_class() -> type:
     def state_key(self: Any) -> str:
@@ -801,6 +825,9 @@ def callback_class() -> type:
         "on_train_epoch_end": on_train_epoch_end,
         "setup": setup,
         "teardown": teardown,
+        # Lightning calls every callback's hook on every batch, unless it is not callable: the base class's empty
+        # hooks would cost the loop a dispatch each (its profiler's context included), per batch.
+        **dict.fromkeys(_PER_BATCH_HOOKS_NOT_USED),
         "__module__": __name__,
         "__qualname__": "AlternationCallback",
     }

@@ -178,6 +178,7 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
         adopted = any(f"_trainer_{k}" in self.__dict__ for k in ("accumulate_grad_batches", "gradient_clip_val"))
         if trainer is not None and not adopted:  # `preview_schedule`'s stand-in Trainer (a fit adopts them earlier)
             _alternation.adopt_trainer_options(trainer, self)
+        _port1x.resolve_hooks(self, AlternatingOptimizersMixin)  # once, not on every call of every batch
         plan = self.__dict__["_alternation_plan"] = _alternation.make_plan(self, setup)
         fit_checks.check_before_training(setup, trainer, self, loop=plan.loop)
         state = self.__dict__.get("_alternation_state")
@@ -332,6 +333,8 @@ AlternatingOptimizersMixin.configure_callbacks = _with_alternation_callback(  # 
     AlternatingOptimizersMixin.configure_callbacks
 )
 AlternatingOptimizersMixin.training_step._alternation_dispatch = True  # type: ignore[attr-defined]
+# Lightning reads the step's signature on every batch (`is_param_in_hook_signature`): give it the one it needs, ready
+AlternatingOptimizersMixin.training_step.__signature__ = _TRAINING_STEP_SIGNATURE  # type: ignore[attr-defined]
 AlternatingOptimizersMixin.on_before_optimizer_step = _adapted_on_before_optimizer_step(  # type: ignore[attr-defined]
     _port1x.forward_super("on_before_optimizer_step", AlternatingOptimizersMixin))
 
