@@ -37,7 +37,7 @@ import dataclasses
 import functools
 import itertools
 from collections.abc import Sequence
-from typing import Optional, Protocol
+from typing import Any, Optional, Protocol
 
 __all__ = [
     "Effects",
@@ -171,6 +171,38 @@ class Recorder:
 
     def step_scheduler(self, index: int) -> None:
         self.events.append(f"sched{index}")
+
+
+class Counter:
+    """Effects that count what the loop does: steps per optimizer and per scheduler, and the batches each optimizer
+    trained on; given `stepped` (one scheduler or None per scheduler), they also step those schedulers.
+
+    Example:
+        >>> counter = Counter(optimizers=1, schedulers=1)
+        >>> run_epoch_end(Loop("automatic", 1, (Timing(0, "epoch", 1),)), epoch=0, effects=counter)
+        >>> counter.scheduler_steps
+        [1]
+    """
+
+    __slots__ = ("optimizer_steps", "scheduler_steps", "active_batches", "stepped")
+
+    def __init__(self, optimizers: int, schedulers: int, stepped: Optional[Sequence[Any]] = None) -> None:
+        self.optimizer_steps = [0] * optimizers
+        self.scheduler_steps = [0] * schedulers
+        self.active_batches = [0] * optimizers
+        self.stepped = stepped
+
+    def train(self, index: int, batch_idx: int, window: int, closes: bool) -> bool:
+        self.active_batches[index] += 1
+        return True
+
+    def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
+        self.optimizer_steps[index] += 1
+
+    def step_scheduler(self, index: int) -> None:
+        self.scheduler_steps[index] += 1
+        if self.stepped is not None and self.stepped[index] is not None:
+            self.stepped[index].step()
 
 
 # --------------------------------------------------------------------------------------------- pure rules

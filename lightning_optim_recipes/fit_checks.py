@@ -140,7 +140,7 @@ def run_of(setup: OptimizerSetup, trainer: Any, loop: Optional[cadence.Loop] = N
                     for s in setup.schedulers)
     if loop is None:
         loop = cadence.Loop("automatic", max(len(setup.optimizers), 1), timings, accumulate=(accumulate,))
-    counter = _Counter(loop.optimizers, len(setup.schedulers))
+    counter = cadence.Counter(loop.optimizers, len(setup.schedulers))
     state = cadence.LoopState.fresh(loop.optimizers)
     replayed = min(batches, _REPLAYED_BATCHES)
     for batch_idx in range(replayed):
@@ -163,23 +163,6 @@ def run_of(setup: OptimizerSetup, trainer: Any, loop: Optional[cadence.Loop] = N
     return Run(max_epochs, batches, accumulate, int(getattr(trainer, "world_size", 1) or 1), max_steps, epochs,
                tuple(steps), tuple(per_epoch), tuple(int(round(s * scale)) for s in counter.optimizer_steps),
                limit if isinstance(limit, (int, float)) else 1.0)
-
-
-class _Counter:
-    __slots__ = ("optimizer_steps", "scheduler_steps")
-
-    def __init__(self, optimizers: int, schedulers: int) -> None:
-        self.optimizer_steps = [0] * optimizers
-        self.scheduler_steps = [0] * schedulers
-
-    def train(self, index: int, batch_idx: int, window: int, closes: bool) -> bool:
-        return True
-
-    def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
-        self.optimizer_steps[index] += 1
-
-    def step_scheduler(self, index: int) -> None:
-        self.scheduler_steps[index] += 1
 
 
 # --------------------------------------------------------------------------------------------------- checks

@@ -64,25 +64,8 @@ class StepCounter:
         self.count += 1
 
 
-class Expected:
-    """`cadence.Effects` that count what the model says happens: steps per optimizer and per scheduler."""
-
-    __slots__ = ("optimizer_steps", "scheduler_steps", "active_batches")
-
-    def __init__(self, optimizers: int, schedulers: int) -> None:
-        self.optimizer_steps = [0] * optimizers
-        self.scheduler_steps = [0] * schedulers
-        self.active_batches = [0] * optimizers
-
-    def train(self, index: int, batch_idx: int, window: int, closes: bool) -> bool:
-        self.active_batches[index] += 1
-        return True
-
-    def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
-        self.optimizer_steps[index] += 1
-
-    def step_scheduler(self, index: int) -> None:
-        self.scheduler_steps[index] += 1
+#: What the model says happens (`cadence.Counter`): steps per optimizer and per scheduler, batches per optimizer.
+Expected = cadence.Counter
 
 
 @dataclasses.dataclass
