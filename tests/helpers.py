@@ -8,10 +8,13 @@ from __future__ import annotations
 import importlib
 import os
 import warnings
+from typing import Any, Optional
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from lightning_optim_recipes import OptimRecipeMixin
 
 NAMESPACE = {"pytorch_lightning": "pytorch_lightning", "lightning": "lightning.pytorch"}[
     os.environ.get("LOR_LIGHTNING", "pytorch_lightning")
@@ -97,3 +100,37 @@ class StopAt(pl.Callback):
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step == self.step:
             raise RuntimeError(f"stopped at step {self.step}")
+
+
+# ------------------------------------------------------------------------------ LightningCLI (examples/train_cli.py)
+
+
+class CliRegressor(OptimRecipeMixin, pl.LightningModule):
+    """examples/train_cli.py's module in the namespace under test; records (epoch, batch, {group name: lr}) per step."""
+
+    def __init__(self, hidden: int = 8, optim_recipe: Optional[dict[str, Any]] = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.encoder = nn.Sequential(nn.Linear(4, hidden), nn.LayerNorm(hidden))
+        self.decoder = nn.Linear(hidden, 1)
+        self.lr_log: list[tuple[int, int, dict[str, float]]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(torch.relu(self.encoder(x)))
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        groups = self.trainer.optimizers[0].param_groups
+        self.lr_log.append((self.current_epoch, batch_idx, {g.get("name", str(i)): g["lr"] for i, g in enumerate(groups)}))
+        x, y = batch
+        return nn.functional.mse_loss(self(x), y)
+
+
+class CliData(pl.LightningDataModule):
+    def __init__(self, batches: int = 4, batch_size: int = 4, seed: int = 0) -> None:
+        super().__init__()
+        self.batches, self.batch_size, self.seed = batches, batch_size, seed
+
+    def train_dataloader(self) -> DataLoader:
+        g = torch.Generator().manual_seed(self.seed)
+        n = self.batches * self.batch_size
+        return DataLoader(TensorDataset(torch.randn(n, 4, generator=g), torch.randn(n, 1, generator=g)), batch_size=self.batch_size)

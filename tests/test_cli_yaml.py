@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 import pytest
 import torch
-from helpers import NAMESPACE, pl
+from helpers import NAMESPACE, CliData, CliRegressor, pl
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -22,37 +22,6 @@ pytestmark = pytest.mark.trainer
 LightningCLI = importlib.import_module(f"{NAMESPACE}.cli").LightningCLI
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONFIG = str(EXAMPLES / "recipe.yaml")
-
-
-class CliRegressor(OptimRecipeMixin, pl.LightningModule):
-    """The example's module (in the namespace under test); records (epoch, batch, {group name: lr}) per step."""
-
-    def __init__(self, hidden: int = 8, optim_recipe: Optional[dict[str, Any]] = None) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.encoder = nn.Sequential(nn.Linear(4, hidden), nn.LayerNorm(hidden))
-        self.decoder = nn.Linear(hidden, 1)
-        self.lr_log: list[tuple[int, int, dict[str, float]]] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.relu(self.encoder(x)))
-
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        groups = self.trainer.optimizers[0].param_groups
-        self.lr_log.append((self.current_epoch, batch_idx, {g.get("name", str(i)): g["lr"] for i, g in enumerate(groups)}))
-        x, y = batch
-        return nn.functional.mse_loss(self(x), y)
-
-
-class CliData(pl.LightningDataModule):
-    def __init__(self, batches: int = 4, batch_size: int = 4, seed: int = 0) -> None:
-        super().__init__()
-        self.batches, self.batch_size, self.seed = batches, batch_size, seed
-
-    def train_dataloader(self) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed)
-        n = self.batches * self.batch_size
-        return DataLoader(TensorDataset(torch.randn(n, 4, generator=g), torch.randn(n, 1, generator=g)), batch_size=4)
 
 
 def run_cli(tmp_path, *args: str, model_class: type = CliRegressor, subcommand: str = "fit") -> Any:

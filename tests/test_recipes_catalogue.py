@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 import pytest
 import torch
-from helpers import NAMESPACE, TinyRegressor, loader, pl, trainer
+from helpers import NAMESPACE, CliData, CliRegressor, TinyRegressor, loader, pl, trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -514,34 +514,6 @@ LightningCLI = importlib.import_module(f"{NAMESPACE}.cli").LightningCLI
 CONFIG = str(EXAMPLES / "recipe_catalogue.yaml")
 
 
-class CliRegressor(OptimRecipeMixin, pl.LightningModule):
-    """examples/train_cli.py's module in the namespace under test; records {group name: lr} per step."""
-
-    def __init__(self, hidden: int = 8, optim_recipe: Optional[dict[str, Any]] = None) -> None:
-        super().__init__()
-        self.save_hyperparameters()
-        self.encoder = nn.Sequential(nn.Linear(4, hidden), nn.LayerNorm(hidden))
-        self.decoder = nn.Linear(hidden, 1)
-        self.lr_log: list[dict[str, float]] = []
-
-    def training_step(self, batch, batch_idx):
-        self.lr_log.append({g["name"]: g["lr"] for g in self.trainer.optimizers[0].param_groups})
-        x, y = batch
-        return nn.functional.mse_loss(self.decoder(torch.relu(self.encoder(x))), y)
-
-
-class CliData(pl.LightningDataModule):
-    def __init__(self, batches: int = 4, batch_size: int = 4, seed: int = 0) -> None:
-        super().__init__()
-        self.batches, self.batch_size, self.seed = batches, batch_size, seed
-
-    def train_dataloader(self) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed)
-        n = self.batches * self.batch_size
-        data = TensorDataset(torch.randn(n, 4, generator=g), torch.randn(n, 1, generator=g))
-        return DataLoader(data, batch_size=self.batch_size)
-
-
 def run_cli(tmp_path, *args: str) -> Any:
     quiet = ["--trainer.default_root_dir", str(tmp_path)]
     with warnings.catch_warnings():
@@ -563,7 +535,7 @@ def test_a_catalogue_recipe_by_name_from_yaml(tmp_path):
         ("no_decay", 0.0, 4),  # encoder.0.bias, the LayerNorm's weight and bias, decoder.bias
     ]
     # 2 epochs x 5 batches: 1 warm-up step at the peak 3e-5, then linear to 0 at the 10th
-    assert [lrs["decay"] for lrs in cli.model.lr_log] == pytest.approx([3e-5 * (9 - k) / 9 for k in range(10)],
+    assert [lrs["decay"] for _, _, lrs in cli.model.lr_log] == pytest.approx([3e-5 * (9 - k) / 9 for k in range(10)],
                                                                        rel=1e-12, abs=1e-20)
 
 
@@ -571,7 +543,7 @@ def test_a_catalogue_recipe_by_name_from_yaml(tmp_path):
 def test_the_command_line_changes_the_catalogue_recipe(tmp_path):
     cli = run_cli(tmp_path, "--config", CONFIG, "--model.optim_recipe.lr", "2.0e-5", "--trainer.max_epochs", "1")
     assert cli.model.hparams["optim_recipe"] == {"recipe": "bert-finetune", "lr": 2e-5}
-    assert cli.model.lr_log[0]["decay"] == 2e-5
+    assert cli.model.lr_log[0][2]["decay"] == 2e-5
 
 
 @pytest.mark.trainer
