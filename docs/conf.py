@@ -1,5 +1,7 @@
 """Sphinx configuration: ``make docs`` builds docs/_build/html with warnings as errors (see docs/README.md)."""
 
+import logging
+import os
 import sys
 from pathlib import Path
 
@@ -74,6 +76,13 @@ nb_execution_timeout = 300
 nb_execution_raise_on_error = True  # a failing cell fails the build
 nb_execution_show_tb = True
 nb_merge_streams = True
+# A quiet build log: no "Executing notebook with kernel" line per notebook, and the notebooks' kernels (which read
+# their IPython profile from IPYTHONDIR) without ipykernel's warning about local TCP sockets; history goes to _build.
+logging.getLogger("traitlets").setLevel(logging.WARNING)
+_IPYTHON = HERE / "_build" / "ipython"
+(_IPYTHON / "profile_default").mkdir(parents=True, exist_ok=True)
+(_IPYTHON / "profile_default" / "ipython_kernel_config.py").write_text('c.IPKernelApp.log_level = "ERROR"\n')
+os.environ["IPYTHONDIR"] = str(_IPYTHON)
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 

@@ -172,9 +172,10 @@ def _listening(package: Any) -> Iterator[tuple[list[str], list[Any]]]:
             said.append(record.getMessage())
 
     log, handler = logging.getLogger(PACKAGE), Keep(logging.INFO)
-    level = log.level
+    level, propagate = log.level, log.propagate
     log.addHandler(handler)
     log.setLevel(logging.INFO)
+    log.propagate = False  # kept for the page, not printed in the build log
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", package.RecipeWarning)
@@ -182,6 +183,7 @@ def _listening(package: Any) -> Iterator[tuple[list[str], list[Any]]]:
     finally:
         log.removeHandler(handler)
         log.setLevel(level)
+        log.propagate = propagate
 
 
 def _plot(package: Any, entry: Entry, images: Path) -> list[str]:
