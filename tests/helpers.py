@@ -6,8 +6,10 @@ The namespace is chosen by the environment variable LOR_LIGHTNING: `pytorch_ligh
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import warnings
+from pathlib import Path
 from typing import Any, Optional
 
 import torch
@@ -134,3 +136,31 @@ class CliData(pl.LightningDataModule):
         g = torch.Generator().manual_seed(self.seed)
         n = self.batches * self.batch_size
         return DataLoader(TensorDataset(torch.randn(n, 4, generator=g), torch.randn(n, 1, generator=g)), batch_size=self.batch_size)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_cli(tmp_path, *args: str, model_class: type = CliRegressor, subcommand: str = "fit") -> Any:
+    """LightningCLI (the namespace under test) on `CliRegressor` and `CliData`, quiet, writing under `tmp_path`."""
+    cli_class = importlib.import_module(f"{NAMESPACE}.cli").LightningCLI
+    quiet = ["--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
+             "--trainer.enable_model_summary", "false", "--trainer.logger", "false"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")  # pytest's own sys.argv
+        if subcommand == "fit":
+            return cli_class(model_class, CliData, args=["fit", *args, *quiet])
+        return cli_class(model_class, CliData, args=list(args), run=False)
+
+
+def run_example_cli(tmp_path, config: str) -> Any:
+    """examples/train_cli.py's `main` (it imports pytorch_lightning) fitting on `config`, writing under `tmp_path`."""
+    spec = importlib.util.spec_from_file_location("train_cli_example", EXAMPLES / "train_cli.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)  # type: ignore[union-attr]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
+        warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")
+        return example.main(["fit", "--config", config, "--trainer.default_root_dir", str(tmp_path)])

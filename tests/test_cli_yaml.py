@@ -3,37 +3,15 @@ own `--optimizer`/`--lr_scheduler` options keep working. Runs the CLI in-process
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import warnings
-from pathlib import Path
-from typing import Any, Optional
-
 import pytest
 import torch
-from helpers import NAMESPACE, CliData, CliRegressor, pl
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from helpers import EXAMPLES, NAMESPACE, CliRegressor, run_cli, run_example_cli
 
-from lightning_optim_recipes import OptimRecipeMixin, RecipeError
+from lightning_optim_recipes import RecipeError
 
 pytestmark = pytest.mark.trainer
 
-LightningCLI = importlib.import_module(f"{NAMESPACE}.cli").LightningCLI
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 CONFIG = str(EXAMPLES / "recipe.yaml")
-
-
-def run_cli(tmp_path, *args: str, model_class: type = CliRegressor, subcommand: str = "fit") -> Any:
-    quiet = ["--trainer.default_root_dir", str(tmp_path), "--trainer.enable_progress_bar", "false",
-             "--trainer.enable_model_summary", "false", "--trainer.logger", "false"]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
-        warnings.filterwarnings("ignore", ".*does not have many workers.*")
-        warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")  # pytest's own sys.argv
-        if subcommand == "fit":
-            return LightningCLI(model_class, CliData, args=["fit", *args, *quiet])
-        return LightningCLI(model_class, CliData, args=list(args), run=False)
 
 
 def lrs_by_epoch(model: CliRegressor) -> dict[int, dict[str, float]]:
@@ -133,14 +111,8 @@ def test_module_with_its_own_configure_optimizers_runs_under_the_cli(tmp_path):
 
 @pytest.mark.skipif(NAMESPACE != "pytorch_lightning", reason="the example script imports pytorch_lightning")
 def test_example_script_runs_on_its_config(tmp_path):
-    spec = importlib.util.spec_from_file_location("train_cli_example", EXAMPLES / "train_cli.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
-        warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")
-        cli = example.main(["fit", "--config", CONFIG, "--trainer.default_root_dir", str(tmp_path)])
-        again = example.main(["fit", "--config", CONFIG, "--trainer.default_root_dir", str(tmp_path)])
+    cli = run_example_cli(tmp_path, CONFIG)
+    again = run_example_cli(tmp_path, CONFIG)
     assert again.trainer.global_step == 12  # a second run in the same directory overwrites the saved config
     assert cli.trainer.current_epoch == 3 and cli.trainer.global_step == 12
     assert [g["lr"] for g in cli.trainer.optimizers[0].param_groups] == pytest.approx([5e-5, 5e-5, 5e-4, 5e-4])

@@ -10,18 +10,14 @@ timm 0.3.2's ``add_weight_decay`` for DeiT and MAE, Goyal et al.'s BatchNorm γ 
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import math
 import types
-import warnings
-from pathlib import Path
 from typing import Any, Optional
 
 import pytest
 import torch
-from helpers import NAMESPACE, CliData, CliRegressor, TinyRegressor, loader, pl, trainer
+from helpers import EXAMPLES, NAMESPACE, TinyRegressor, loader, pl, run_cli, run_example_cli, trainer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -37,7 +33,6 @@ from lightning_optim_recipes import (
 )
 from lightning_optim_recipes.recipes._examples import CriticGenerator, TinyBert, TinyResNet, TinyViT
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = ("bert-finetune", "dcgan", "deit", "encoder-decoder", "gpt-pretrain", "llama-pretrain", "mae-finetune",
          "resnet-imagenet", "ttur", "wgan-gp")
 #: The sizes a scheduler reads when a recipe is built outside a run (long enough for LLaMA's 2,000-step warm-up).
@@ -510,16 +505,7 @@ def test_encoder_decoder_trains_with_two_lrs_halved_at_the_milestone(tmp_path):
 # -------------------------------------------------------------------------------------------- YAML / LightningCLI
 
 
-LightningCLI = importlib.import_module(f"{NAMESPACE}.cli").LightningCLI
 CONFIG = str(EXAMPLES / "recipe_catalogue.yaml")
-
-
-def run_cli(tmp_path, *args: str) -> Any:
-    quiet = ["--trainer.default_root_dir", str(tmp_path)]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
-        warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")
-        return LightningCLI(CliRegressor, CliData, args=["fit", *args, *quiet])
 
 
 @pytest.mark.trainer
@@ -549,11 +535,5 @@ def test_the_command_line_changes_the_catalogue_recipe(tmp_path):
 @pytest.mark.trainer
 @pytest.mark.skipif(NAMESPACE != "pytorch_lightning", reason="the example script imports pytorch_lightning")
 def test_the_example_script_runs_on_the_catalogue_config(tmp_path):
-    spec = importlib.util.spec_from_file_location("train_cli_catalogue", EXAMPLES / "train_cli.py")
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
-        warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")
-        cli = example.main(["fit", "--config", CONFIG, "--trainer.default_root_dir", str(tmp_path)])
+    cli = run_example_cli(tmp_path, CONFIG)
     assert cli.trainer.global_step == 10 and cli.trainer.optimizers[0].param_groups[0]["lr"] == 0.0
