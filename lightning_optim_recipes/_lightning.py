@@ -58,3 +58,18 @@ def is_lightning_module(obj: Any) -> bool:
 def lightning_module_base() -> type:
     """The `LightningModule` of `pytorch_lightning` when installed, else of `lightning.pytorch` (for the demos)."""
     return _installed_namespaces()[0].LightningModule
+
+
+def misconfiguration_bases() -> tuple[type, ...]:
+    """`MisconfigurationException` of every installed namespace: `lightning_fabric`'s and `lightning.fabric`'s are
+    two different classes, and `except MisconfigurationException` must catch the errors with either import."""
+    bases: list[type] = []
+    for name in ("pytorch_lightning.utilities.exceptions", "lightning.pytorch.utilities.exceptions"):
+        try:
+            cls = importlib.import_module(name).MisconfigurationException
+        except ImportError:  # pragma: no cover - depends on the environment
+            continue
+        if cls not in bases:
+            bases.append(cls)
+    return tuple(bases)
+

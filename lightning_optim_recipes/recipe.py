@@ -54,6 +54,7 @@ from torch import nn
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from lightning_optim_recipes._checks import check_keys
+from lightning_optim_recipes.catalogue import recipe_of
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, POSITION_TOKEN_NAMES, NoDecayRule
 from lightning_optim_recipes.param_groups import param_groups
@@ -132,9 +133,7 @@ def resolve_recipe(recipe: Mapping[str, Any]) -> dict[str, Any]:
     resolved: dict[str, Any] = dict(recipe)
     name = recipe.get("recipe")
     if name is not None:
-        from lightning_optim_recipes.recipes import catalogue_recipe  # the catalogue builds on this module
-
-        base = catalogue_recipe(name)
+        base = recipe_of(name)
         resolved = merge(base, {k: v for k, v in recipe.items() if k != "recipe"})
         resolved["recipe"] = name
     multi = "optimizers" in resolved

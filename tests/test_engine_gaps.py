@@ -30,7 +30,7 @@ from lightning_optim_recipes import (
 from lightning_optim_recipes.__main__ import main
 from lightning_optim_recipes.fit_checks import horizon_of
 from lightning_optim_recipes.recipe import say
-from lightning_optim_recipes.recipes._examples import TinyViT
+from lightning_optim_recipes.catalogue._examples import TinyViT
 from lightning_optim_recipes.schedulers import warmup_linear, warmup_multistep
 from lightning_optim_recipes.schedules import schedule_length, warmup_schedule
 

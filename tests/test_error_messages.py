@@ -31,7 +31,7 @@ from lightning_optim_recipes import (
     warmup_cosine,
 )
 from lightning_optim_recipes.recipes import describe_recipe, get_recipe
-from lightning_optim_recipes.recipes._registry import register
+from lightning_optim_recipes.catalogue._registry import register
 from lightning_optim_recipes.schedulers import warmup_linear, warmup_multistep
 from lightning_optim_recipes.schedules import (
     constant,
@@ -43,7 +43,7 @@ from lightning_optim_recipes.schedules import (
 )
 
 FOUNDATION = ("_checks", "no_decay", "param_groups", "layer_decay", "schedules", "schedulers", "validation", "recipe",
-              "mixins.recipe_mixin", "recipes._registry")
+              "mixins.recipe_mixin", "catalogue._registry")
 
 #: Says what to change: an imperative, or the requirement the value breaks together with the accepted values.
 FIX = re.compile(

@@ -31,7 +31,7 @@ from lightning_optim_recipes import (
     list_recipes,
     preview_schedule,
 )
-from lightning_optim_recipes.recipes._examples import CriticGenerator, TinyBert, TinyResNet, TinyViT
+from lightning_optim_recipes.catalogue._examples import CriticGenerator, TinyBert, TinyResNet, TinyViT
 
 NAMES = ("bert-finetune", "dcgan", "deit", "encoder-decoder", "gpt-pretrain", "llama-pretrain", "mae-finetune",
          "resnet-imagenet", "ttur", "wgan-gp")

@@ -64,7 +64,7 @@ SECTIONS: list[Section] = [
             "of the training loop's cadence that it, the preview and the cadence check share.",
             ("mixins.alternating", "cadence"), (), ("cadence",)),
     Section("Callbacks", "Learning rates logged, scheduler cadences checked, ``configure_optimizers`` validated.",
-            ("callbacks",), ("callbacks.lr_logger.LearningRateLoggerError",
+            ("callbacks",), ("naming.LearningRateLoggerError",
                              "callbacks.lr_logger.LearningRateLoggerWarning")),
     Section("Previews", "The schedule before training: records, a DataFrame, a plot.", ("preview", "plot")),
     Section("Errors and warnings", "What the library raises and warns.", ("errors",)),
@@ -222,7 +222,7 @@ def _mentioned(obj: Any) -> Iterator[type]:
 
 
 def _public_module(cls: type) -> str:
-    """The shortest path without a private part that has `cls` (``recipes`` for ``recipes._registry.Source``)."""
+    """The shortest path without a private part that has `cls` (``catalogue`` for ``catalogue._registry.Source``)."""
     parts = cls.__module__.split(".")
     for end in range(2, len(parts) + 1):
         if parts[end - 1].startswith("_"):

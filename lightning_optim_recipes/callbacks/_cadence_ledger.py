@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 from torch.optim.lr_scheduler import LRScheduler
 
 from lightning_optim_recipes import cadence
-from lightning_optim_recipes.resume import moved_by
+from lightning_optim_recipes.resume.state import moved_by
 from lightning_optim_recipes.validation import SchedulerSpec
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from lightning_optim_recipes import fit_checks
-from lightning_optim_recipes import resume as _resume
 from lightning_optim_recipes._lightning import callback_bases
+from lightning_optim_recipes.before_training import configured
+from lightning_optim_recipes.resume.state import ResumeReport, check_choice, request
 from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
 
 __all__ = ["ConfigureOptimizersCheck"]
@@ -56,14 +57,14 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
 
     def __init__(self, resume: Optional[str] = None) -> None:
         self.optimizer_setup: Optional[OptimizerSetup] = None
-        self.resume = None if resume is None else _resume.check_choice(resume)
-        self.resume_report: Optional[_resume.ResumeReport] = None
+        self.resume = None if resume is None else check_choice(resume)
+        self.resume_report: Optional[ResumeReport] = None
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if stage != "fit":
             return
         self.optimizer_setup, self.resume_report = None, None
-        _resume.request(pl_module, self.resume, type(self).__name__)  # read when the optimizers are built
+        request(pl_module, self.resume, type(self).__name__)  # read when the optimizers are built
         if getattr(type(pl_module).configure_optimizers, "_validated_by_recipes", False):
             return  # the library's mixins validate (and run the checks) themselves
         if _WRAPPED in pl_module.__dict__:
@@ -82,8 +83,7 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
 
     def before_training(self, trainer: Any, pl_module: Any, setup: OptimizerSetup) -> None:
         """The checks that run once ``configure_optimizers`` has been validated, before the first training step."""
-        fit_checks.check_before_training(setup, trainer, pl_module, at=original_line(pl_module))
-        self.resume_report = _resume.on_configured(pl_module, setup, trainer, at=original_line(pl_module))
+        self.resume_report = configured(pl_module, setup, trainer, at=original_line(pl_module))
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._unwrap(pl_module)

@@ -13,16 +13,15 @@ by comparing a few lengths and identities; logging reads the floats already in t
 
 from __future__ import annotations
 
-import importlib
 import warnings
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Optional
 
 import torch
 
 from lightning_optim_recipes._lightning import callback_bases
-from lightning_optim_recipes.errors import RecipeError, RecipeWarning
+from lightning_optim_recipes.errors import RecipeWarning
+from lightning_optim_recipes.naming import LearningRateLoggerError, learning_rate_names
 
 __all__ = ["LearningRateLogger", "LearningRateLoggerError", "LearningRateLoggerWarning", "learning_rate_names"]
 
@@ -35,108 +34,8 @@ _LR, _MOMENTUM, _BETA1, _WEIGHT_DECAY = range(4)
 _Entry = tuple[str, dict[str, Any], int]
 
 
-def _misconfiguration_bases() -> tuple[type, ...]:
-    """`MisconfigurationException` of every installed namespace: `lightning_fabric`'s and `lightning.fabric`'s are
-    two different classes, and `except MisconfigurationException` must catch the errors with either import."""
-    bases: list[type] = []
-    for name in ("pytorch_lightning.utilities.exceptions", "lightning.pytorch.utilities.exceptions"):
-        try:
-            cls = importlib.import_module(name).MisconfigurationException
-        except ImportError:  # pragma: no cover - depends on the environment
-            continue
-        if cls not in bases:
-            bases.append(cls)
-    return tuple(bases)
-
-
-class LearningRateLoggerError(RecipeError, *_misconfiguration_bases()):  # type: ignore[misc]
-    """A `LearningRateLogger` that cannot log: no logger, a bad ``logging_interval``, or param groups of one
-    optimizer with the same ``'name'``.
-
-    A `RecipeError` that ``except MisconfigurationException`` also catches (from ``pytorch_lightning`` or from
-    ``lightning.pytorch``), as it catches `LearningRateMonitor`'s errors.
-
-    Example:
-        >>> from pytorch_lightning.utilities.exceptions import MisconfigurationException
-        >>> try:
-        ...     LearningRateLogger(logging_interval="batch")
-        ... except MisconfigurationException as err:
-        ...     print(type(err).__name__, isinstance(err, RecipeError))
-        LearningRateLoggerError True
-    """
-
-
 class LearningRateLoggerWarning(RecipeWarning, RuntimeWarning):
     """``log_momentum=True`` with an optimizer that has no momentum (a `RuntimeWarning`, as `LearningRateMonitor`'s)."""
-
-
-def _unwrap(optimizer: Any) -> Any:
-    """The torch optimizer inside a wrapper (DeepSpeed, LightningOptimizer), as `LearningRateMonitor` does."""
-    return optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
-
-
-def _group_names(name: str, param_groups: Sequence[dict[str, Any]]) -> list[str]:
-    """One name per param group: the group's ``'name'`` when set, else ``/pgN`` when there are several groups."""
-    names = [group.get("name", f"pg{i}") for i, group in enumerate(param_groups, start=1)]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise LearningRateLoggerError(
-            "A single `Optimizer` cannot have multiple parameter groups with identical `name` values:"
-            f" {name} has duplicated parameter group names {duplicates}, and learning-rate metrics need one name"
-            " per group. Give each group its own 'name' (`param_groups` does this for you)."
-        )
-    if len(param_groups) > 1:
-        return [f"{name}/{group_name}" for group_name in names]
-    return [f"{name}/{group['name']}" if group.get("name") else name for group in param_groups]
-
-
-def learning_rate_names(
-    scheduler_configs: Sequence[Any], optimizers: Sequence[Any]
-) -> tuple[list[tuple[Any, Any, list[str]]], list[tuple[Any, list[str]]]]:
-    """The metric names `LearningRateMonitor` gives: per scheduler config and per optimizer without a scheduler.
-
-    A pure function of the scheduler configs (anything with ``.scheduler``, ``.name`` and ``.interval``, e.g.
-    Lightning's ``trainer.lr_scheduler_configs``) and the optimizers, as they are now.
-
-    Returns ``([(config, optimizer, names), ...], [(optimizer, names), ...])``: names per param group, ``lr-Adam``,
-    ``lr-Adam/pg1``, ``lr-Adam-1`` for a second Adam, a group's ``'name'`` or the scheduler's ``name`` when given.
-
-    Raises:
-        LearningRateLoggerError: if two param groups of one optimizer have the same ``'name'``.
-
-    Example:
-        >>> import torch
-        >>> p = [torch.nn.Parameter(torch.zeros(1)) for _ in range(3)]
-        >>> a = torch.optim.Adam([{"params": [p[0]], "name": "decay"}, {"params": [p[1]], "name": "no_decay"}])
-        >>> b = torch.optim.Adam([p[2]])
-        >>> _, leftover = learning_rate_names([], [a, b])
-        >>> [names for _, names in leftover]
-        [['lr-Adam/decay', 'lr-Adam/no_decay'], ['lr-Adam-1']]
-    """
-    seen: list[Any] = []
-    seen_types: defaultdict[type, int] = defaultdict(int)
-
-    def names_for(optimizer: Any, name: str, counted: bool) -> list[str]:
-        seen.append(optimizer)
-        cls = type(optimizer)
-        if counted:
-            seen_types[cls] += 1
-        count = seen_types.get(cls, 0)
-        prefix = f"{name}-{count - 1}" if count > 1 else name
-        return _group_names(prefix, optimizer.param_groups)
-
-    with_scheduler = []
-    for config in scheduler_configs:
-        optimizer = config.scheduler.optimizer
-        name = config.name if config.name is not None else "lr-" + type(optimizer).__name__
-        with_scheduler.append((config, optimizer, names_for(optimizer, name, counted=config.name is None)))
-    without_scheduler = []
-    for optimizer in optimizers:
-        optimizer = _unwrap(optimizer)
-        if any(optimizer is s for s in seen):
-            continue
-        without_scheduler.append((optimizer, names_for(optimizer, "lr-" + type(optimizer).__name__, counted=True)))
-    return with_scheduler, without_scheduler
 
 
 def _without_momentum(optimizers: Sequence[Any]) -> list[str]:
@@ -191,7 +90,7 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
         >>> LearningRateLogger(logging_interval="batch")
         Traceback (most recent call last):
         ...
-        lightning_optim_recipes.callbacks.lr_logger.LearningRateLoggerError: `logging_interval` must be 'step', \
+        lightning_optim_recipes.naming.LearningRateLoggerError: `logging_interval` must be 'step', \
 'epoch' or None, got 'batch'.
     """
 

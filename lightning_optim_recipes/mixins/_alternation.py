@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import torch
 
-from lightning_optim_recipes import cadence
+from lightning_optim_recipes import cadence, hooks
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.mixins import _port1x
@@ -116,7 +116,7 @@ def alternation_turns(module: Any) -> Optional[tuple[list[Turn], bool]]:
             "`alternation` binds some steps with 'trains' and not others: give every step its 'trains' (the"
             ' submodule its optimizer holds), e.g. {"critic_step": {"trains": "critic", "batches": 5}, ...}.'
         )
-    if _port1x.user_hook(type(module), "training_step") is not None:
+    if hooks.user_hook(type(module), "training_step") is not None:
         raise RecipeError(
             f"{type(module).__name__} sets `alternation` and also defines `training_step`: use one of them (the"
             " methods named in `alternation`, or a 1.x `training_step(self, batch, batch_idx, optimizer_idx)`)."
@@ -140,7 +140,7 @@ def _recipe_turns(module: Any) -> Optional[tuple[list[Turn], bool]]:
     """A several-optimizer recipe's optimizers bound to the module's step methods by name: ``critic`` trains with
     ``critic_step``, on the submodules its recipe names (None when the module has a 1.x ``training_step``)."""
     recipe = recipe_of(module)
-    if recipe is None or "optimizers" not in recipe or _port1x.user_hook(type(module), "training_step") is not None:
+    if recipe is None or "optimizers" not in recipe or hooks.user_hook(type(module), "training_step") is not None:
         return None
     roles = list(recipe["optimizers"])
     missing = [f"{role}_step" for role in roles if not callable(getattr(module, f"{role}_step", None))]
@@ -207,8 +207,8 @@ def check_options(module: Any) -> None:
             f"`gradient_clip_algorithm` must be 'norm' or 'value', got {module.gradient_clip_algorithm!r}."
         )
     alternation_turns(module)
-    step = _port1x.user_hook(type(module), "training_step")
-    if module.__dict__.get("_set_manual_optimization") and step is not None and _port1x.takes_1x(step, "training_step"):
+    step = hooks.user_hook(type(module), "training_step")
+    if module.__dict__.get("_set_manual_optimization") and step is not None and hooks.takes_1x(step, "training_step"):
         raise RecipeError(
             f"{type(module).__name__} sets `self.automatic_optimization = False` and steps its optimizers itself"
             " (a Lightning 1.3/1.4 manual-optimization module), so AlternatingOptimizersMixin would step them a"
@@ -261,8 +261,8 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         elif not alternates:
             frequencies = setup.frequencies
     else:
-        user_step = _port1x.user_hook(type(module), "training_step")
-        pass_optimizer_idx = user_step is not None and _port1x.takes_1x(user_step, "training_step")
+        user_step = hooks.user_hook(type(module), "training_step")
+        pass_optimizer_idx = user_step is not None and hooks.takes_1x(user_step, "training_step")
         if user_step is None or (not pass_optimizer_idx and count > 1):
             raise RecipeError(
                 f"{type(module).__name__} has {count} optimizers but no step per optimizer"
@@ -285,7 +285,7 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
     for index, optimizer in enumerate(setup.optimizers):
         index_of[id(optimizer)] = index
         index_of[id(getattr(optimizer, "_optimizer", optimizer))] = index
-    own_step = _port1x.overridden(module, "optimizer_step")
+    own_step = hooks.overridden(module, "optimizer_step")
     loop = cadence.Loop(
         "alternating",
         count,
@@ -307,9 +307,9 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         clip_algorithm=module.__dict__.get("_trainer_gradient_clip_algorithm", module.gradient_clip_algorithm),
         schedulers=setup.schedulers,
         index_of=index_of,
-        backward_1x=_port1x.takes_1x(_port1x.hook(module, "backward"), "backward"),
-        clip_hook=_port1x.overridden(module, "configure_gradient_clipping"),
-        step_end=_port1x.overridden(module, "training_step_end"),
+        backward_1x=hooks.takes_1x(hooks.hook(module, "backward"), "backward"),
+        clip_hook=hooks.overridden(module, "configure_gradient_clipping"),
+        step_end=hooks.overridden(module, "training_step_end"),
         epoch_end=getattr(type(module), _port1x.EPOCH_END_1X, None),
     )
 
@@ -515,7 +515,7 @@ class Turns:
         toggle = len(self.optimizers) > 1
         values = {"optimizer": self.raw[index], "optimizer_idx": index}
         if toggle:
-            _port1x.call(module, "toggle_optimizer", values)
+            hooks.call(module, "toggle_optimizer", values)
         try:
             closure = self.closure(index, batch_idx, window)
             called = plan.own_optimizer_step and closes
@@ -529,7 +529,7 @@ class Turns:
                     self.optimizers[index].step()  # within the turn, as 1.9 stepped: before untoggling
         finally:
             if toggle:
-                _port1x.call(module, "untoggle_optimizer", values)
+                hooks.call(module, "untoggle_optimizer", values)
         result = closure.result  # type: ignore[attr-defined]
         if result["output"] is not None:
             self.loss = result["loss"]
@@ -540,7 +540,7 @@ class Turns:
     def _call_optimizer_step(self, index: int, batch_idx: int, closure: Callable[[], Any]) -> None:
         module, optimizer = self.module, self.optimizers[index]
         trainer = module.trainer
-        _port1x.call(module, "optimizer_step", {
+        hooks.call(module, "optimizer_step", {
             "epoch": trainer.current_epoch, "batch_idx": batch_idx, "optimizer": optimizer, "optimizer_idx": index,
             "optimizer_closure": closure, "on_tpu": False,
             "using_native_amp": str(getattr(trainer, "precision", "")).startswith("16"),
@@ -588,7 +588,7 @@ class Turns:
             if callable(hook):  # as Lightning calls callbacks' hooks (see `callback_class`)
                 hook(trainer, module, optimizer)
         module.on_before_zero_grad(optimizer)
-        _port1x.call(module, "optimizer_zero_grad", {
+        hooks.call(module, "optimizer_zero_grad", {
             "epoch": trainer.current_epoch, "batch_idx": batch_idx, "optimizer": optimizer, "optimizer_idx": index,
         })
 
@@ -621,7 +621,7 @@ def step_scheduler(module: Any, spec: SchedulerSpec) -> None:
                 raise RecipeError(message)
             warnings.warn(message + " Skipping this step (strict=False).", RuntimeWarning, stacklevel=2)
             return
-    _port1x.call(module, "lr_scheduler_step",
+    hooks.call(module, "lr_scheduler_step",
                  {"scheduler": spec.scheduler, "optimizer_idx": spec.optimizer_index, "metric": metric})
 
 
@@ -739,7 +739,7 @@ def clip(module: Any, optimizer: Any) -> None:
     value = plan.clip[index]
     if value is None and not plan.clip_hook:
         return
-    _port1x.call(module, "configure_gradient_clipping", {
+    hooks.call(module, "configure_gradient_clipping", {
         "optimizer": optimizer, "optimizer_idx": index, "gradient_clip_val": value,
         "gradient_clip_algorithm": plan.clip_algorithm if value is not None else None,
     })

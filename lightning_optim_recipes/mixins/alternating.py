@@ -49,8 +49,8 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Optional, Union
 
-from lightning_optim_recipes import cadence, fit_checks
-from lightning_optim_recipes import resume as _resume
+from lightning_optim_recipes import cadence, hooks
+from lightning_optim_recipes.before_training import configured
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.mixins import _alternation, _port1x
 from lightning_optim_recipes.mixins.recipe_mixin import OptimRecipeMixin
@@ -139,7 +139,7 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
                 wrapped = wrap(own)
                 if wrapped is not own:
                     setattr(cls, name, wrapped)
-        epoch_end = _port1x.user_hook(cls, "training_epoch_end")
+        epoch_end = hooks.user_hook(cls, "training_epoch_end")
         if callable(epoch_end):  # 1.x's hook, which Lightning 2 refuses: the mixin calls it (see `_port1x`)
             setattr(cls, _port1x.EPOCH_END_1X, epoch_end)
             cls.training_epoch_end = None  # type: ignore[attr-defined]
@@ -178,13 +178,12 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
         adopted = any(f"_trainer_{k}" in self.__dict__ for k in ("accumulate_grad_batches", "gradient_clip_val"))
         if trainer is not None and not adopted:  # `preview_schedule`'s stand-in Trainer (a fit adopts them earlier)
             _alternation.adopt_trainer_options(trainer, self)
-        _port1x.resolve_hooks(self, AlternatingOptimizersMixin)  # once, not on every call of every batch
+        hooks.resolve_hooks(self, AlternatingOptimizersMixin)  # once, not on every call of every batch
         plan = self.__dict__["_alternation_plan"] = _alternation.make_plan(self, setup)
-        fit_checks.check_before_training(setup, trainer, self, loop=plan.loop)
         state = self.__dict__.get("_alternation_state")
         if state is None or len(state.loop.steps) != len(setup.optimizers):
             self.__dict__["_alternation_state"] = _alternation.State(cadence.LoopState.fresh(len(setup.optimizers)))
-        self.resume_report = _resume.on_configured(self, setup, trainer, own=self.resume, loop=plan.loop)
+        self.resume_report = configured(self, setup, trainer, loop=plan.loop, own_resume=self.resume)
         return setup.lightning_value(manual=True)
 
     # ---------------------------------------------------------------------------------------- for callbacks
@@ -229,10 +228,10 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
 
 
 # 1.x hooks reached by `super().<hook>(...)` from a ported module: forwarded with the arguments the next class takes
-_SUPER_TRAINING_STEP = _port1x.forward_super("training_step", AlternatingOptimizersMixin)
+_SUPER_TRAINING_STEP = hooks.forward_super("training_step", AlternatingOptimizersMixin)
 for _name in ("optimizer_step", "backward", "optimizer_zero_grad", "toggle_optimizer", "untoggle_optimizer",
               "lr_scheduler_step", "configure_gradient_clipping"):
-    setattr(AlternatingOptimizersMixin, _name, _port1x.forward_super(_name, AlternatingOptimizersMixin))
+    setattr(AlternatingOptimizersMixin, _name, hooks.forward_super(_name, AlternatingOptimizersMixin))
 
 
 
@@ -245,7 +244,7 @@ def _shadowed_by_mixins(cls: type, name: str) -> Optional[Callable[..., Any]]:
     for klass in definers:
         if klass.__module__.startswith("lightning_optim_recipes."):
             continue
-        if _port1x.is_lightning_class(klass):
+        if hooks.is_lightning_class(klass):
             return None
         return klass.__dict__[name]
     return None
@@ -336,7 +335,7 @@ AlternatingOptimizersMixin.training_step._alternation_dispatch = True  # type: i
 # Lightning reads the step's signature on every batch (`is_param_in_hook_signature`): give it the one it needs, ready
 AlternatingOptimizersMixin.training_step.__signature__ = _TRAINING_STEP_SIGNATURE  # type: ignore[attr-defined]
 AlternatingOptimizersMixin.on_before_optimizer_step = _adapted_on_before_optimizer_step(  # type: ignore[attr-defined]
-    _port1x.forward_super("on_before_optimizer_step", AlternatingOptimizersMixin))
+    hooks.forward_super("on_before_optimizer_step", AlternatingOptimizersMixin))
 
 
 def _let_ddp_skip_other_optimizers_parameters(strategy: Any) -> None:

@@ -9,9 +9,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Optional, Union
 
 
-from lightning_optim_recipes import fit_checks
-from lightning_optim_recipes import resume as _resume
+from lightning_optim_recipes.before_training import configured
 from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.resume.state import ResumeReport
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe, resolve_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
 
@@ -53,7 +53,7 @@ class OptimRecipeMixin:
     #: scheduler placed where training stands). Either way changed settings are reported (see `resume.reconcile`).
     resume: str = "checkpoint"
     #: What the last resume compared (a `ResumeReport`), or None when the fit did not resume.
-    resume_report: Optional[_resume.ResumeReport] = None
+    resume_report: Optional[ResumeReport] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -136,8 +136,7 @@ class OptimRecipeMixin:
         """Keep the validated setup and turn it into what the Trainer receives (mixins that build on this one
         override it)."""
         self.optimizer_setup = setup
-        fit_checks.check_before_training(setup, getattr(self, "_trainer", None), self)
-        self.resume_report = _resume.on_configured(self, setup, getattr(self, "_trainer", None), own=self.resume)
+        self.resume_report = configured(self, setup, getattr(self, "_trainer", None), own_resume=self.resume)
         return setup.lightning_value(manual=not getattr(self, "automatic_optimization", True))
 
 

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Iterator, Mapping
 from typing import Any, Optional
 
-from lightning_optim_recipes.recipes._registry import REGISTRY, CatalogueRecipe
+from lightning_optim_recipes.catalogue import REGISTRY, RecipeEntry
 
 __all__: list[str] = []
 
@@ -38,7 +38,7 @@ def listing() -> str:
     return "\n".join(lines) + "\n"
 
 
-def page(entry: CatalogueRecipe, computed: Optional[list[str]] = None, sizes: str = "") -> str:
+def page(entry: RecipeEntry, computed: Optional[list[str]] = None, sizes: str = "") -> str:
     """One recipe's page: its summary, citation, recipe, numbers, choices, notes and the other sources cited; then
     `sizes` (the run previewed) and `computed`, what the engine said while building the preview."""
     lines = _wrap(f"{entry.name}: {entry.summary}", "", "  ") + _wrap(f"source: {entry.source.citation()}", "", "  ")

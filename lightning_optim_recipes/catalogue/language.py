@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lightning_optim_recipes.recipes._examples import TinyBert, TinyGPT, TinyLlama
-from lightning_optim_recipes.recipes._registry import CatalogueRecipe, Source, register
+from lightning_optim_recipes.catalogue._examples import TinyBert, TinyGPT, TinyLlama
+from lightning_optim_recipes.catalogue._registry import RecipeEntry, Source, register
 
 __all__: list[str] = []  # the entries are reached by name: `get_recipe("bert-finetune")`
 
@@ -16,7 +16,7 @@ _ONE_DIM_CHOICE = (
     " embeddings decay, all biases and layernorms don't\")"
 )
 
-BERT_FINETUNE = register(CatalogueRecipe(
+BERT_FINETUNE = register(RecipeEntry(
     name="bert-finetune",
     summary="BERT fine-tuning: AdamW 5e-5 (of 5e-5, 3e-5, 2e-5), decay 0.01 but not on biases and LayerNorm,"
             " 10% warm-up, linear to 0",
@@ -76,7 +76,7 @@ BERT_FINETUNE = register(CatalogueRecipe(
     module=TinyBert,
 ))
 
-GPT_PRETRAIN = register(CatalogueRecipe(
+GPT_PRETRAIN = register(RecipeEntry(
     name="gpt-pretrain",
     summary="GPT-3 pre-training: AdamW 6e-4, betas (0.9, 0.95), eps 1e-8, decay 0.1, clip 1.0, warm-up,"
             " cosine to 10% over 260/300 of the run, then held",
@@ -133,7 +133,7 @@ GPT_PRETRAIN = register(CatalogueRecipe(
     module=TinyGPT,
 ))
 
-LLAMA_PRETRAIN = register(CatalogueRecipe(
+LLAMA_PRETRAIN = register(RecipeEntry(
     name="llama-pretrain",
     summary="LLaMA pre-training: AdamW 3e-4, betas (0.9, 0.95), decay 0.1, clip 1.0, 2,000 warm-up steps, cosine"
             " to 10%",

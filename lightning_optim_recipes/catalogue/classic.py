@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from lightning_optim_recipes.recipes._examples import EncoderDecoder
-from lightning_optim_recipes.recipes._registry import CatalogueRecipe, Source, register
+from lightning_optim_recipes.catalogue._examples import EncoderDecoder
+from lightning_optim_recipes.catalogue._registry import RecipeEntry, Source, register
 
 __all__: list[str] = []  # the entries are reached by name: `get_recipe("encoder-decoder")`
 
-ENCODER_DECODER = register(CatalogueRecipe(
+ENCODER_DECODER = register(RecipeEntry(
     name="encoder-decoder",
     summary="Two networks, two learning rates: Adam, encoder 1e-4, decoder 1e-3, weight decay 1e-6 only where it"
             " belongs, halved after epoch 2000",

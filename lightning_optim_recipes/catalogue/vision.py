@@ -3,8 +3,8 @@ size, so each scales it by the run's global batch (``lr_scaling``)."""
 
 from __future__ import annotations
 
-from lightning_optim_recipes.recipes._examples import TinyResNet, TinyViT
-from lightning_optim_recipes.recipes._registry import CatalogueRecipe, Source, register
+from lightning_optim_recipes.catalogue._examples import TinyResNet, TinyViT
+from lightning_optim_recipes.catalogue._registry import RecipeEntry, Source, register
 
 __all__: list[str] = []  # the entries are reached by name: `get_recipe("deit")`
 
@@ -13,7 +13,7 @@ _SCALED = (
     " as the recipe's batch_size; the engine logs the lr it computed."
 )
 
-DEIT = register(CatalogueRecipe(
+DEIT = register(RecipeEntry(
     name="deit",
     summary="DeiT: AdamW 5e-4 x batch/512, weight decay 0.05, 5 warm-up epochs, cosine to 1e-5",
     source=Source(
@@ -70,7 +70,7 @@ DEIT = register(CatalogueRecipe(
     module=TinyViT,
 ))
 
-RESNET_IMAGENET = register(CatalogueRecipe(
+RESNET_IMAGENET = register(RecipeEntry(
     name="resnet-imagenet",
     summary="ResNet on ImageNet (Goyal et al.): SGD Nesterov 0.9, lr 0.1 x batch/256, decay 1e-4 (none on BN),"
             " 5 warm-up epochs, / 10 at epochs 30, 60, 80 of 90",
@@ -146,7 +146,7 @@ RESNET_IMAGENET = register(CatalogueRecipe(
     module=TinyResNet,
 ))
 
-MAE_FINETUNE = register(CatalogueRecipe(
+MAE_FINETUNE = register(RecipeEntry(
     name="mae-finetune",
     summary="MAE fine-tuning: AdamW, base lr 1e-3 x batch/256, decay 0.05, layer-wise lr decay 0.75, 5 warm-up"
             " epochs, cosine",

@@ -1,7 +1,7 @@
 """Small example models the catalogue's recipes are written for: the parameter names and module types that a recipe's
 ``no_decay`` rule, ``overrides`` and layer-wise decay read, in models small enough to preview and train on a CPU.
 
-Each class is built without arguments (``CatalogueRecipe.module``) and has a working ``forward``, so it can also be
+Each class is built without arguments (``RecipeEntry.module``) and has a working ``forward``, so it can also be
 fine-tuned in a test or a notebook. The names follow the reference implementations: timm's ViT (``patch_embed``,
 ``cls_token``, ``pos_embed``, ``blocks.N``, ``norm``, ``head``), Hugging Face's BERT (``embeddings.*``,
 ``encoder.layer.N``, ``pooler``, ``classifier``), nanoGPT (``transformer.wte``, ``transformer.h.N``, ``lm_head``

@@ -8,8 +8,8 @@ so: ``get_recipe("dcgan", optimizers={"critic": {"modules": ["discriminator"]}})
 
 from __future__ import annotations
 
-from lightning_optim_recipes.recipes._examples import CriticGenerator
-from lightning_optim_recipes.recipes._registry import CatalogueRecipe, Source, register
+from lightning_optim_recipes.catalogue._examples import CriticGenerator
+from lightning_optim_recipes.catalogue._registry import RecipeEntry, Source, register
 
 __all__: list[str] = []  # the entries are reached by name: `get_recipe("wgan-gp")`
 
@@ -19,7 +19,7 @@ _SAME_NAMES = (
     " `self.discriminator`, add `optimizers={'critic': {'modules': ['discriminator']}}`."
 )
 
-WGAN_GP = register(CatalogueRecipe(
+WGAN_GP = register(RecipeEntry(
     name="wgan-gp",
     summary="WGAN with gradient penalty: Adam 1e-4, betas (0, 0.9), 5 critic steps per generator step, penalty 10",
     source=Source(
@@ -69,7 +69,7 @@ WGAN_GP = register(CatalogueRecipe(
     module=CriticGenerator,
 ))
 
-DCGAN = register(CatalogueRecipe(
+DCGAN = register(RecipeEntry(
     name="dcgan",
     summary="DCGAN: Adam 2e-4, beta1 0.5, for both networks, one discriminator step per generator step",
     source=Source(
@@ -113,7 +113,7 @@ DCGAN = register(CatalogueRecipe(
     module=CriticGenerator,
 ))
 
-TTUR = register(CatalogueRecipe(
+TTUR = register(RecipeEntry(
     name="ttur",
     summary="Two time-scale update rule as SAGAN uses it: Adam betas (0, 0.9), critic lr 4e-4, generator lr 1e-4, 1:1",
     source=Source(

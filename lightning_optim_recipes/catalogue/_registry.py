@@ -1,7 +1,12 @@
-"""The recipe catalogue's registry: each entry is a recipe dict with the source of every number in it."""
+"""The recipe catalogue's registry: plain data. Each entry is a recipe dict with the source of every number in it.
+
+It imports nothing of the library above `errors`: the recipe engine resolves ``{'recipe': name}`` through it, and
+the catalogue's front (`lightning_optim_recipes.recipes`), its pages and the command line read it.
+"""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 from collections.abc import Callable, Iterator, Mapping
@@ -11,7 +16,7 @@ from torch import nn
 
 from lightning_optim_recipes.errors import RecipeError
 
-__all__ = ["CatalogueRecipe", "LrScaling", "Source", "register"]
+__all__ = ["LrScaling", "RecipeEntry", "Source", "lookup", "recipe_of", "register"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +43,8 @@ class Source:
 
 
 @dataclasses.dataclass(frozen=True)
-class CatalogueRecipe:
-    """One named recipe of the catalogue.
+class RecipeEntry:
+    """One named recipe of the catalogue, as data (`describe_recipe` returns it as a `CatalogueRecipe`).
 
     Attributes:
         name: its name in `list_recipes()`.
@@ -73,8 +78,7 @@ class CatalogueRecipe:
         `LrScaling` per optimizer that scales its lr; empty for a recipe that does not.
 
         Example:
-            >>> from lightning_optim_recipes import describe_recipe
-            >>> [str(s) for s in describe_recipe("deit").lr_scalings(256)]
+            >>> [str(s) for s in lookup("deit").lr_scalings(256)]
             ['lr = 0.0005 x 256 / 512 = 0.00025']
         """
         batch = batch_size if batch_size is not None else self.preview.get("batch_size")
@@ -89,26 +93,6 @@ class CatalogueRecipe:
         if batch is not None and any(spec.get("lr_scaling") for _, spec in _optimizer_specs(self.recipe)):
             recipe["batch_size"] = batch
         return recipe
-
-    def preview_schedule(self, *, batch_size: Optional[int] = None, max_epochs: Optional[int] = None,
-                         steps_per_epoch: Optional[int] = None) -> Any:
-        """`preview_schedule` of the recipe on its example `module`, for the preview's sizes (or those given).
-
-        Example:
-            >>> from lightning_optim_recipes import describe_recipe
-            >>> preview = describe_recipe("bert-finetune").preview_schedule()
-            >>> max(r["lr"] for r in preview), preview[-1]["lr"]
-            (5e-05, 0.0)
-        """
-        from lightning_optim_recipes.preview import preview_schedule  # the preview builds on the engine, which
-        #                                                                 reads this registry
-
-        return preview_schedule(
-            self.preview_recipe(batch_size),
-            module=self.module() if self.module is not None else None,
-            max_epochs=max_epochs if max_epochs is not None else self.preview["max_epochs"],
-            steps_per_epoch=steps_per_epoch if steps_per_epoch is not None else self.preview["steps_per_epoch"],
-        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,10 +125,10 @@ def _optimizer_specs(recipe: Mapping[str, Any]) -> Iterator[tuple[Optional[str],
         yield None, recipe
 
 
-REGISTRY: dict[str, CatalogueRecipe] = {}
+REGISTRY: dict[str, RecipeEntry] = {}
 
 
-def register(entry: CatalogueRecipe) -> CatalogueRecipe:
+def register(entry: RecipeEntry) -> RecipeEntry:
     """Add `entry` to the catalogue (its name must be new)."""
     if entry.name in REGISTRY:
         raise RecipeError(f"The catalogue already has a recipe named {entry.name!r}: give yours another name.")
@@ -152,7 +136,7 @@ def register(entry: CatalogueRecipe) -> CatalogueRecipe:
     return entry
 
 
-def lookup(name: Any) -> CatalogueRecipe:
+def lookup(name: Any) -> RecipeEntry:
     """The catalogue entry `name`, or a `RecipeError` that suggests the close names."""
     entry = REGISTRY.get(name) if isinstance(name, str) else None
     if entry is None:
@@ -169,3 +153,13 @@ def lookup(name: Any) -> CatalogueRecipe:
 def suggest(key: str, valid: list[str]) -> Optional[str]:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.6)
     return close[0] if close else None
+
+
+def recipe_of(name: Any) -> dict[str, Any]:
+    """The catalogue entry's recipe dict (without the ``recipe`` key), a copy: what ``{'recipe': name}`` starts from.
+
+    Example:
+        >>> recipe_of("wgan-gp")["alternation"]
+        {'critic': 5, 'generator': 1}
+    """
+    return copy.deepcopy(dict(lookup(name).recipe))

@@ -1,0 +1,127 @@
+"""`preview_schedule` of a resumed run: the old run previewed up to its checkpoint, turned into the checkpoint dict
+Lightning would save, the new module or recipe configured and reconciled with it, then previewed on from there."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Optional
+
+from lightning_optim_recipes import cadence, fit_checks
+from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.resume.place import STEP_BEFORE_OPTIMIZER
+from lightning_optim_recipes.resume.reconcile import reconcile
+from lightning_optim_recipes.resume.state import check_choice, choose, record
+from lightning_optim_recipes.standin import StandInTrainer, configure
+from lightning_optim_recipes.trajectory import Recording, SchedulePreview, loop_of
+
+__all__ = ["ResumeFrom", "preview_resumed"]
+
+
+class ResumeFrom(NamedTuple):
+    """For `preview_schedule`: the run being resumed, previewed up to the checkpoint saved at `step`.
+
+    Attributes:
+        old: the module or recipe dict of the interrupted run.
+        step: its ``global_step`` when the checkpoint was saved (optimizer steps; an epoch-end checkpoint of an
+            epoch of ``n`` steps is at ``n * epochs``).
+        max_epochs: the interrupted run's ``max_epochs`` (default: the new run's), for schedules that read the run's
+            length (`warmup_cosine`, ``T_max=self.trainer.max_epochs``).
+        module: the model an old recipe dict was built for (default: the preview's ``module``).
+
+    Example:
+        >>> from lightning_optim_recipes import preview_schedule
+        >>> old = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [2], "gamma": 0.5}}
+        >>> new = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [3], "gamma": 0.5}}
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")  # the table of what the resume changes
+        ...     records = preview_schedule(new, max_epochs=5, steps_per_epoch=1, resume="recipe",
+        ...                                resume_from=ResumeFrom(old, step=2, max_epochs=2))
+        >>> [(r["step"], r["lr"]) for r in records if r["group"] == "decay"]  # old schedule, then the new one
+        [(0, 0.1), (1, 0.1), (2, 0.1), (3, 0.05), (4, 0.05)]
+        >>> print(records.resume_report.table())
+        what                                  | checkpoint | new recipe | training uses
+        optimizer 0, group 'decay': lr        | 0.05       | 0.1        | 0.1
+        optimizer 0, group 'no_decay': lr     | 0.05       | 0.1        | 0.1
+        scheduler 0 (MultiStepLR): milestones | [2]        | [3]        | [3]
+    """
+
+    old: Any
+    step: int
+    max_epochs: Optional[int] = None
+    module: Any = None
+
+
+def preview_resumed(new: Any, resume_from: Any, choice: Optional[str], *, max_epochs: int, steps_per_epoch: int,
+                    accumulate_grad_batches: int, module: Any, batch_size: Optional[int] = None) -> Any:
+    """`preview_schedule` of a resumed run: `resume_from`'s old run up to its step, `new` after it (see
+    `ResumeFrom`). Returns a `SchedulePreview` with ``resume_report`` set."""
+    point = resume_from if isinstance(resume_from, ResumeFrom) else ResumeFrom(*resume_from)
+    if isinstance(point.step, bool) or not isinstance(point.step, int) or point.step < 0:
+        raise RecipeError(f"`resume_from`'s step must be a non-negative int (a global_step), got {point.step!r}.")
+    old_epochs = point.max_epochs if point.max_epochs is not None else max_epochs
+    per_epoch, accumulate = steps_per_epoch, accumulate_grad_batches
+    result = SchedulePreview()
+    result.max_epochs, result.steps_per_epoch, result.accumulate_grad_batches = max_epochs, per_epoch, accumulate
+    result.markers = []
+
+    old_trainer = StandInTrainer(old_epochs, per_epoch, accumulate, batch_size)
+    old_module = (point.module if point.module is not None else module) if isinstance(point.old, Mapping) else None
+    old_model, old_setup = configure(point.old, old_module, old_trainer)
+    record(old_setup)
+    loop = loop_of(old_model, old_setup, old_trainer)
+    state = cadence.LoopState.fresh(loop.optimizers)
+    recording = Recording(old_model, old_setup, old_trainer, result)
+    trained = 0
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", STEP_BEFORE_OPTIMIZER)
+        while old_trainer.global_step < point.step:
+            epoch, batch_idx = divmod(trained, per_epoch)
+            if epoch >= old_epochs:
+                raise RecipeError(f"The run being resumed ends at step {old_trainer.global_step}, before the"
+                                  f" checkpoint's step {point.step}: check `ResumeFrom`'s step and max_epochs.")
+            old_trainer.current_epoch = recording.epoch = epoch
+            cadence.run_batch(loop, state, batch_idx, batch_idx == per_epoch - 1, recording)
+            if batch_idx == per_epoch - 1:
+                cadence.run_epoch_end(loop, epoch, recording)
+            trained += 1
+    if old_trainer.global_step != point.step:
+        raise RecipeError(f"No batch of the run being resumed ends at step {point.step} (one ends at"
+                          f" {old_trainer.global_step}): give the global_step a checkpoint was saved at.")
+    epoch = (trained - 1) // per_epoch if trained else 0  # `current_epoch` when the checkpoint was saved
+    checkpoint: dict[str, Any] = {
+        "optimizer_states": [getattr(o, "_optimizer", o).state_dict() for o in old_setup.optimizers],
+        "lr_schedulers": [s.scheduler.state_dict() for s in old_setup.schedulers],
+        "global_step": point.step, "epoch": epoch,
+        "loops": {"fit_loop": {"epoch_loop.batch_progress": {"total": {"processed": trained}}}},
+    }
+
+    new_trainer = StandInTrainer(max_epochs, per_epoch, accumulate, batch_size)  # loops are restored after configuring
+    new_model, new_setup = configure(new, module if isinstance(new, Mapping) else None, new_trainer)
+    own = getattr(new_model, "resume", None) if not isinstance(new, Mapping) else None
+    chosen = check_choice(choice) if choice is not None else choose(new_model, own if isinstance(own, str) else None,
+                                                                      None)
+    new_loop = loop_of(new_model, new_setup, new_trainer)
+    report = reconcile(new_setup, checkpoint, chosen, loop=new_loop, batches_per_epoch=per_epoch,
+                       at=fit_checks.caller_line(), source=f"the checkpoint at step {point.step}")
+    with warnings.catch_warnings():  # restore as Lightning does
+        warnings.filterwarnings("ignore", STEP_BEFORE_OPTIMIZER)
+        for optimizer, saved in zip(new_setup.optimizers, checkpoint["optimizer_states"]):
+            getattr(optimizer, "_optimizer", optimizer).load_state_dict(saved)
+        for spec, saved in zip(new_setup.schedulers, checkpoint["lr_schedulers"]):
+            spec.scheduler.load_state_dict(saved)
+        if new_loop.optimizers != loop.optimizers:  # the alternating mixin starts its cycle afresh
+            state = cadence.LoopState.fresh(new_loop.optimizers)
+        result.markers.append({"step": point.step, "optimizer": 0, "label": f"resume ({chosen})"})
+        new_trainer.global_step = point.step
+        recording = Recording(new_model, new_setup, new_trainer, result)
+        for t in range(trained, per_epoch * max_epochs):
+            epoch, batch_idx = divmod(t, per_epoch)
+            new_trainer.current_epoch = recording.epoch = epoch
+            cadence.run_batch(new_loop, state, batch_idx, batch_idx == per_epoch - 1, recording)
+            if batch_idx == per_epoch - 1:
+                cadence.run_epoch_end(new_loop, epoch, recording)
+    new_trainer.current_epoch = max_epochs
+    result.resume_report = report
+    return result
+

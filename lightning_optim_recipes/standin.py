@@ -1,0 +1,140 @@
+"""A stand-in Trainer that knows only the sizes of a run, and a module or recipe configured on it for a preview.
+
+`preview_schedule` (and the resumed preview) run ``configure_optimizers`` on a deep copy of the module with a
+`StandInTrainer` attached, whose ``estimated_stepping_batches``, ``max_epochs``, ``current_epoch`` and
+``global_step`` follow the given sizes, as a real Trainer's would.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from typing import Any, Optional
+
+from torch import nn
+
+from lightning_optim_recipes import cadence, fit_checks
+from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.recipe import configure_from_recipe, resolve_recipe
+from lightning_optim_recipes.validation import OptimizerSetup, validate_optimizers
+
+__all__ = ["StandInLoader", "StandInTrainer", "attach", "configure"]
+
+
+class StandInLoader:
+    """The training DataLoader's sizes: its ``batch_size`` (per device) and ``len()`` (batches per epoch)."""
+
+    def __init__(self, batch_size: int, batches: int) -> None:
+        self.batch_size = batch_size
+        self._batches = batches
+
+    def __len__(self) -> int:
+        return self._batches
+
+
+class StandInTrainer:
+    """The sizes of a run, where ``configure_optimizers`` reads them from ``self.trainer`` (with `batch_size`, a
+    ``train_dataloader`` of that per-device batch size, where the recipe engine reads the global batch)."""
+
+    #: How to give the global batch a recipe's ``lr_scaling`` asks for (the recipe engine's error says it).
+    global_batch_fix: Optional[str] = (
+        "pass `preview_schedule(..., batch_size=)` (the per-device batch; --batch-size on the command line): the"
+        " preview's stand-in Trainer has no DataLoader")
+
+    def __init__(self, max_epochs: int, steps_per_epoch: int, accumulate_grad_batches: int,
+                 batch_size: Optional[int] = None) -> None:
+        if batch_size is not None:
+            self.train_dataloader = StandInLoader(batch_size, steps_per_epoch)
+        self.max_epochs = max_epochs
+        self.max_steps = -1
+        self.num_training_batches = steps_per_epoch
+        self.accumulate_grad_batches = accumulate_grad_batches
+        # Lightning's formula (`Trainer.estimated_stepping_batches`)
+        self.estimated_stepping_batches = math.ceil(steps_per_epoch / accumulate_grad_batches) * max(max_epochs, 1)
+        self.current_epoch = 0
+        self.global_step = 0
+        self.optimizers: list[Any] = []
+        self.lr_scheduler_configs: list[Any] = []
+        self.is_global_zero = True
+        self.world_size = 1
+        self.num_devices = 1
+        self.num_nodes = 1
+        self.global_rank = 0
+        self.local_rank = 0
+        self.node_rank = 0
+        self.sanity_checking = False
+        self.training = True
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"`preview_schedule` runs `configure_optimizers` with a stand-in Trainer that has no {name!r}: it knows"
+            " max_epochs, max_steps, num_training_batches, accumulate_grad_batches, estimated_stepping_batches,"
+            " current_epoch, global_step, world_size and, with `batch_size=`, train_dataloader (its batch_size and"
+            " len()). Read the run's sizes from those in `configure_optimizers`."
+        )
+
+
+def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer) -> tuple[Any, OptimizerSetup]:
+    """A deep copy of the model with the stand-in Trainer attached, and its validated optimizer setup."""
+    if isinstance(source, Mapping):
+        if module is None:
+            if source.get("overrides"):
+                raise RecipeError(
+                    "The recipe has 'overrides', which name modules of a model: pass the model,"
+                    " `preview_schedule(recipe, module=model, ...)`."
+                )
+            model: Any = nn.Linear(1, 1)
+        else:
+            model = copy.deepcopy(module)
+        attach(model, trainer)
+        recipe = resolve_recipe(source)
+        value = configure_from_recipe(model, recipe, trainer=trainer)
+        if "optimizers" not in recipe:
+            setup = validate_optimizers(value, module=model)
+            fit_checks.check_before_training(setup, trainer, at=fit_checks.caller_line())
+            return model, setup
+        # several optimizers, alternated as `AlternatingOptimizersMixin` alternates them
+        setup = validate_optimizers(value)
+        timings = tuple(cadence.Timing(s.optimizer_index, s.interval, s.frequency, s.reduce_on_plateau)
+                        for s in setup.schedulers)
+        loop = cadence.Loop("alternating", len(setup.optimizers), timings, accumulate=(trainer.accumulate_grad_batches,),
+                            frequencies=setup.frequencies, run_wide=recipe.get("alternation_cycle") == "run")
+        model.__dict__["_preview_cadence"] = loop
+        model.__dict__["_preview_roles"] = tuple(recipe["optimizers"])
+        fit_checks.check_before_training(setup, trainer, loop=loop, at=fit_checks.caller_line())
+        return model, setup
+    if module is not None:
+        raise RecipeError("`module=` is only for a recipe dict: a LightningModule brings its own parameters.")
+    if not isinstance(source, nn.Module) or not callable(getattr(source, "configure_optimizers", None)):
+        raise RecipeError(
+            "`preview_schedule` takes a LightningModule (with `configure_optimizers`) or a recipe dict such as"
+            f" {{'optimizer': 'AdamW', 'lr': 1e-3}}, got {type(source).__name__}."
+        )
+    model = copy.deepcopy(source)
+    attach(model, trainer)
+    model.__dict__.pop("optimizer_setup", None)
+    value = model.configure_optimizers()
+    kept = getattr(model, "optimizer_setup", None)  # the library's mixins keep what they validated
+    if isinstance(kept, OptimizerSetup):
+        setup = kept
+    else:  # a plain module: run the checks the mixins run
+        setup = validate_optimizers(value, module=model)
+        fit_checks.check_before_training(setup, trainer, model)
+    if not getattr(model, "automatic_optimization", True) and getattr(model, "training_cadence", None) is None:
+        raise RecipeError(
+            f"{type(model).__name__} uses manual optimization, so its `training_step` decides when optimizers and"
+            " schedulers step and `preview_schedule` cannot know. Preview it under automatic optimization, or with"
+            " `AlternatingOptimizersMixin`, whose cadence is declared."
+        )
+    return model, setup
+
+
+def attach(model: Any, trainer: StandInTrainer) -> None:
+    try:
+        model.trainer = trainer  # LightningModule's setter also attaches child LightningModules
+    except AttributeError:  # pragma: no cover - a module with a read-only `trainer`
+        model._trainer = trainer
+
