@@ -23,7 +23,8 @@ from lightning_optim_recipes.callbacks import (  # noqa: E402
 from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning
 from lightning_optim_recipes.mixins import AlternatingOptimizersMixin, OptimRecipeMixin
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NORM_LAYERS, POSITION_TOKEN_NAMES, NoDecayRule
-from lightning_optim_recipes.param_groups import check_param_groups, param_groups
+from lightning_optim_recipes.param_checks import check_param_groups
+from lightning_optim_recipes.param_groups import param_groups
 from lightning_optim_recipes.plot import plot_schedule
 from lightning_optim_recipes.preview import SchedulePreview, ScheduleRecord, preview_schedule
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe

@@ -1,4 +1,4 @@
-"""Correct param groups: `param_groups` builds them, `check_param_groups` checks hand-written ones."""
+"""Correct param groups: `param_groups` builds them (`lightning_optim_recipes.param_checks` checks hand-written ones)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import difflib
 import fnmatch
 import math
 import re
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, Optional, Union
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Optional
 
-import torch
 from torch import nn
 
 from lightning_optim_recipes.errors import RecipeError, warn
@@ -24,7 +23,7 @@ from lightning_optim_recipes.layer_decay import (
 )
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, Exemptions, NoDecayRule
 
-__all__ = ["check_param_groups", "param_groups"]
+__all__ = ["param_groups"]
 
 ParamGroup = dict[str, Any]
 
@@ -479,145 +478,3 @@ def _warn(message: str) -> None:
     warn(message)
 
 
-def check_param_groups(
-    groups_or_optimizer: Union[torch.optim.Optimizer, Sequence[Any]],
-    module: Optional[nn.Module] = None,
-) -> list[ParamGroup]:
-    """Check param groups written by hand (or an optimizer's), naming the mistake and the fix.
-
-    Raises `RecipeError` for a group without the ``'params'`` key (``{'encoder_params': ...}``), a non-tensor in
-    ``'params'``, and a parameter in two groups. Warns (`RecipeWarning`) about an empty group, and (once per call)
-    about groups that carry timm's ``'lr_scale'`` key (from ``timm.optim.param_groups_layer_decay``): only timm's schedulers
-    apply it, so under torch's and Lightning's schedulers every layer trains at the same lr. With `module`, warns
-    about trainable parameters that are in no group. A generator passed as ``'params'`` is turned into a list in
-    place, so the groups can still be handed to an optimizer afterwards.
-
-    Returns:
-        The groups (an optimizer's ``param_groups``, or the list given).
-
-    Example:
-        >>> import torch
-        >>> enc, dec = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
-        >>> check_param_groups([{"encoder_params": enc.parameters()}])
-        Traceback (most recent call last):
-        ...
-        lightning_optim_recipes.errors.RecipeError: Param group 0 has no 'params' key (its keys: 'encoder_params'). torch.optim reads a group's tensors from 'params': write {'params': ..., <options>}, e.g. [{'params': encoder.parameters()}, {'params': decoder.parameters(), 'lr': 1e-4}].
-    """
-    optimizer_name = None
-    if isinstance(groups_or_optimizer, torch.optim.Optimizer):
-        groups: Sequence[Any] = groups_or_optimizer.param_groups
-        optimizer_name = type(groups_or_optimizer).__name__
-    elif isinstance(groups_or_optimizer, (list, tuple)):
-        groups = groups_or_optimizer
-    else:
-        raise RecipeError(
-            "`check_param_groups` takes an optimizer or a list of param-group dicts,"
-            f" got {type(groups_or_optimizer).__name__}."
-        )
-    where = f"{optimizer_name} param group" if optimizer_name else "Param group"
-    names = _param_names(module)
-    owner: dict[int, int] = {}
-    for index, group in enumerate(groups):
-        if isinstance(group, (torch.Tensor, nn.Module)) or not isinstance(group, Mapping):
-            if isinstance(group, torch.Tensor) and index == 0:
-                break  # a plain list of tensors: torch's single-group form
-            raise RecipeError(
-                f"{where} {index} must be a dict such as {{'params': [...], 'lr': 1e-3}}, got {type(group).__name__}."
-            )
-        if "params" not in group:
-            keys = ", ".join(repr(k) for k in group) or "none"
-            raise RecipeError(
-                f"{where} {index} has no 'params' key (its keys: {keys}). torch.optim reads a group's tensors from"
-                " 'params': write {'params': ..., <options>}, e.g."
-                " [{'params': encoder.parameters()}, {'params': decoder.parameters(), 'lr': 1e-4}]."
-            )
-        params = _materialize(group)
-        if not params:  # torch accepts it (a decay/no-decay split can leave one side empty): a warning at most
-            warn(
-                f"{where} {index}{_group_label(group)} is empty: its 'params' hold no tensor, so it trains nothing."
-                " If that is not deliberate, give it parameters (a frozen module's `parameters()` still counts; a"
-                " generator already spent does not); otherwise silence this with"
-                " `warnings.filterwarnings('ignore', '.*is empty: its .params. hold no tensor', RecipeWarning)`."
-            )
-        for param in params:
-            if not isinstance(param, torch.Tensor):
-                raise RecipeError(
-                    f"{where} {index}{_group_label(group)} holds a {type(param).__name__} in 'params': only tensors"
-                    " can be optimized. Pass `module.parameters()`, not the module or its name."
-                )
-            if id(param) in owner:
-                raise RecipeError(
-                    f"Parameter {_describe(names, param)} is in param groups {owner[id(param)]} and"
-                    f" {index}. Every parameter must be in exactly one group: remove it from one of them"
-                    " (`param_groups(...)` builds disjoint groups)."
-                )
-            owner[id(param)] = index
-    if groups and isinstance(groups[0], torch.Tensor):
-        for param in groups:
-            if not isinstance(param, torch.Tensor):
-                raise RecipeError(f"Param list holds a {type(param).__name__}: only tensors can be optimized.")
-            owner[id(param)] = 0
-    scaled = [i for i, group in enumerate(groups) if isinstance(group, Mapping) and "lr_scale" in group]
-    if scaled:
-        _warn(
-            f"{where}{'s' if len(scaled) > 1 else ''} {_indices(scaled)} carr{'y' if len(scaled) > 1 else 'ies'}"
-            " timm's 'lr_scale' key, which only timm's schedulers apply: torch optimizers and every torch or"
-            " Lightning scheduler ignore it, so each layer trains at the same lr. Build the groups with"
-            " `param_groups(model, weight_decay=..., lr=..., layer_decay=...)`, whose own 'lr' carries each layer's"
-            " scale, or step this optimizer with a timm scheduler; if you do, silence this warning with"
-            " `warnings.filterwarnings('ignore', \".*'lr_scale'\", RecipeWarning)`."
-        )
-    if module is not None:
-        warn_untrained(module, owner, "param group", "a group")
-    return list(groups)
-
-
-def _indices(indices: list[int], limit: int = 5) -> str:
-    shown = [str(i) for i in indices[:limit]]
-    if len(indices) > limit:
-        return f"{', '.join(shown)} and {len(indices) - limit} more"
-    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
-
-
-def _materialize(group: Mapping[str, Any]) -> list[Any]:
-    params = group["params"]
-    if isinstance(params, torch.Tensor):
-        return [params]
-    if isinstance(params, (list, tuple)):
-        return list(params)
-    if isinstance(params, (set, frozenset)):
-        raise RecipeError(
-            "A param group's 'params' is a set: its order changes between runs and torch.optim refuses it. Use a list."
-        )
-    if isinstance(params, (Iterator, Iterable)) and not isinstance(params, (str, bytes, Mapping)):
-        materialized = list(params)
-        if isinstance(group, dict):
-            group["params"] = materialized  # as torch.optim does itself, so a generator is not spent by checking
-        return materialized
-    return [params]
-
-
-def warn_untrained(module: nn.Module, covered: Container[int], container: str, fix: str) -> None:
-    """Warn (`RecipeWarning`) about trainable parameters of `module` whose ids are not in `covered`."""
-    missing = [name for name, p in module.named_parameters() if p.requires_grad and id(p) not in covered]
-    if missing:
-        shown = ", ".join(repr(n) for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        warn(
-            f"{len(missing)} trainable parameter(s) of {type(module).__name__} are in no {container} and will not be"
-            f" trained: {shown}. Add them to {fix}, or set `requires_grad=False` if that is deliberate."
-        )
-
-
-def _param_names(module: Optional[nn.Module]) -> dict[int, str]:
-    if module is None:
-        return {}
-    return {id(p): name for name, p in module.named_parameters()}
-
-
-def _group_label(group: Mapping[str, Any]) -> str:
-    return f" ({group['name']!r})" if "name" in group else ""
-
-
-def _describe(names: Mapping[int, str], param: torch.Tensor) -> str:
-    name = names.get(id(param))
-    return repr(name) if name is not None else f"of shape {tuple(param.shape)}"

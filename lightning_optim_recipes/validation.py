@@ -13,7 +13,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightning_optim_recipes._checks import check_keys
 from lightning_optim_recipes.errors import RecipeError, warn
-from lightning_optim_recipes.param_groups import check_param_groups, warn_untrained
+from lightning_optim_recipes.param_checks import check_param_groups, warn_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
 
 __all__ = ["OptimizerSetup", "SchedulerSpec", "call_explaining_torch_errors", "validate_optimizers"]

@@ -42,7 +42,8 @@ from lightning_optim_recipes.schedules import (
     warmup_schedule,
 )
 
-FOUNDATION = ("_checks", "no_decay", "param_groups", "layer_decay", "schedules", "schedulers", "validation", "recipe",
+FOUNDATION = ("_checks", "no_decay", "param_groups", "param_checks", "layer_decay", "schedules", "schedulers", "validation",
+              "recipe", "recipe_parts",
               "mixins.recipe_mixin", "catalogue._registry")
 
 #: Says what to change: an imperative, or the requirement the value breaks together with the accepted values.

@@ -48,7 +48,7 @@ class Section(NamedTuple):
 #: In the README's API order.
 SECTIONS: list[Section] = [
     Section("Param groups", "Weight decay where it belongs, per-module options, layer-wise lr decay.",
-            ("param_groups", "no_decay", "layer_decay")),
+            ("param_groups", "param_checks", "no_decay", "layer_decay")),
     Section("Schedulers with a cadence",
             "Scheduler dicts that say when they step, and pure step -> multiplier schedules for ``LambdaLR``.",
             ("schedulers", "schedules"), (), ("schedules",)),
@@ -58,7 +58,7 @@ SECTIONS: list[Section] = [
             "A plain (YAML-friendly) dict for ``configure_optimizers``, and the mixin that checks it.",
             ("recipe", "mixins.recipe_mixin")),
     Section("The recipe catalogue", "Named recipes from papers, with their sources (see :doc:`/recipes`).",
-            ("recipes",)),
+            ("recipes", "catalogue")),
     Section("Alternating optimizers",
             "Several optimizers and WGAN ``n_critic`` on Lightning 2.x (see :doc:`/alternation`), and the one model "
             "of the training loop's cadence that it, the preview and the cadence check share.",
@@ -66,7 +66,7 @@ SECTIONS: list[Section] = [
     Section("Callbacks", "Learning rates logged, scheduler cadences checked, ``configure_optimizers`` validated.",
             ("callbacks",), ("naming.LearningRateLoggerError",
                              "callbacks.lr_logger.LearningRateLoggerWarning")),
-    Section("Previews", "The schedule before training: records, a DataFrame, a plot.", ("preview", "plot")),
+    Section("Previews", "The schedule before training: records, a DataFrame, a plot.", ("preview", "trajectory", "plot")),
     Section("Errors and warnings", "What the library raises and warns.", ("errors",)),
 ]
 MORE = Section("More", "Other names: public, or named by a signature above.")

@@ -52,13 +52,13 @@ from typing import Any, ClassVar, Optional, Union
 from lightning_optim_recipes import cadence, hooks
 from lightning_optim_recipes.before_training import configured
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.mixins import _alternation, _port1x
+from lightning_optim_recipes.mixins import _alternation, _callback, _port1x, _turns
 from lightning_optim_recipes.mixins.recipe_mixin import OptimRecipeMixin
 from lightning_optim_recipes.validation import OptimizerSetup
 
 __all__ = ["AlternatingOptimizersMixin"]
 
-STATE_KEY = _alternation.STATE_KEY
+STATE_KEY = _callback.STATE_KEY
 
 
 class AlternatingOptimizersMixin(OptimRecipeMixin):
@@ -165,7 +165,7 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
         ``super().training_step(...)`` from a ported step, call the base class's step."""
         if self.__dict__.get("_in_alternation"):
             return _SUPER_TRAINING_STEP(self, batch, batch_idx, *args, **kwargs)
-        return _alternation.run_batch(self, batch, batch_idx, None)
+        return _turns.run_batch(self, batch, batch_idx, None)
 
     def configure_callbacks(self) -> Any:
         """The mixin's own callback (checkpoint state, clipping, plateau schedulers); checks the Trainer's options."""
@@ -177,7 +177,7 @@ class AlternatingOptimizersMixin(OptimRecipeMixin):
         trainer = getattr(self, "_trainer", None)
         adopted = any(f"_trainer_{k}" in self.__dict__ for k in ("accumulate_grad_batches", "gradient_clip_val"))
         if trainer is not None and not adopted:  # `preview_schedule`'s stand-in Trainer (a fit adopts them earlier)
-            _alternation.adopt_trainer_options(trainer, self)
+            _callback.adopt_trainer_options(trainer, self)
         hooks.resolve_hooks(self, AlternatingOptimizersMixin)  # once, not on every call of every batch
         plan = self.__dict__["_alternation_plan"] = _alternation.make_plan(self, setup)
         state = self.__dict__.get("_alternation_state")
@@ -267,7 +267,7 @@ def _dispatching_training_step(user_step: Callable[..., Any]) -> Callable[..., A
     def training_step(self: Any, batch: Any, batch_idx: int = 0, *args: Any, **kwargs: Any) -> Any:
         if self.__dict__.get("_in_alternation") or args or kwargs:  # our own call, or a `super().training_step(...)`
             return user_step(self, batch, batch_idx, *args, **kwargs)
-        return _alternation.run_batch(self, batch, batch_idx, user_step)
+        return _turns.run_batch(self, batch, batch_idx, user_step)
 
     training_step.__name__ = user_step.__name__
     training_step.__qualname__ = user_step.__qualname__
@@ -287,7 +287,7 @@ def _index_of(module: Any, optimizer: Any) -> int:
 
 def _adapted_on_before_optimizer_step(function: Callable[..., Any]) -> Callable[..., Any]:
     """The module's ``on_before_optimizer_step`` (1.x or 2.x form), followed by the mixin's clipping."""
-    wrapped = _port1x.wrap_on_before_optimizer_step(function, _index_of, _alternation.clip)
+    wrapped = _port1x.wrap_on_before_optimizer_step(function, _index_of, _callback.clip)
     wrapped._alternation_adapted = True  # type: ignore[attr-defined]
     return wrapped
 
@@ -307,12 +307,12 @@ def _with_alternation_callback(configure_callbacks: Callable[[Any], Any]) -> Cal
             callbacks = [callbacks]
         ours = self.__dict__.get("_alternation_callback")
         if ours is None:
-            ours = self.__dict__["_alternation_callback"] = _alternation.callback_class()(self)
+            ours = self.__dict__["_alternation_callback"] = _callback.callback_class()(self)
         trainer = getattr(self, "_trainer", None)
         if trainer is not None and trainer.state.fn == "fit":
             _alternation.check_options(self)
             _port1x.check_super_calls(type(self), AlternatingOptimizersMixin)
-            _alternation.adopt_trainer_options(trainer, self)
+            _callback.adopt_trainer_options(trainer, self)
             _let_ddp_skip_other_optimizers_parameters(trainer.strategy)
             _port1x.warn_removed_hooks(self)
             self.__dict__["_alternation_state"] = None  # a new fit starts afresh unless a checkpoint restores it

@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 import torch
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightning_optim_recipes import cadence, fit_checks
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning, warn
