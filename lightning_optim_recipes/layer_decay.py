@@ -18,6 +18,13 @@ layer id              parameters
                       modules before the blocks that are not embeddings (timm's ``norm_pre``), as in MAE
 ====================  =======================================================================================
 
+With ``layer_rule="timm"``, the assignment of timm's ``param_groups_layer_decay`` for its ViTs (whose
+``group_matcher`` is ``stem=r'^cls_token|reg_token|pos_embed|patch_embed'``, ``blocks=[(r'^blocks\\.(\\d+)', None),
+(r'^norm', (99999,))]``, "final norm w/ last block"; huggingface/pytorch-image-models commit 0041cb7): a module
+registered on the model itself whose name starts with ``norm`` (the final ``norm``, and CLIP-style ``norm_pre``,
+which timm's ``^norm`` also matches) joins the last block, layer ``n``, instead of the top. For 12 blocks and
+``layer_decay=0.75`` those norms then train at 0.75 of the head's lr, not at the head's.
+
 A parameter of layer ``i`` trains at ``lr * layer_decay ** (n + 1 - i)``: the head at ``lr``, the last block at
 ``lr * layer_decay``, the embeddings at ``lr * layer_decay ** (n + 1)``. With ``layer_of(name) -> int`` the ids are
 yours; the highest id that `layer_of` returns for any parameter of the model (frozen ones included) is the top.
@@ -45,6 +52,9 @@ BLOCK_CONTAINERS = ("blocks", "layers", "layer", "h")
 EMBEDDING_MODULES = frozenset({"patch_embed", "embeddings"})
 #: Parameters registered directly outside the blocks that are embeddings (layer 0).
 EMBEDDING_PARAMETERS = frozenset(ABSOLUTE_POSITION_NAMES + TOKEN_NAMES)
+#: How layers are assigned: BEiT's and MAE's ``get_layer_id_for_vit``, or timm's ``group_matcher`` (norms on the
+#: model itself with the last block).
+LAYER_RULES = ("beit", "timm")
 #: Group keys that `param_groups` fills in when `layer_decay` is given.
 LAYER_KEYS = ("layer_id", "layer_scale")
 
@@ -59,6 +69,7 @@ class LayerPlan:
     layer_of: Optional[LayerOf] = None
     blocks: Optional[nn.Module] = None
     top: int = 0  # n + 1 for the block container; with `layer_of`, the highest id seen
+    rule: str = "beit"
 
     def scale(self, layer: int) -> float:
         """The lr multiplier of `layer`: ``decay ** (top - layer)``."""
@@ -71,9 +82,20 @@ def plan_layers(
     layer_of: Optional[LayerOf],
     lr: Optional[float],
     overrides: Mapping[str, Mapping[str, Any]],
+    rule: str = "beit",
 ) -> Optional[LayerPlan]:
     """Check the layer-decay arguments and find the block container (unless `layer_of` is given)."""
+    if rule not in LAYER_RULES:
+        raise RecipeError(
+            f"`layer_rule` must be 'beit' (BEiT's and MAE's layer ids: the final norm trains with the head) or 'timm'"
+            f" (timm's: norms registered on the model itself train with the last block), got {rule!r}."
+        )
     if layer_decay is None:
+        if rule != "beit":
+            raise RecipeError(
+                f"`layer_rule={rule!r}` says how `layer_decay` assigns layers: pass `layer_decay=` (e.g. 0.75) as"
+                " well, or remove `layer_rule`."
+            )
         if layer_of is not None:
             raise RecipeError(
                 "`layer_of` is used only with `layer_decay`: pass `layer_decay=` (e.g. 0.75) as well, or remove"
@@ -105,9 +127,11 @@ def plan_layers(
     if lr is None and not any("lr" in options for options in overrides.values()):
         missing_lr("the groups have")
     if layer_of is not None:
+        if rule != "beit":
+            raise RecipeError("`layer_of` gives every parameter's layer itself: remove `layer_rule`, or `layer_of`.")
         return LayerPlan(float(layer_decay), layer_of=layer_of)
     _, blocks = find_blocks(module)
-    return LayerPlan(float(layer_decay), blocks=blocks, top=len(_children(blocks)) + 1)
+    return LayerPlan(float(layer_decay), blocks=blocks, top=len(_children(blocks)) + 1, rule=rule)
 
 
 def missing_lr(subject: str) -> NoReturn:
@@ -161,9 +185,9 @@ def _is_numbered(module: nn.Module) -> bool:
 
 
 def module_layer(
-    plan: LayerPlan, parent: Optional[tuple[int, bool, bool]], name: str, module: nn.Module
+    plan: LayerPlan, parent: Optional[tuple[int, bool, bool]], name: str, module: nn.Module, path: str = ""
 ) -> tuple[int, bool, bool]:
-    """(layer id, inside the blocks, is the block container) of `module`, named `name` in its parent.
+    """(layer id, inside the blocks, is the block container) of `module`, named `name` in its parent, at `path`.
 
     `parent` is the parent's triple (None for the model itself).
     """
@@ -178,6 +202,8 @@ def module_layer(
             return 0, False, is_blocks
     if name in EMBEDDING_MODULES or isinstance(module, nn.Embedding):
         return 0, False, is_blocks
+    if plan.rule == "timm" and parent is not None and name == path and name.startswith("norm"):
+        return plan.top - 1, False, is_blocks  # timm's `^norm`: with the last block
     return plan.top, False, is_blocks
 
 

@@ -14,10 +14,14 @@ reason               what it matches
                      mask and register tokens (``cls_token``, ``dist_token``, ``distillation_token``,
                      ``mask_token``, ``reg_token``) and relative position bias tables
                      (``relative_position_bias_table``, ``rel_pos_bias_table``, ``attention_biases``)
-``"bias"``           a parameter registered under the name ``bias`` (not any name containing "bias")
+``"bias"``           a parameter registered under the name ``bias``, or a name ending in ``_bias`` or
+                     starting with ``bias_`` (DeBERTa's ``q_bias``/``v_bias``, ``nn.MultiheadAttention``'s
+                     ``in_proj_bias``, ``bias_k``, ``bias_v``); not any name that contains "bias"
 ``"module"``         every parameter of a module of one of ``module_types`` (all normalization layers by
                      default: BatchNorm*, LayerNorm, GroupNorm, InstanceNorm*, RMSNorm, LocalResponseNorm
-                     and their subclasses)
+                     and their subclasses), or of a class whose name ends with one of theirs (a norm layer
+                     that does not subclass torch's: DeBERTa's ``DebertaLayerNorm``, T5's ``T5LayerNorm``,
+                     LLaMA's ``LlamaRMSNorm``, apex's ``FusedLayerNorm``)
 ``"ndim<2"``         every parameter with fewer than 2 dimensions (custom RMSNorm weights, layer-scale gammas)
 ``"predicate"``      anything the rule's ``predicate(name, param, module)`` returns True for
 ===================  ====================================================================================
@@ -37,8 +41,8 @@ import dataclasses
 import fnmatch
 import functools
 import re
-from collections.abc import Callable, Iterable
-from typing import Optional
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Optional, cast
 
 import torch
 from torch import nn
@@ -76,8 +80,9 @@ class NoDecayRule:
     Args:
         names: glob patterns matched against a parameter's full name (``"encoder.pos_embed"``) and its last part
             (``"pos_embed"``). `param_groups` warns (`RecipeWarning`) about a pattern that matches no parameter.
-        module_types: module classes whose parameters are all exempt (subclasses included).
-        bias: exempt parameters registered under the name ``bias``.
+        module_types: module classes whose parameters are all exempt (subclasses included, and classes whose name
+            ends with one of their names or of torch's subclasses': ``DebertaLayerNorm`` for ``nn.LayerNorm``).
+        bias: exempt parameters registered under the name ``bias``, ``<x>_bias`` or ``bias_<x>``.
         one_dim: exempt parameters with fewer than 2 dimensions.
         use_model_hook: exempt the names returned by a ``no_weight_decay()`` method of the model or a submodule.
         predicate: an extra ``predicate(name, param, module) -> bool``; True exempts the parameter.
@@ -163,9 +168,9 @@ class NoDecayRule:
             return "name"
         if leaf in self.positions and not isinstance(module, nn.Embedding):
             return "position/token"
-        if self.bias and leaf == "bias":
+        if self.bias and is_bias_name(leaf):
             return "bias"
-        if self.module_types and isinstance(module, self.module_types):
+        if self.module_types and is_module_type(cast(Any, type(module)), self.module_types):
             return "module"
         if self.one_dim and param.ndim < 2:
             return "ndim<2"
@@ -189,6 +194,50 @@ class _Patterns:
 @functools.lru_cache(maxsize=64)
 def _compiled(patterns: Iterable[str]) -> _Patterns:
     return _Patterns(patterns)
+
+
+def is_bias_name(leaf: str) -> bool:
+    """Whether a parameter registered as `leaf` is a bias: ``bias``, ``q_bias``, ``in_proj_bias``, ``bias_k``.
+
+    Example:
+        >>> [is_bias_name(n) for n in ("bias", "q_bias", "bias_k", "biased_weight", "relative_position_bias_table")]
+        [True, True, True, False, False]
+    """
+    return leaf == "bias" or leaf.endswith("_bias") or leaf.startswith("bias_")
+
+
+@functools.lru_cache(maxsize=64)
+def _type_names(types: tuple[Any, ...]) -> tuple[str, ...]:
+    """The class names a module's class may end with to count as one of `types`: theirs, and those of torch's own
+    subclasses (``BatchNorm2d`` for torch's ``_NormBase``)."""
+    names: set[str] = set()
+    for cls in types:
+        stack: list[type] = [cls]
+        while stack:
+            current = stack.pop()
+            if not current.__name__.startswith("_"):
+                names.add(current.__name__)
+            subclasses: list[type] = current.__subclasses__()
+            stack.extend(sub for sub in subclasses if sub.__module__.startswith("torch."))
+    return tuple(sorted(names))
+
+
+@functools.lru_cache(maxsize=1024)
+def is_module_type(cls: Any, types: tuple[Any, ...]) -> bool:
+    """Whether modules of class `cls` count as one of `types`: a subclass, or a class (or a base) whose name ends with
+    the name of one of them (a norm layer that does not subclass torch's, such as DeBERTa's ``DebertaLayerNorm``).
+
+    Example:
+        >>> class DebertaLayerNorm(nn.Module): ...
+        >>> is_module_type(DebertaLayerNorm, NORM_LAYERS), is_module_type(nn.Linear, NORM_LAYERS)
+        (True, False)
+    """
+    if not types:
+        return False
+    if issubclass(cls, types):
+        return True
+    names = _type_names(types)
+    return any(klass.__name__.endswith(names) for klass in cls.__mro__ if klass.__module__ != "torch.nn.modules.module")
 
 
 def _hook_lookup(cls: type) -> bool:
@@ -284,7 +333,7 @@ class Exemptions:
             types = self.rule.module_types
             info = self.types[cls] = (
                 _hook_lookup(cls),
-                bool(types) and issubclass(cls, types),
+                is_module_type(cls, types),
                 issubclass(cls, nn.Embedding),
             )
         return info
@@ -297,7 +346,15 @@ class Exemptions:
             extra = self.model_by_owner.get(path)
             if extra:
                 leaves = leaves | extra
-        return info[1], leaves
+        return info[1], self.with_biases(leaves, module._parameters)
+
+    def with_biases(self, leaves: frozenset[str], params: Mapping[str, object]) -> frozenset[str]:
+        """`leaves` and the names of `params` that are biases by `is_bias_name` beyond plain ``bias`` (a module's
+        few names, checked once per module)."""
+        if not self.rule.bias:
+            return leaves
+        extra = [leaf for leaf in params if leaf != "bias" and is_bias_name(leaf)]
+        return leaves | frozenset(extra) if extra else leaves
 
     def named(self, name: str, leaf: str) -> bool:
         """Whether the full name is exempt by a glob of the model's hooks or by the rule's names (recorded)."""

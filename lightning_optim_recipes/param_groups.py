@@ -38,6 +38,7 @@ def param_groups(
     include_frozen: bool = False,
     layer_decay: Optional[float] = None,
     layer_of: Optional[LayerOf] = None,
+    layer_rule: str = "beit",
 ) -> list[ParamGroup]:
     """Split `module`'s parameters into param groups that `torch.optim` accepts, with weight decay where it belongs.
 
@@ -68,6 +69,9 @@ def param_groups(
         layer_decay: the lr ratio between a layer and the one above it (e.g. 0.75), in (0, 1].
         layer_of: ``layer_of(name) -> int``, the layer id of a parameter, for models whose blocks are not found
             (or to group differently); the highest id it returns for any parameter trains at the full lr.
+        layer_rule: ``"beit"`` (BEiT's and MAE's layer ids: the final norm trains with the head) or ``"timm"``
+            (timm's ``param_groups_layer_decay``: norms registered on the model itself, ``norm`` and ``norm_pre``,
+            train with the last block); see `lightning_optim_recipes.layer_decay`.
 
     Example:
         >>> import torch
@@ -98,7 +102,7 @@ def param_groups(
         )
     overrides = _check_overrides(overrides)
     resolver = _Overrides(overrides) if overrides else None
-    layers = plan_layers(module, layer_decay, layer_of, lr, overrides)
+    layers = plan_layers(module, layer_decay, layer_of, lr, overrides, layer_rule)
 
     walk = _walk(module, no_decay, resolver, layers, include_frozen, frozenset())
     if walk.flips:  # a tied parameter first met under a decayed name has an exempt one: decide it exempt from the start
@@ -170,7 +174,7 @@ def _walk(
             exemptions.add_hook(path, owner)
 
         state = resolver.visit(parent_overrides, own, path) if resolver is not None else None
-        layer_state = module_layer(layers, parent_layer, own, owner) if by_module_layer else None  # type: ignore
+        layer_state = module_layer(layers, parent_layer, own, owner, path) if by_module_layer else None  # type: ignore
 
         params = owner._parameters
         if params:
@@ -180,6 +184,7 @@ def _walk(
             leaves = exemptions.leaves_embedding if info[2] else exemptions.leaves_plain
             if exemptions.model_by_owner and path in exemptions.model_by_owner:
                 leaves = leaves | exemptions.model_by_owner[path]
+            leaves = exemptions.with_biases(leaves, params)
             slot = slots.get((best, layer))
             if slot is None:
                 slot = slots[(best, layer)] = ([], [])

@@ -17,6 +17,7 @@ with its cadence, and what the run applies around it::
                                  #   (`false`: none of them, `true`: `POSITION_TOKEN_NAMES`, the default)
     overrides: {encoder: {lr: 1.0e-4}}
     layer_decay: 0.65            # BEiT/MAE layer-wise lr decay (see `param_groups`)
+    layer_rule: timm             # optional: timm's layer ids (norms on the model with the last block)
     scheduler: {type: warmup_cosine, warmup_epochs: 5, min_lr: 1.0e-5}   # interval/frequency/monitor/name as in
                                                                          # `scheduled`; `warmup_start: unscaled`
                                                                          # starts the warm-up at the lr before
@@ -65,7 +66,7 @@ __all__ = ["SCHEDULER_FACTORIES", "Recipe", "configure_from_recipe", "global_bat
 
 #: The keys of one optimizer's recipe (at the top level, or under ``optimizers``).
 OPTIMIZER_KEYS = ("optimizer", "lr", "lr_scaling", "weight_decay", "optimizer_kwargs", "no_decay", "overrides",
-                  "layer_decay", "scheduler", "gradient_clip_val", "gradient_clip_algorithm")
+                  "layer_decay", "layer_rule", "scheduler", "gradient_clip_val", "gradient_clip_algorithm")
 RECIPE_KEYS = ("recipe",) + OPTIMIZER_KEYS + ("batch_size", "values", "optimizers", "alternation",
                                               "alternation_cycle")
 SUB_KEYS = OPTIMIZER_KEYS + ("modules",)
@@ -84,6 +85,7 @@ class Recipe(TypedDict, total=False):
     no_decay: Union[str, dict[str, Any], NoDecayRule, None]
     overrides: dict[str, dict[str, Any]]
     layer_decay: float
+    layer_rule: str
     scheduler: Optional[dict[str, Any]]
     gradient_clip_val: float
     gradient_clip_algorithm: str
@@ -295,6 +297,7 @@ def _build(module: nn.Module, spec: Mapping[str, Any], recipe: Mapping[str, Any]
         no_decay=no_decay_rule(spec.get("no_decay", "default")),
         overrides=overrides,
         layer_decay=layer_decay,
+        layer_rule=spec.get("layer_rule", "beit"),
     )
     # decay and no_decay stay two groups even at weight_decay 0: the layout does not depend on the value, so a run
     # resumed with weight decay added keeps its optimizer state
@@ -321,6 +324,8 @@ def _warmup_start(scheduler: Any, unscaled: float, lr: float, label: str) -> Any
     if not isinstance(scheduler, Mapping) or "warmup_start" not in scheduler:
         return scheduler
     start = scheduler["warmup_start"]
+    if start == "zero":
+        return scheduler
     if start == "unscaled":
         ratio = min(unscaled / lr, 1.0) if lr > 0 else 1.0
         if ratio < 1.0:
@@ -332,8 +337,8 @@ def _warmup_start(scheduler: Any, unscaled: float, lr: float, label: str) -> Any
     if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 <= start <= 1:
         raise RecipeError(
             f"The recipe's scheduler 'warmup_start' must be 'unscaled' (start the warm-up at the lr before"
-            f" 'lr_scaling') or a number in [0, 1] (the warm-up's multiplier of the peak lr at its first step), got"
-            f" {start!r}."
+            f" 'lr_scaling'), 'zero' (step k at k / warm-up steps, the first at lr 0, as Hugging Face, BERT and MAE)"
+            f" or a number in [0, 1] (the warm-up's multiplier of the peak lr at its first step), got {start!r}."
         )
     return scheduler
 

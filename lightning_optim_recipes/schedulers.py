@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Optional, TypedDict
+from typing import Any, Optional, TypedDict, Union
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import (
@@ -16,7 +16,7 @@ from torch.optim.lr_scheduler import (
     ReduceLROnPlateau,
 )
 
-from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.schedules import join, linear, piecewise_constant, warmup_schedule
 
 __all__ = [
@@ -197,7 +197,7 @@ def warmup_cosine(
     warmup_fraction: Optional[float] = None,
     warmup_epochs: Optional[float] = None,
     min_lr_ratio: Optional[float] = None,
-    warmup_start: Optional[float] = None,
+    warmup_start: Union[float, str, None] = None,
     decay_fraction: Optional[float] = None,
 ) -> SchedulerDict:
     """Linear warmup to the optimizer's lr, then cosine down to `min_lr` at the last optimizer step (interval 'step').
@@ -205,7 +205,9 @@ def warmup_cosine(
     The warm-up is `warmup_steps` optimizer steps, or `warmup_fraction` of the run, or `warmup_epochs` epochs (the
     last two read the run's length from `trainer`). Its step k runs at ``(k + 1) / warmup_steps`` of the peak, or,
     with ``warmup_start`` (a number in [0, 1], as in `warmup_multistep`), from ``warmup_start`` of the peak at step
-    0 to the peak at the warm-up's last step. `min_lr` is absolute for groups that use the optimizer's default lr
+    0 to the peak at the warm-up's last step, or with ``warmup_start="zero"`` at ``k / warmup_steps``, the peak one
+    step after the warm-up (Hugging Face's, BERT's and MAE's convention: the first step runs at lr 0). A warm-up
+    given as a fraction or in epochs that rounds to 0 steps is a `RecipeWarning`. `min_lr` is absolute for groups that use the optimizer's default lr
     (``min_lr_ratio``: a fraction of the peak instead); groups with their own lr keep their ratio to it.
     ``total_steps=None`` reads ``trainer.estimated_stepping_batches`` (inside ``configure_optimizers``, pass
     ``trainer=self.trainer``).
@@ -240,11 +242,11 @@ def warmup_linear(
     warmup_fraction: Optional[float] = None,
     warmup_epochs: Optional[float] = None,
     min_lr_ratio: float = 0.0,
-    warmup_start: Optional[float] = None,
+    warmup_start: Union[float, str, None] = None,
 ) -> SchedulerDict:
     """Linear warm-up to the optimizer's lr, then linear decay to ``min_lr_ratio`` of it (0: to zero) at the last
     optimizer step (interval 'step'), as BERT fine-tunes. The warm-up as in `warmup_cosine`, ``warmup_start``
-    included (the warm-up's multiplier of the peak at step 0, in [0, 1]; default ``1 / warmup_steps``).
+    included (the warm-up's multiplier of the peak at step 0, in [0, 1], or ``"zero"``; default ``1 / warmup_steps``).
 
     Example:
         >>> import torch
@@ -268,7 +270,7 @@ def warmup_multistep(
     gamma: float = 0.1,
     warmup_steps: Optional[int] = None,
     warmup_epochs: Optional[float] = None,
-    warmup_start: Optional[float] = None,
+    warmup_start: Union[float, str, None] = None,
     of_epochs: Optional[int] = None,
     trainer: Any = None,
     steps_per_epoch: Optional[int] = None,
@@ -277,8 +279,8 @@ def warmup_multistep(
     """Linear warm-up, then the lr times `gamma` at each of the `milestones` (in epochs), on interval 'step'.
 
     Goyal et al.'s large-batch ImageNet schedule: the warm-up starts at ``warmup_start`` of the lr (a number in
-    [0, 1]: their unscaled lr over the scaled one, which a recipe's ``'warmup_start': 'unscaled'`` computes; default
-    ``1 / warmup_steps``) and the milestones are counted in epochs but applied at the exact optimizer
+    [0, 1]: their unscaled lr over the scaled one, which a recipe's ``'warmup_start': 'unscaled'`` computes; or
+    ``"zero"``, see `warmup_cosine`; default ``1 / warmup_steps``) and the milestones are counted in epochs but applied at the exact optimizer
     step where their epoch starts. With ``of_epochs``, the milestones are fractions of that many epochs scaled to
     the run's (``milestones=[30, 60, 80], of_epochs=90`` on a 9-epoch run: epochs 3, 6 and 8).
 
@@ -304,21 +306,28 @@ def warmup_multistep(
     _check_gamma(gamma)
     _check_warmup_start(warmup_start)
     warmup = _warmup_length(warmup_steps, None, warmup_epochs, None, per_epoch, "warmup_multistep")
+    requested = _requested(warmup_steps, None, warmup_epochs, None, per_epoch, warmup, "warmup_multistep")
     boundaries = [int(round(m * per_epoch)) for m in milestones]
-    if boundaries != sorted(set(boundaries)) or (boundaries and warmup > boundaries[0]):
+    zero = warmup_start == "zero" and warmup > 0
+    peak = warmup if zero else max(warmup - 1, 0)  # the step that runs at the full lr
+    if boundaries != sorted(set(boundaries)) or (boundaries and boundaries[0] <= peak and warmup):
         raise RecipeError(
             f"`milestones` must be increasing and after the warm-up: got epochs {list(milestones)} (steps"
             f" {boundaries}) with a warm-up of {warmup} steps."
         )
-    after = piecewise_constant([b - max(warmup - 1, 0) for b in boundaries],
-                               [gamma**k for k in range(len(boundaries) + 1)])
-    if warmup:
-        ramp = linear(warmup_start, 1.0, warmup) if warmup_start is not None else linear(1.0 / warmup, 1.0, warmup)
-        schedule = join([ramp, after], [warmup - 1])
+    after = piecewise_constant([b - peak for b in boundaries], [gamma**k for k in range(len(boundaries) + 1)])
+    if zero:
+        schedule = join([linear(0.0, 1.0, warmup + 1), after], [peak])
+    elif warmup:
+        ramp = linear(float(warmup_start), 1.0, warmup) if warmup_start is not None else \
+            linear(1.0 / warmup, 1.0, warmup)
+        schedule = join([ramp, after], [peak])
     else:
         schedule = after
     scheduler = LambdaLR(optimizer, schedule)
     scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
+    scheduler.warmup_requested = requested  # type: ignore[attr-defined]
+    scheduler.peak_step = peak  # type: ignore[attr-defined]  # the first step at the full lr
     scheduler.milestone_steps = boundaries  # type: ignore[attr-defined]
     return scheduled(scheduler, interval="step", name=name)
 
@@ -346,17 +355,20 @@ def _final(optimizer: Optimizer, what: str, min_lr: Optional[float], min_lr_rati
 def _warmup(
     optimizer: Optimizer, decay: str, what: str, warmup_steps: Optional[int], warmup_fraction: Optional[float],
     warmup_epochs: Optional[float], total_steps: Optional[int], trainer: Any, name: Optional[str], final: float,
-    start: Optional[float] = None, decay_fraction: Optional[float] = None,
+    start: Union[float, str, None] = None, decay_fraction: Optional[float] = None,
 ) -> SchedulerDict:
     _check_warmup_start(start)
     if total_steps is None:
         total_steps = _total_steps_from(trainer, what)
     per_epoch = _steps_per_epoch(trainer, what) if warmup_epochs is not None else None
     warmup = _warmup_length(warmup_steps, warmup_fraction, warmup_epochs, total_steps, per_epoch, what)
+    requested = _requested(warmup_steps, warmup_fraction, warmup_epochs, total_steps, per_epoch, warmup, what)
     decay_steps = _decay_steps(decay_fraction, total_steps, warmup, what)
     scheduler = LambdaLR(optimizer, warmup_schedule(warmup, total_steps, decay=decay, final=final, start=start,
                                                     decay_steps=decay_steps))
     scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
+    scheduler.warmup_requested = requested  # type: ignore[attr-defined]
+    scheduler.peak_step = warmup if start == "zero" and warmup else max(warmup - 1, 0)  # type: ignore[attr-defined]
     scheduler.total_steps = total_steps  # type: ignore[attr-defined]
     if decay_steps is not None:  # compared on resume (a LambdaLR saves no function)
         scheduler.decay_steps = decay_steps  # type: ignore[attr-defined]
@@ -364,12 +376,12 @@ def _warmup(
 
 
 def _check_warmup_start(start: Any) -> None:
-    if start is None:
+    if start is None or start == "zero":
         return
     if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 <= start <= 1:
         raise RecipeError(
-            f"`warmup_start` must be a number in [0, 1] (the warm-up's multiplier of the peak lr at its first step),"
-            f" got {start!r}. In a recipe, 'unscaled' starts the warm-up at the lr before `lr_scaling`."
+            f"`warmup_start` must be a number in [0, 1] (the warm-up's multiplier of the peak lr at its first step) or"
+            f" 'zero' (step k at k / warm-up steps, the first at lr 0), got {start!r}. In a recipe, 'unscaled' starts the warm-up at the lr before `lr_scaling`."
         )
 
 
@@ -389,6 +401,26 @@ def _decay_steps(fraction: Any, total: int, warmup: int, what: str) -> Optional[
             f" before the {warmup}-step warm-up is over: set a larger `decay_fraction`, or a shorter warm-up."
         )
     return steps if steps < total else None
+
+
+def _requested(steps: Optional[int], fraction: Optional[float], epochs: Optional[float], total: Optional[int],
+               per_epoch: Optional[int], warmup: int, what: str) -> float:
+    """The warm-up's length before rounding, in optimizer steps; a `RecipeWarning` when a warm-up given as a fraction
+    of the run or in epochs rounds to 0 steps (training would start at the peak lr, in silence)."""
+    if steps is not None:
+        return float(steps)
+    if fraction is not None:
+        given, requested = f"warmup_fraction={fraction!r} of the run's {total} optimizer steps", fraction * (total or 0)
+    else:
+        given, requested = f"warmup_epochs={epochs!r} of {per_epoch} optimizer steps", (epochs or 0) * (per_epoch or 0)
+    if warmup == 0 and requested > 0:
+        warn(
+            f"`{what}`'s warm-up of {given} ({requested:.3g} steps) rounds to 0 steps: training starts at the peak"
+            " lr, with no warm-up. Give it at least one step (`warmup_steps=1`, or in a recipe's scheduler"
+            " {'warmup_fraction': None, 'warmup_steps': 1}), or train longer. If no warm-up is meant, set the fraction"
+            " or the epochs to 0, or silence this with `warnings.filterwarnings('ignore', 'rounds to 0 steps')`."
+        )
+    return float(requested)
 
 
 def _warmup_length(

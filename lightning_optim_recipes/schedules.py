@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Optional
+from typing import Optional, Union
 
 from lightning_optim_recipes.errors import RecipeError
 
@@ -130,21 +130,23 @@ def warmup_schedule(
     total_steps: int,
     decay: str = "cosine",
     final: float = 0.0,
-    start: Optional[float] = None,
+    start: Union[float, str, None] = None,
     decay_steps: Optional[int] = None,
 ) -> Schedule:
     """Linear warm-up to 1, then a `decay` (``"cosine"``, ``"linear"`` or ``"none"``) to `final` at the last step.
 
     The warm-up's step k runs at ``(k + 1) / warmup_steps`` (no step at lr 0), or, with `start`, from `start` at
-    step 0 to 1 at step ``warmup_steps - 1`` (Goyal et al.'s warm-up starts at the unscaled lr). The last of the
-    `total_steps` steps runs at exactly `final`.
+    step 0 to 1 at step ``warmup_steps - 1`` (Goyal et al.'s warm-up starts at the unscaled lr), or, with
+    ``start="zero"``, at ``k / warmup_steps``, the peak at step ``warmup_steps`` (Hugging Face's
+    ``get_linear_schedule_with_warmup``, MAE's and BERT's reference code: the first step runs at lr 0). The last of
+    the `total_steps` steps runs at exactly `final`.
 
     Args:
         warmup_steps: steps of the linear warm-up (0: none; the decay starts at step 0).
         total_steps: steps of the run the schedule is written for.
         decay: the shape after the warm-up.
         final: the multiplier the decay ends at.
-        start: the warm-up's multiplier at step 0 (default ``1 / warmup_steps``).
+        start: the warm-up's multiplier at step 0 (default ``1 / warmup_steps``), or ``"zero"`` (see above).
         decay_steps: the decay reaches `final` at step ``decay_steps - 1`` instead of the last step, and the
             schedule holds `final` from there to the end of the run (GPT-3's cosine over 260B of its 300B tokens).
             `schedule_length` still counts `total_steps`: the hold is part of the schedule. Default: `total_steps`.
@@ -154,6 +156,8 @@ def warmup_schedule(
         [0.5, 1.0, 0.667, 0.333, 0.0]
         >>> [round(warmup_schedule(3, 5, decay="none", start=0.25)(k), 3) for k in range(5)]
         [0.25, 0.625, 1.0, 1.0, 1.0]
+        >>> [round(warmup_schedule(2, 5, decay="linear", start="zero")(k), 3) for k in range(5)]
+        [0.0, 0.5, 1.0, 0.5, 0.0]
         >>> held = warmup_schedule(1, 6, decay="linear", final=0.1, decay_steps=3)
         >>> [round(held(k), 3) for k in range(6)], schedule_length(held)
         ([1.0, 0.55, 0.1, 0.1, 0.1, 0.1], 6)
@@ -165,7 +169,10 @@ def warmup_schedule(
               "none": lambda steps, final: constant(1.0)}
     if decay not in decays:
         raise RecipeError(f"`decay` must be one of {sorted(decays)}, got {decay!r}.")
-    peak = max(warmup_steps, 1) - 1  # the step that runs at the full lr
+    if isinstance(start, str) and start != "zero":
+        raise RecipeError(f"`start` must be a number in [0, 1] or 'zero', got {start!r}.")
+    zero = start == "zero" and warmup_steps > 0
+    peak = warmup_steps if zero else max(warmup_steps, 1) - 1  # the step that runs at the full lr
     if total_steps <= peak + 1 and decay != "none":
         raise RecipeError(
             f"`total_steps` ({total_steps}) must exceed `warmup_steps` ({warmup_steps}) to leave room for the decay."
@@ -189,7 +196,11 @@ def warmup_schedule(
         after = functools.partial(_hold, schedule=after, steps=total_steps - peak)
     if warmup_steps == 0:
         return after
-    ramp = linear(start, 1.0, warmup_steps) if start is not None else linear(1.0 / warmup_steps, 1.0, warmup_steps)
+    if zero:
+        ramp = linear(0.0, 1.0, warmup_steps + 1)
+    else:
+        ramp = linear(float(start), 1.0, warmup_steps) if start is not None else \
+            linear(1.0 / warmup_steps, 1.0, warmup_steps)
     return join([ramp, after], [peak])
 
 

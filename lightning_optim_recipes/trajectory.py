@@ -119,8 +119,11 @@ class Recording:
             if isinstance(scheduler, MultiStepLR) and count in scheduler.milestones:
                 labels.append(f"milestone {count} ({spec.interval})")
             warmup = getattr(scheduler, "warmup_steps", None)
-            if isinstance(warmup, int) and warmup > 0 and count == warmup - 1:
+            if isinstance(warmup, int) and warmup > 0 and count == getattr(scheduler, "peak_step", warmup - 1):
                 labels.append("warmup end")
+            requested = getattr(scheduler, "warmup_requested", None)
+            if warmup == 0 and isinstance(requested, float) and requested > 0 and count == 0:
+                labels.append(f"no warm-up ({requested:.3g} steps rounded to 0)")
             for label in labels:
                 if (k, label) not in self._marked:
                     self._marked.add((k, label))

@@ -143,6 +143,7 @@ CASES = [
     ("warmup-steps", lambda: warmup_cosine_schedule(-1, 10), "got -1"),
     ("warmup-room", lambda: warmup_cosine_schedule(5, 3), "`total_steps` (3)"),
     ("positive-int", lambda: linear(0.0, 1.0, 0), "got 0"),
+    ("warmup-start-word", lambda: warmup_schedule(2, 5, start="unscaled"), "'unscaled'"),
     # schedulers
     ("scheduled-type", lambda: scheduled(sgd()), "got SGD"),
     ("scheduled-name", lambda: scheduled(StepLR(sgd(), 1), name=""), "got ''"),
@@ -222,6 +223,10 @@ CASES = [
                                          overrides={"head": {"layer_id": 1}}), "'layer_id'"),
     ("ld-no-blocks", lambda: param_groups(model(), weight_decay=0.1, lr=1.0, layer_decay=0.5), "Sequential"),
     ("ld-several", lambda: param_groups(two_stacks(), weight_decay=0.1, lr=1.0, layer_decay=0.5), "'decoder.layers'"),
+    ("ld-rule", lambda: param_groups(vit(), weight_decay=0.1, lr=1.0, layer_decay=0.5, layer_rule="mae"), "'mae'"),
+    ("ld-rule-alone", lambda: param_groups(vit(), weight_decay=0.1, layer_rule="timm"), "`layer_rule='timm'`"),
+    ("ld-rule-and-layer-of", lambda: param_groups(vit(), weight_decay=0.1, lr=1.0, layer_decay=0.5, layer_rule="timm",
+                                                  layer_of=lambda name: 0), "`layer_rule`"),
     ("of-epochs-no-trainer", lambda: warmup_multistep(sgd(), milestones=[30], of_epochs=90, warmup_steps=0,
                                                        steps_per_epoch=2), "`of_epochs`"),
     ("epoch-milestones", lambda: warmup_multistep(sgd(), milestones=[0], warmup_steps=0, steps_per_epoch=2), "[0]"),

@@ -110,7 +110,7 @@ DEFAULT_TABLE = [
     ("rms.weight", False, "module"),  # torch's RMSNorm is a normalization layer
     ("my_bn.weight", False, "module"),  # subclasses of a normalization layer too
     ("my_bn.bias", False, "bias"),
-    ("custom_rms.scale", False, "ndim<2"),  # a hand-written RMSNorm: a 1-D weight
+    ("custom_rms.scale", False, "module"),  # a hand-written RMSNorm (not torch's): matched by its class name
     ("layer_scale.gamma", False, "ndim<2"),  # a layer-scale gamma: 1-D
     ("attn.relative_position_bias_table", False, "position/token"),  # Swin, BEiT: a 2-D table, exempt
     ("attn.rel_pos_h", True, None),  # SAM / ViTDet / MViTv2 decomposed relative positions: decayed

@@ -127,7 +127,7 @@ def test_scheduler_types(scheduler, kind, cadence):
         ({"optimizer": "SGD"}, r"^The recipe has no 'lr': add the learning rate, e\.g\. \{'optimizer': 'AdamW', 'lr': 1e-3\}\.$"),
         ({"lr": 0.1, "weight_decy": 0.1},
          r"^Unknown key 'weight_decy' in the recipe: did you mean 'weight_decay'\? Valid keys: 'recipe', 'optimizer',"
-         r" 'lr', 'lr_scaling', 'weight_decay', 'optimizer_kwargs', 'no_decay', 'overrides', 'layer_decay',"
+         r" 'lr', 'lr_scaling', 'weight_decay', 'optimizer_kwargs', 'no_decay', 'overrides', 'layer_decay', 'layer_rule',"
          r" 'scheduler', 'gradient_clip_val', 'gradient_clip_algorithm', 'batch_size', 'values', 'optimizers',"
          r" 'alternation', 'alternation_cycle'\.$"),
         ({"lr": 0.1, "optimizer": "Adamw"}, r"^Unknown optimizer 'Adamw'\. Did you mean 'AdamW'\? Expected one of \["),

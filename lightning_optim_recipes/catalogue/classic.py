@@ -15,8 +15,9 @@ ENCODER_DECODER = register(RecipeEntry(
         authors="lightning_optim_recipes",
         year=2026,
         title="The seed's encoder-decoder example, done right",
-        venue="README.md of this project",
-        where="'Two networks, two learning rates' and 'Milestones'",
+        venue="the documentation of this project (docs/patterns/)",
+        where="'Two networks, two learning rates' (docs/patterns/two-learning-rates.md) and 'Milestones: halve the"
+              " lr, then keep it' (docs/patterns/milestones.md)",
     ),
     recipe={
         "optimizer": "Adam",
@@ -27,11 +28,11 @@ ENCODER_DECODER = register(RecipeEntry(
         "scheduler": {"type": "multistep", "milestones": [2000], "gamma": 0.5},
     },
     numbers=(
-        ("Adam; weight decay 1e-6; encoder lr 1e-4, decoder lr 1e-3", "README.md, 'Two networks, two learning"
-         " rates'", 'param_groups(self, weight_decay=1e-6, overrides={"encoder": {"lr": 1e-4}, "decoder": {"lr":'
-         ' 1e-3}}); torch.optim.Adam(groups)'),
-        ("lr x 0.5 after epoch 2000, then kept (interval 'epoch')", "README.md, 'Milestones'",
-         "halve the lr after 2000 epochs, then keep it: multistep(opt, milestones=[2000], gamma=0.5)"),
+        ("Adam; weight decay 1e-6; encoder lr 1e-4, decoder lr 1e-3", "docs/patterns/two-learning-rates.md, 'The"
+         " recipe'", 'groups = param_groups(self, weight_decay=1e-6, overrides={"encoder": {"lr": 1e-4}, "decoder":'
+         ' {"lr": 1e-3}}) / return torch.optim.Adam(groups)'),
+        ("lr x 0.5 after epoch 2000, then kept (interval 'epoch')", "docs/patterns/milestones.md, 'The recipe'",
+         "halve the lr after 2000 epochs, then keep it. / multistep(opt, milestones=[2000], gamma=0.5)"),
     ),
     choices=(
         "What the seed got wrong, done right: its param groups were keyed 'encoder_params' and 'decoder_params',"

@@ -7,13 +7,16 @@ from lightning_optim_recipes.catalogue._registry import RecipeEntry, Source, reg
 
 __all__: list[str] = []  # the entries are reached by name: `get_recipe("bert-finetune")`
 
-#: nanoGPT's rule (model.py:263-287): parameters of fewer than 2 dimensions get no decay; embeddings are decayed.
-ONE_DIM_NO_DECAY = {"replace": True, "bias": False, "use_model_hook": False}
+#: nanoGPT's rule (model.py:263-287): parameters of fewer than 2 dimensions get no decay; everything else, embeddings
+#: and position embeddings of any shape included, is decayed (so no position/token name is exempt either).
+ONE_DIM_NO_DECAY = {"replace": True, "bias": False, "use_model_hook": False, "positions": False}
 
 _ONE_DIM_CHOICE = (
     "no decay on parameters of fewer than 2 dimensions (biases, norm weights); weights and embeddings decayed, as"
     " nanoGPT's configure_optimizers does (karpathy/nanoGPT model.py:263-287: \"all weight tensors in matmuls +"
-    " embeddings decay, all biases and layernorms don't\")"
+    " embeddings decay, all biases and layernorms don't\"). The rule is nanoGPT's alone: a position embedding"
+    " registered directly (a 3-D pos_embed) is decayed as nanoGPT's `p.dim() >= 2` decays it, where the library's"
+    " default rule exempts it by name (no_decay={'positions': True} restores that)"
 )
 
 BERT_FINETUNE = register(RecipeEntry(
@@ -56,7 +59,8 @@ BERT_FINETUNE = register(RecipeEntry(
         " A.2's 10,000 warm-up steps belong to the 1,000,000-step pre-training; the paper says nothing of"
         " fine-tuning's warm-up. The code starts its warm-up at 0 and draws its decay line from step 0, so it"
         " leaves the warm-up at 90% of the peak; the recipe's warm-up runs step k at (k + 1) / warm-up steps of the"
-        " peak and decays from the peak.",
+        " peak and decays from the peak (scheduler={'warmup_start': 'zero'} starts at 0, as Hugging Face's"
+        " get_linear_schedule_with_warmup does).",
         "AdamW (decoupled weight decay): the reference code's AdamWeightDecayOptimizer decays the weights outside"
         " Adam's update (optimization.py:131-151), which the paper calls \"L2 weight decay\". That optimizer also"
         " skips Adam's bias correction; torch's AdamW keeps it.",
@@ -120,7 +124,14 @@ GPT_PRETRAIN = register(RecipeEntry(
         "lr: GPT-3 Small's row of Table 2.1, nanoGPT's default (train.py:58 `learning_rate = 6e-4`); the larger"
         " models' lrs are in the same table (Medium: get_recipe('gpt-pretrain', lr=3e-4)).",
         "Warm-up as a fraction of the run, 375M / 300B tokens = 0.125%: tokens do not carry over to another run,"
-        " its share of the run does. (nanoGPT warms up over 2,000 of 600,000 iterations, train.py:59,66.)",
+        " its share of the run does. (nanoGPT warms up over 2,000 of 600,000 iterations, train.py:59,66.) A run of"
+        " 400 optimizer steps or fewer rounds it to 0 steps: the engine warns and the preview marks it; give such a"
+        " run scheduler={'warmup_fraction': None, 'warmup_steps': N}.",
+        "The warm-up runs step k at (k + 1) / W of the peak (W warm-up steps), the peak at its last step: the"
+        " paper gives only the warm-up's length. nanoGPT's runs step k at (k + 1) / (W + 1) and reaches the peak"
+        " one step after it (karpathy/nanoGPT 3adf61e train.py:233-234 `return learning_rate * (it + 1) /"
+        " (warmup_iters + 1)`); scheduler={'warmup_start': 'zero'} starts at 0 instead (Hugging Face's"
+        " convention).",
         _ONE_DIM_CHOICE + "; the paper does not say which parameters are decayed.",
         "GPT-3's batch-size ramp (\"from a small value (32k tokens) to the full value over the first 4-12 billion"
         " tokens\") is the data loader's, not the optimizer's; nanoGPT has none.",
@@ -181,6 +192,8 @@ LLAMA_PRETRAIN = register(RecipeEntry(
         "The warm-up stays 2,000 optimizer steps, as the paper gives it in steps: it fits any run longer than that"
         " (the 7B model's 1.0T tokens at 4M per batch are about 250,000 steps). A shorter run needs"
         " scheduler={'warmup_steps': None, 'warmup_fraction': 0.01}.",
+        "The warm-up runs step k at (k + 1) / 2000 of the peak, the peak at its last step: the paper gives only the"
+        " warm-up's length; scheduler={'warmup_start': 'zero'} starts at 0 instead (Hugging Face's convention).",
         _ONE_DIM_CHOICE + "; the paper does not say which parameters are decayed.",
         "Clipping by the global norm (gradient_clip_algorithm 'norm'): \"gradient clipping of 1.0\" does not say"
         " which; the norm is the common reading, and GPT-3's (\"we clip the global norm of the gradient at 1.0\").",

@@ -49,9 +49,9 @@ DEIT = register(RecipeEntry(
         "betas (0.9, 0.999) and eps 1e-8: torch's defaults, which DeiT's code keeps (main.py:58 `--opt-eps"
         " default=1e-8`, main.py:60 `--opt-betas default=None`).",
         "The warm-up and the cosine step every optimizer step (warmup_cosine); the warm-up runs step k at (k + 1) /"
-        " warm-up steps of the peak and the cosine spans the steps after it. DeiT's code steps timm's"
-        " CosineLRScheduler once per epoch, warms up from --warmup-lr 1e-6 (main.py:79) and runs the cosine over"
-        " all 300 epochs.",
+        " warm-up steps of the peak and the cosine spans the steps after it (scheduler={'warmup_start': 'zero'}"
+        " starts at 0 instead). DeiT's code steps timm's CosineLRScheduler once per epoch, warms up from"
+        " --warmup-lr 1e-6 (main.py:79) and runs the cosine over all 300 epochs.",
         "No decay on biases, norm layers, 1-D parameters, pos_embed and cls_token (the default rule): what timm"
         " 0.3.2's add_weight_decay, pinned by DeiT, exempts for a ViT. The default rule also exempts a distilled"
         " model's dist_token, which DeiT's own training decayed (timm 0.3.2's no_weight_decay() lists only"
@@ -61,6 +61,13 @@ DEIT = register(RecipeEntry(
         " augmentation, ...) belong to the run, the data and the model, not to the optimizer recipe.",
     ),
     notes=(
+        "DeiT's code reaches the peak later than this recipe: it calls `lr_scheduler.step(epoch)` after each epoch"
+        " (facebookresearch/deit 7e160fe main.py:420,432), and timm 0.3.2's CosineLRScheduler sets the warm-up's"
+        " start at construction (`super().update_groups(self.warmup_lr_init)`) and gives t < warmup_t"
+        " `self.warmup_lr_init + t * s` with s = (lr - 1e-6) / 5. So epochs 0 and 1 both train at 1e-6, epoch e"
+        " (2 to 5) at 1e-6 + (e - 1) / 5 of the way to the peak, and only epoch 6 at the peak (the cosine at t = 5"
+        " of 300); at the end of epoch 4, where this recipe's per-step warm-up reaches the peak, the code trains at"
+        " 60% of it. The recipe keeps the paper's words (a 5-epoch warm-up) and a per-step warm-up.",
         "To decay a distilled model's dist_token as DeiT's own training did, list the position/token names to"
         " exempt without it: get_recipe('deit', no_decay={'positions': ['pos_embed', 'cls_token']}) (Hugging"
         " Face's DeiT names: ['position_embeddings', 'cls_token']). Biases, norm layers and 1-D parameters stay"
@@ -127,6 +134,8 @@ RESNET_IMAGENET = register(RecipeEntry(
         " first milestone inside it, which the engine refuses; shorten it with scheduler={'warmup_epochs': 1}.",
         "A global batch of 256 or less (k <= 1 in Section 2.2's kη) leaves nothing to warm up to: the warm-up then"
         " runs at the scaled lr, which the engine logs; the paper's warm-up is for larger batches.",
+        "The warm-up runs step 0 at the unscaled lr η and its last step at kη (warmup_start 'unscaled'), as"
+        " Section 2.2 starts it; warmup_start 'zero' would start it at 0, the library's default at kη / W.",
         "No decay on BatchNorm's weight and bias only (the rule replaces the default's): Section 5.1 exempts exactly"
         " those, so the classifier's bias is decayed.",
         _SCALED,
@@ -188,7 +197,8 @@ MAE_FINETUNE = register(RecipeEntry(
         "No decay on 1-D parameters, biases, norm layers, pos_embed and cls_token (the default rule): for a ViT,"
         " what the reference code exempts (1-D parameters and timm 0.3.2's no_weight_decay() list).",
         "The warm-up and the cosine step every optimizer step, as the code's (util/lr_sched.py, called per"
-        " iteration); the warm-up runs step k at (k + 1) / warm-up steps of the peak where the code starts at 0.",
+        " iteration); the warm-up runs step k at (k + 1) / warm-up steps of the peak where the code starts at 0"
+        " (scheduler={'warmup_start': 'zero'} does as the code).",
         _SCALED,
         "The other Table 9 settings (batch 1024, 100 epochs for ViT-B, drop path, label smoothing 0.1, mixup 0.8,"
         " cutmix 1.0) belong to the run, the data and the model.",
