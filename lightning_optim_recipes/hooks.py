@@ -13,7 +13,10 @@ every batch.
 
 from __future__ import annotations
 
+import ast
+import functools
 import inspect
+import textwrap
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Optional
@@ -316,3 +319,137 @@ def forward_super(name: str, mixin: type) -> Callable[..., Any]:
     forward.__doc__ = f"Forwards ``super().{name}(...)`` (1.x or 2.x arguments) to the next class's hook."
     return forward
 
+
+
+# ------------------------------------------------------------------------------------- schedulers by hand
+
+#: The methods a module may step its schedulers in (Lightning's hooks a user overrides).
+_STEPPING_METHODS = ("training_step", "on_train_batch_end", "on_train_batch_start", "on_train_epoch_end",
+                     "on_train_epoch_start", "on_before_optimizer_step", "optimizer_step", "on_validation_epoch_end",
+                     "on_validation_end", "on_train_end")
+
+
+def steps_schedulers_by_hand(cls: type) -> Optional[str]:
+    """The name of the first of the module's own hooks that steps a scheduler by hand (``self.lr_schedulers()``, or a
+    ``.step(...)`` call on something named like a scheduler: ``sch.step()``, ``self.scheduler.step()``), from its
+    source; None when none does (or the source cannot be read)."""
+    for name in _STEPPING_METHODS:
+        function = user_hook(cls, name)
+        if function is not None and _steps_a_scheduler(function):
+            return name
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _steps_a_scheduler(function: Callable[..., Any]) -> bool:
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):  # no source (REPL, compiled): assume it does not
+        return False
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        if node.func.attr == "lr_schedulers":
+            return True
+        if node.func.attr == "step" and "sched" in ast.unparse(node.func.value).lower():
+            return True
+    return False
+
+
+# ----------------------------------------------------------------------------------------- replayable hooks
+
+#: Functions a replayable hook may call: pure builtins and `math`.
+_PURE_CALLS = frozenset({"min", "max", "float", "int", "abs", "round", "len", "range", "enumerate", "zip", "isinstance",
+                         "getattr", "hasattr", "bool", "sum", "any", "all", "pow", "divmod", "list", "tuple"})
+
+
+def replayable(function: Callable[..., Any]) -> bool:
+    """Whether a module's ``lr_scheduler_step`` or ``optimizer_step`` override can be replayed before training
+    without touching anything the run uses: read from its source, it only steps and sets what it is given (the
+    scheduler, the optimizer and its param groups, the closure), reads the module's attributes, and calls nothing
+    else but pure builtins, ``math`` and the same hook of its base class. Anything more (``self.log``, an EMA
+    update, a list it appends to) makes it not replayable: its lr curve is then checked during training."""
+    function = getattr(function, "__func__", function)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return False
+    definition = tree.body[0] if tree.body else None
+    if not isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return False
+    arguments = definition.args
+    names = [a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs]
+    given = set(names[1:]) | {a.arg for a in (arguments.vararg, arguments.kwarg) if a is not None}
+    return _Pure(given, definition.name).check(definition)
+
+
+class _Pure(ast.NodeVisitor):
+    """Walks a hook's body; `ok` turns False at the first thing it may not do (see `replayable`)."""
+
+    def __init__(self, given: set[str], hook: str) -> None:
+        self.given, self.hook, self.ok = set(given), hook, True
+        self.local: set[str] = set()
+
+    def check(self, definition: ast.AST) -> bool:
+        for statement in definition.body:  # type: ignore[attr-defined]
+            self.visit(statement)
+        return self.ok
+
+    def _root(self, node: ast.AST) -> Optional[str]:
+        while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+            node = node.func if isinstance(node, ast.Call) else node.value
+        return node.id if isinstance(node, ast.Name) else None
+
+    def visit_Assign(self, node: ast.Assign) -> None:  # noqa: N802
+        self._targets(node.targets, node.value)
+        self.visit(node.value)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:  # noqa: N802
+        self._targets([node.target], node.value)
+        self.visit(node.value)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:  # noqa: N802
+        self._targets([node.target], node.value)
+        if node.value is not None:
+            self.visit(node.value)
+
+    def _targets(self, targets: list[ast.expr], value: Optional[ast.expr]) -> None:
+        for target in targets:
+            if isinstance(target, ast.Name):
+                self.local.add(target.id)
+                if value is not None and self._root(value) in self.given:
+                    self.given.add(target.id)  # `groups = optimizer.param_groups`: what it is given
+            elif isinstance(target, (ast.Tuple, ast.List)):
+                self._targets(list(target.elts), value)
+            elif self._root(target) not in self.given:
+                self.ok = False  # `self.x = ...`, `other[...] = ...`
+
+    def visit_For(self, node: ast.For) -> None:  # noqa: N802
+        if self._root(node.iter) in self.given and isinstance(node.target, ast.Name):
+            self.given.add(node.target.id)  # `for group in optimizer.param_groups`
+        self._targets([node.target], None)
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:  # noqa: N802
+        func = node.func
+        root = self._root(func)
+        if isinstance(func, ast.Name) and func.id in _PURE_CALLS:
+            pass
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math":
+            pass
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call) and \
+                getattr(func.value.func, "id", None) == "super" and func.attr == self.hook:
+            pass
+        elif root in self.given or (isinstance(func, ast.Name) and func.id in self.given):
+            pass
+        else:
+            self.ok = False
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:  # noqa: N802
+        self.ok = False
+
+    visit_Nonlocal = visit_Global  # type: ignore[assignment]  # noqa: N815
+    visit_Delete = visit_Global  # type: ignore[assignment]  # noqa: N815
+    visit_Import = visit_Global  # type: ignore[assignment]  # noqa: N815
+    visit_ImportFrom = visit_Global  # type: ignore[assignment]  # noqa: N815

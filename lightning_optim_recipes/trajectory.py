@@ -1,14 +1,16 @@
 """The learning rate a run will actually get: the lr of every param group at every optimizer step, replayed before
 training.
 
-`simulate` runs the loop model (`lightning_optim_recipes.cadence`) over a whole run with `Recording` effects: at each
-optimizer step they write down every param group's lr (a `ScheduleRecord`), and they step the schedulers as
-training will (a module's own ``lr_scheduler_step`` included). Optimizers never step: no parameter changes.
-`preview_schedule` and the fit checks both read what it records.
+`Replay` runs the loop model (`lightning_optim_recipes.cadence`) without training: at each optimizer step it reads
+every param group's lr, and it steps the schedulers as training will (a module's own ``lr_scheduler_step`` and
+``optimizer_step`` included). Optimizers never step: no parameter changes. `simulate` replays a whole run with
+`Recording` effects, which write a `ScheduleRecord` per group and step for `preview_schedule`; the fit checks replay
+the same way on copies of the schedulers (`lightning_optim_recipes.curves`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Optional, TypedDict
 
 from torch.optim.lr_scheduler import MultiStepLR
@@ -18,7 +20,7 @@ from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.naming import optimizer_names
 from lightning_optim_recipes.validation import OptimizerSetup
 
-__all__ = ["Recording", "SchedulePreview", "ScheduleRecord", "loop_of", "simulate"]
+__all__ = ["Recording", "Replay", "SchedulePreview", "ScheduleRecord", "StepProbe", "loop_of", "simulate"]
 
 
 class ScheduleRecord(TypedDict):
@@ -66,23 +68,92 @@ class SchedulePreview(list):  # type: ignore[type-arg]
     resume_report: Any = None
 
 
-class Recording:
-    """`cadence.Effects` that record the lr of every param group at every optimizer step and step the schedulers;
-    optimizers never really step."""
+class StepProbe:
+    """What a module's own ``optimizer_step`` receives in a replay instead of the optimizer: the same param groups
+    (the override reads and sets their lrs), and a ``step(closure)`` that runs the closure (which trains nothing)
+    and tells the replay which lrs the step uses."""
 
-    def __init__(self, model: Any, setup: OptimizerSetup, trainer: Any, preview: SchedulePreview) -> None:
-        self.model, self.setup, self.trainer, self.preview = model, setup, trainer, preview
-        roles = model.__dict__.get("_preview_roles") or getattr(model, "optimizer_roles", None)
-        self.names = optimizer_names(setup.schedulers, setup.optimizers, roles)
+    def __init__(self, optimizer: Any, on_step: Callable[[], None]) -> None:
+        self.optimizer, self._on_step = optimizer, on_step
+        self.param_groups, self.defaults = optimizer.param_groups, getattr(optimizer, "defaults", {})
+        self.state = getattr(optimizer, "state", {})
+
+    def step(self, closure: Optional[Callable[[], Any]] = None, **kwargs: Any) -> None:
+        if closure is not None:
+            closure()
+        self._on_step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Nothing to zero: the replay trains nothing."""
+
+
+def _no_training() -> None:
+    """The closure a replayed ``optimizer_step`` gets: training is not replayed."""
+    return None
+
+
+class Replay:
+    """`cadence.Effects` that replay a run without training: at each optimizer step `observe(index, batch_idx)`
+    reads the lrs it uses, and the schedulers step as training steps them (the module's ``lr_scheduler_step``
+    included). With `run_optimizer_step`, a module's own ``optimizer_step`` (which may set lrs by hand) is called
+    with a `StepProbe`, as Lightning calls it; optimizers never really step.
+
+    `trainer` is a stand-in whose ``global_step`` and ``current_epoch`` the replay advances (the module's hooks
+    read them)."""
+
+    def __init__(self, model: Any, setup: OptimizerSetup, trainer: Any, run_optimizer_step: bool = False) -> None:
+        self.model, self.setup, self.trainer = model, setup, trainer
         self.epoch = 0
-        self._marked: set[tuple[int, str]] = set()
+        lightning = model is not None and is_lightning_module(model)
+        self._lr_hook = lightning and callable(getattr(model, "lr_scheduler_step", None))
+        self._step_hook = (run_optimizer_step and lightning and getattr(model, "automatic_optimization", True)
+                           and hooks.overridden(model, "optimizer_step"))
+
+    def observe(self, index: int, batch_idx: int) -> None:
+        """Read the lrs optimizer `index` steps with (at ``trainer.global_step``)."""
 
     def train(self, index: int, batch_idx: int, window: int, closes: bool) -> bool:
         return True
 
     def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
-        """Record the lrs optimizer `index` steps with, then count the step."""
+        """Observe the lrs optimizer `index` steps with (through the module's ``optimizer_step``), count the step."""
+        if self._step_hook:
+            optimizer = self.setup.optimizers[index]
+            probe = StepProbe(getattr(optimizer, "_optimizer", optimizer), lambda: self.observe(index, batch_idx))
+            hooks.call(self.model, "optimizer_step", {"epoch": self.epoch, "batch_idx": batch_idx,
+                                                      "optimizer": probe, "optimizer_idx": index,
+                                                      "optimizer_closure": _no_training})
+        else:
+            self.observe(index, batch_idx)
+        self.trainer.global_step += 1
+
+    def step_scheduler(self, index: int) -> None:
+        spec = self.setup.schedulers[index]
+        if spec.reduce_on_plateau:
+            return
+        if self._lr_hook:
+            hooks.call(self.model, "lr_scheduler_step",
+                       {"scheduler": spec.scheduler, "optimizer_idx": spec.optimizer_index, "metric": None})
+        else:
+            spec.scheduler.step()
+
+
+class Recording(Replay):
+    """The preview's `Replay`: at each optimizer step, one `ScheduleRecord` per param group, and the markers (a
+    milestone reached, the end of a warm-up)."""
+
+    def __init__(self, model: Any, setup: OptimizerSetup, trainer: Any, preview: SchedulePreview) -> None:
+        super().__init__(model, setup, trainer, run_optimizer_step=True)
+        self.preview = preview
+        roles = model.__dict__.get("_preview_roles") or getattr(model, "optimizer_roles", None)
+        self.names = optimizer_names(setup.schedulers, setup.optimizers, roles)
+        self._marked: set[tuple[int, str]] = set()
+
+    def observe(self, index: int, batch_idx: int) -> None:
+        """Record the lrs optimizer `index` steps with."""
         step = self.trainer.global_step
+        names = self.names.groups[index]
+        role = self.names.roles[index]
         for g, group in enumerate(self.setup.optimizers[index].param_groups):
             name = group.get("name")
             record: ScheduleRecord = {
@@ -92,22 +163,11 @@ class Recording:
                 "optimizer": index,
                 "group": name if isinstance(name, str) else f"pg{g}",
                 "lr": group["lr"],
-                "name": self.names.groups[index][g] if g < len(self.names.groups[index]) else f"pg{g}",
-                "role": self.names.roles[index],
+                "name": names[g] if g < len(names) else f"pg{g}",
+                "role": role,
             }
             self.preview.append(record)
         self._mark(index, step)
-        self.trainer.global_step = step + 1
-
-    def step_scheduler(self, index: int) -> None:
-        spec = self.setup.schedulers[index]
-        if spec.reduce_on_plateau:
-            return
-        if callable(getattr(self.model, "lr_scheduler_step", None)) and is_lightning_module(self.model):
-            hooks.call(self.model, "lr_scheduler_step",
-                         {"scheduler": spec.scheduler, "optimizer_idx": spec.optimizer_index, "metric": None})
-        else:
-            spec.scheduler.step()
 
     def _mark(self, index: int, step: int) -> None:
         for k, spec in enumerate(self.setup.schedulers):
