@@ -13,12 +13,15 @@ from typing import Any
 import torch
 from hypothesis import strategies as st
 from torch import nn
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightning_optim_recipes import DEFAULT_NO_DECAY, NoDecayRule
 
 OPTIMIZER_KEYS = ["optimizer", "lr_scheduler", "monitor", "frequency"]
 SCHEDULER_KEYS = ["scheduler", "name", "interval", "frequency", "reduce_on_plateau", "monitor", "strict"]
 TYPO_KEYS = ["lr_schedular", "optimiser", "sheduler", "params", "encoder_params", "intervall", "freq", "Monitor", ""]
+SCHEDULER_KINDS = ["StepLR", "ExponentialLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR", "LambdaLR",
+                   "ReduceLROnPlateau"]
 WORDS = ["step", "epoch", "batch", "steps", "epochs", "val_loss", "lr", "AdamW", "encoder", "decoder.*", "*", "0", ""]
 
 
@@ -70,12 +73,9 @@ def pools(draw: st.DrawFn) -> Pool:
         else:
             optimizers.append(cls(params[-1:], lr=0.1))
     foreign = torch.optim.SGD([nn.Parameter(torch.zeros(2, 2))], lr=0.1)
-    kinds = st.sampled_from(
-        ["StepLR", "ExponentialLR", "MultiStepLR", "CosineAnnealingLR", "LinearLR", "OneCycleLR", "LambdaLR",
-         "ReduceLROnPlateau"]
-    )
     schedulers = [
-        _scheduler(draw(kinds), draw(st.sampled_from(optimizers + [foreign]))) for _ in range(draw(st.integers(0, 3)))
+        _scheduler(draw(st.sampled_from(SCHEDULER_KINDS)), draw(st.sampled_from(optimizers + [foreign])))
+        for _ in range(draw(st.integers(0, 3)))
     ]
     if draw(st.booleans()):
         module.automatic_optimization = False  # type: ignore[assignment]
@@ -226,12 +226,16 @@ def scheduled_arguments(draw: st.DrawFn) -> tuple[Any, dict[str, Any]]:
     """(scheduler, keyword arguments of `scheduled`), each valid or not."""
     pool = draw(pools())
     junk = structures(pool, max_leaves=4)
-    schedulers = st.sampled_from(pool.schedulers) if pool.schedulers else junk
+    # a real scheduler 4 times in 5 (a new one over the pool's optimizers when the pool has none), so that most
+    # examples get past the scheduler's own check to the keyword arguments'
+    schedulers = st.sampled_from(pool.schedulers) if pool.schedulers else st.builds(
+        _scheduler, st.sampled_from(SCHEDULER_KINDS), st.sampled_from(pool.optimizers))
     scheduler = draw(schedulers if draw(st.integers(0, 4)) else junk)
     valid = {
         "interval": st.sampled_from(["step", "epoch"]),
         "frequency": st.integers(1, 5),
-        "monitor": st.sampled_from([None, "val_loss"]),
+        # only a ReduceLROnPlateau reads a metric (junk draws the other pairings too)
+        "monitor": st.just("val_loss") if isinstance(scheduler, ReduceLROnPlateau) else st.none(),
         "name": st.sampled_from([None, "lr"]),
         "strict": st.booleans(),
     }

@@ -130,21 +130,40 @@ def test_a_warmup_in_steps_left_on_epoch_gets_the_unit_advice(tmp_path):
 
 
 class Fits(TinyRegressor):
+    """Three schedules whose lengths come from the run; `cosine_epochs` (default: the run's) changes the last one's."""
+
+    def __init__(self, cosine_epochs=None) -> None:
+        super().__init__()
+        self.cosine_epochs = cosine_epochs
+
     def configure_optimizers(self):
         opt = torch.optim.SGD(self.parameters(), lr=0.1)
         steps = self.trainer.estimated_stepping_batches
         return [opt], [
             warmup_cosine(opt, warmup_steps=2, trainer=self.trainer),
             scheduled(OneCycleLR(opt, max_lr=0.1, total_steps=steps), interval="step"),
-            cosine(opt, t_max=self.trainer.max_epochs),
+            cosine(opt, t_max=self.cosine_epochs or self.trainer.max_epochs),
         ]
+
+
+TOO_LONG = (
+    "The CosineAnnealingLR scheduler is written for 10 scheduler steps (T_max=10), but this run steps it 3 times"
+    " (interval='epoch': once at the end of each epoch, over 3 epochs): training ends 30.0% of the way through its"
+    " schedule (its lr ends at 0.00317557 of 0.004, not at eta_min=0). Set it to the run's length: 3"
+    " (`self.trainer.max_epochs`), e.g. CosineAnnealingLR(..., T_max=3)."
+)
 
 
 @pytest.mark.parametrize("callback", [ConfigureOptimizersCheck, SchedulerCadenceCheck])
 def test_schedules_that_fit_the_run_get_no_warning(tmp_path, callback):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RecipeWarning)
-        fit(tmp_path, Fits(), accumulate_grad_batches=2, callback=callback(), limit_train_batches=3)
+        fit(tmp_path / "fits", Fits(), accumulate_grad_batches=2, callback=callback(), limit_train_batches=3)
+    # the check ran: the same module and run with the cosine written for 10 epochs of the 3 warns
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path / "too_long", Fits(cosine_epochs=10), accumulate_grad_batches=2, callback=callback(),
+            limit_train_batches=3)
+    assert [str(w.message) for w in recipe_warnings(record)] == [TOO_LONG]
 
 
 class Gan(AlternatingOptimizersMixin, pl.LightningModule):

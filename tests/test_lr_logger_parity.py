@@ -262,14 +262,20 @@ def test_momentum_warning(tmp_path, model):
 
 
 @pytest.mark.trainer
-@pytest.mark.parametrize("options", [dict(log_momentum=False), dict(log_momentum=True)])
-@pytest.mark.parametrize("model", [MixedMomentum, Constant])
-def test_no_momentum_warning_when_every_optimizer_has_one(tmp_path, model, options):
+@pytest.mark.parametrize(("model", "log_momentum", "logged"), [
+    (MixedMomentum, False, {"lr-SGD": 0.1, "lr-Adam": 0.01}),
+    (MixedMomentum, True, {"lr-SGD": 0.1, "lr-SGD-momentum": 0.9, "lr-Adam": 0.01, "lr-Adam-momentum": 0.9}),
+    (Constant, False, {"lr-SGD": 0.1}),
+    (Constant, True, {"lr-SGD": 0.1, "lr-SGD-momentum": 0.9}),
+])
+def test_no_momentum_warning_when_every_optimizer_has_one(tmp_path, model, log_momentum, logged):
+    """No warning, and every lr (and momentum, when asked: SGD's `momentum`, Adam's beta1) is logged: optimizers
+    without a scheduler at the epoch's start and at each of its 2 steps."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", LearningRateLoggerWarning)
-        records, _ = fit(tmp_path, model, LearningRateLogger(**options), batches=2, max_epochs=1, log_every_n_steps=1)
-    if options["log_momentum"] and model is MixedMomentum:
-        assert records[0] == (0, {"lr-SGD": 0.1, "lr-SGD-momentum": 0.9, "lr-Adam": 0.01, "lr-Adam-momentum": 0.9})
+        records, _ = fit(tmp_path, model, LearningRateLogger(log_momentum=log_momentum), batches=2, max_epochs=1,
+                         log_every_n_steps=1)
+    assert records == [(0, logged), (0, logged), (1, logged)]
 
 
 # ---------------------------------------------------------------------------------------------- the errors

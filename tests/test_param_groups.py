@@ -20,7 +20,6 @@ from lightning_optim_recipes import (
     param_groups,
     validate_optimizers,
 )
-from lightning_optim_recipes.no_decay import model_no_weight_decay
 
 
 class EncoderDecoder(nn.Module):
@@ -364,12 +363,43 @@ def _reference_most_specific(overrides, parts):
     return None
 
 
+def _reference_hook_names(module):
+    """Every name a ``no_weight_decay()`` method of `module` or a submodule returns, prefixed with that submodule's
+    path: the hooks found by plain `getattr`."""
+    names = set()
+    for prefix, owner in module.named_modules():
+        hook = getattr(owner, "no_weight_decay", None)
+        if callable(hook):
+            names.update(f"{prefix}.{name}" if prefix else name for name in hook())
+    return names
+
+
+def _reference_exempt(rule, name, param, owner, hook_names):
+    """`NoDecayRule`'s documented reasons, read off its fields: a pattern equal to the full name or its last part
+    or a glob on the full name (the model's hook names, then the rule's names), a position/token name registered
+    directly, a bias, a module of the rule's types, fewer than 2 dims, the predicate."""
+    leaf = name.rpartition(".")[2]
+
+    def listed(patterns):
+        return any(pattern in (name, leaf) or fnmatchcase(name, pattern) for pattern in patterns)
+
+    return (
+        (rule.use_model_hook and listed(hook_names))
+        or listed(rule.names)
+        or (leaf in rule.positions and not isinstance(owner, nn.Embedding))
+        or (rule.bias and leaf == "bias")
+        or isinstance(owner, rule.module_types)
+        or (rule.one_dim and param.ndim < 2)
+        or (rule.predicate is not None and bool(rule.predicate(name, param, owner)))
+    )
+
+
 def _reference_groups(module, weight_decay, no_decay=DEFAULT_NO_DECAY, overrides=None, include_frozen=False):
-    """`param_groups` restated plainly: `named_modules` for the order, `NoDecayRule.reason` over every name of a
-    parameter (no decay if any name is exempt), the override of the longest matching prefix. Returns
-    (name, parameter ids, weight decay, lr) per group, or the `RecipeError` message."""
+    """`param_groups` restated plainly, without the library's code: `named_modules` for the order, the rule's
+    reasons over every name of a parameter (no decay if any name is exempt), the override of the longest matching
+    prefix. Returns (name, parameter ids, weight decay, lr) per group, or the `RecipeError` message."""
     overrides = overrides or {}
-    model_names = model_no_weight_decay(module) if no_decay is not None and no_decay.use_model_hook else frozenset()
+    hook_names = _reference_hook_names(module) if no_decay is not None and no_decay.use_model_hook else set()
     aliases = {}
     for module_name, owner in module.named_modules(remove_duplicate=False):
         for leaf, param in owner.named_parameters(recurse=False, remove_duplicate=False):
@@ -383,8 +413,8 @@ def _reference_groups(module, weight_decay, no_decay=DEFAULT_NO_DECAY, overrides
                     continue
                 seen.add(id(param))
                 pattern = _reference_most_specific(overrides, path + [leaf])
-                decayed = no_decay is None or all(
-                    no_decay.reason(name, param, alias_owner, model_names) is None
+                decayed = no_decay is None or not any(
+                    _reference_exempt(no_decay, name, param, alias_owner, hook_names)
                     for name, alias_owner in aliases[id(param)]
                 )
                 groups.setdefault((pattern, decayed), []).append(id(param))

@@ -854,10 +854,17 @@ def test_a_base_class_calling_super_with_1x_arguments_past_the_mixin(tmp_path):
 
 @pytest.mark.parametrize("module", [WarmUp, PPOLike])
 def test_optimizer_step_ports_under_bf16(tmp_path, module):
+    """The module's own `optimizer_step` runs under mixed precision: the lrs its warm-up sets are the lrs the steps
+    use; PPO's override steps each optimizer 4 times per batch (3 batches, 2 optimizers)."""
     model = module()
     fit = trainer(tmp_path, max_epochs=1, precision="bf16-mixed")
     fit.fit(model, data(3, features=2 if module is WarmUp else 1))
-    assert fit.global_step == (3 if module is WarmUp else 24)
+    if module is WarmUp:
+        assert model.used == [1.0, 0.5, 0.75]  # lr 1.0, then (global_step + 1) / 4 after steps 0 and 1
+        assert fit.global_step == 3
+    else:
+        assert model.steps == 24 and fit.global_step == 24
+        assert model.actor.item() == -12.0 and model.critic.item() == -6.0  # 12 steps each, gradient 1
 
 
 class Old1x(pl.LightningModule):

@@ -1,6 +1,6 @@
 """The README's code runs as written: every Python snippet, in a fresh namespace and an empty working directory; a
-line `print(...)` followed by a comment line `# text` must print exactly `text`. The two LightningCLI commands run one
-after the other."""
+line `print(...)` followed by a comment line `# text` must print exactly `text`, and every snippet has one. The two
+LightningCLI commands run one after the other."""
 
 from __future__ import annotations
 
@@ -41,10 +41,11 @@ def test_snippet_runs_as_written(code, tmp_path, monkeypatch):
         assert expected in printed, f"expected the line {expected!r}, printed: {printed}"
 
 
-def test_there_are_snippets_and_they_have_their_imports():
+def test_there_are_snippets_and_they_have_their_imports_and_their_output():
     assert len(SNIPPETS) >= 10
     for code in SNIPPETS:
         assert "import " in code, code[:80]
+        assert expected_prints(code), f"no `print(...)` followed by `# expected output` in: {code[:80]}"
 
 
 def test_the_two_lightningcli_commands_run_one_after_the_other(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import types
+from fnmatch import fnmatchcase
 from typing import Any, Optional
 
 import pytest
@@ -73,6 +74,88 @@ def test_the_catalogue_lists_every_recipe_with_one_line():
     assert all(isinstance(line, str) and line and "\n" not in line for line in listed.values())
 
 
+#: Every number of every recipe dict (by its dotted path; a glob covers several) and what cites it: the first words
+#: of a `numbers` row (what the source states), or ``choice:`` and the first words of a `choices` line (where the
+#: source leaves the value open).
+CITED: dict[str, dict[str, tuple[str, ...]]] = {
+    "bert-finetune": {
+        "lr 5e-5, the first of the grid": ("lr",),
+        "beta1 0.9, beta2 0.999, weight decay 0.01": ("optimizer_kwargs.betas.*", "weight_decay"),
+        "choice: Warm-up over the first 10% of the run": ("scheduler.warmup_fraction",),
+        "choice: eps 1e-6 (optimization.py:64": ("optimizer_kwargs.eps", "gradient_clip_val"),
+    },
+    "dcgan": {
+        "Adam lr 2e-4 (both networks)": ("optimizers.*.lr",),
+        "beta1 0.5 (both networks)": ("optimizers.*.optimizer_kwargs.betas.0",),
+        "choice: beta2 0.999: the paper does not state it": ("optimizers.*.optimizer_kwargs.betas.1",),
+        "choice: One discriminator step per generator step": ("alternation.*",),
+    },
+    "deit": {
+        "AdamW, lr 5e-4 x batch / 512, cosine, weight decay 0.05, 5 warm-up epochs": (
+            "lr", "weight_decay", "scheduler.warmup_epochs"),
+        "the lr scaled by the global batch with base 512": ("lr_scaling.base_batch_size",),
+        "choice: min lr 1e-5, absolute": ("scheduler.min_lr",),
+    },
+    "encoder-decoder": {
+        "Adam; weight decay 1e-6; encoder lr 1e-4, decoder lr 1e-3": ("weight_decay", "overrides.*.lr"),
+        "lr x 0.5 after epoch 2000": ("scheduler.milestones.0", "scheduler.gamma"),
+        "choice: lr 1e-3 for anything outside the encoder and the decoder": ("lr",),
+    },
+    "gpt-pretrain": {
+        "lr 6e-4 (GPT-3 Small": ("lr",),
+        "beta1 0.9, beta2 0.95, eps 1e-8": ("optimizer_kwargs.betas.*", "optimizer_kwargs.eps"),
+        "weight decay 0.1": ("weight_decay",),
+        "gradient clipping at global norm 1.0": ("gradient_clip_val",),
+        "linear warm-up over 375M of the run's 300B tokens": ("scheduler.warmup_fraction",),
+        "cosine decay to 10% of the peak": ("scheduler.min_lr_ratio",),
+        "the cosine over the first 260B of the run's 300B tokens": ("scheduler.decay_fraction",),
+    },
+    "llama-pretrain": {
+        "lr 3e-4 (the 6.7B and 13.0B models)": ("lr",),
+        "AdamW, beta1 0.9, beta2 0.95": ("optimizer_kwargs.betas.*",),
+        "weight decay 0.1, gradient clipping 1.0, 2,000 warm-up steps": (
+            "weight_decay", "gradient_clip_val", "scheduler.warmup_steps"),
+        "cosine to 10% of the peak": ("scheduler.min_lr_ratio",),
+        "choice: eps 1e-5: LLaMA states none": ("optimizer_kwargs.eps",),
+    },
+    "mae-finetune": {
+        "AdamW, beta1 0.9, beta2 0.999": ("optimizer_kwargs.betas.*",),
+        "base lr 1e-3": ("lr",),
+        "lr = base lr x global batch / 256": ("lr_scaling.base_batch_size",),
+        "weight decay 0.05": ("weight_decay",),
+        "layer-wise lr decay 0.75": ("layer_decay",),
+        "5 warm-up epochs, then cosine decay": ("scheduler.warmup_epochs",),
+        "choice: min lr 1e-6": ("scheduler.min_lr",),
+    },
+    "resnet-imagenet": {
+        "lr 0.1 x global batch / 256": ("lr", "lr_scaling.base_batch_size"),
+        "lr / 10 at epochs 30, 60 and 80 of 90": ("scheduler.milestones.*", "scheduler.of_epochs", "scheduler.gamma"),
+        "Nesterov momentum 0.9": ("optimizer_kwargs.momentum",),
+        "weight decay 1e-4, none on BatchNorm": ("weight_decay",),
+        "linear warm-up over 5 epochs": ("scheduler.warmup_epochs",),
+    },
+    "ttur": {
+        "critic (discriminator) lr 4e-4, generator lr 1e-4": ("optimizers.*.lr",),
+        "Adam beta1 0, beta2 0.9 (both networks)": ("optimizers.*.optimizer_kwargs.betas.*",),
+        "one critic step per generator step": ("alternation.*",),
+    },
+    "wgan-gp": {
+        "Adam lr 1e-4, beta1 0, beta2 0.9": ("optimizers.*.lr", "optimizers.*.optimizer_kwargs.betas.*"),
+        "5 critic steps per generator step": ("alternation.*",),
+        "gradient penalty weight 10": ("values.gradient_penalty",),
+    },
+}
+
+
+def numbers_of(value: Any, path: str = "") -> list[str]:
+    """The dotted paths of every number (not a bool) in a recipe dict, list items by index."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in numbers_of(item, f"{path}{key}.")]
+    if isinstance(value, (list, tuple)):
+        return [p for index, item in enumerate(value) for p in numbers_of(item, f"{path}{index}.")]
+    return [path[:-1]] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_entry_cites_its_source_and_every_number(name):
     entry = describe_recipe(name)
@@ -81,17 +164,43 @@ def test_every_entry_cites_its_source_and_every_number(name):
     assert entry.numbers and all(len(row) == 3 and all(isinstance(p, str) and p for p in row) for row in entry.numbers)
     assert entry.choices and all(isinstance(c, str) and c for c in entry.choices)
     assert isinstance(entry.module(), nn.Module)
+    # every number the recipe dict states is cited by one row (or choice), and every citation above is still there
+    cited = CITED[name]
+    numbers = numbers_of(entry.recipe)
+    citing = {path: [c for c, globs in cited.items() if any(fnmatchcase(path, g) for g in globs)] for path in numbers}
+    assert {path: found for path, found in citing.items() if len(found) != 1} == {}  # none uncited, none cited twice
+    assert all(any(fnmatchcase(path, g) for path in numbers) for globs in cited.values() for g in globs)
+    for citation in cited:
+        if citation.startswith("choice: "):
+            lines = [c for c in entry.choices if c.startswith(citation.removeprefix("choice: "))]
+        else:
+            lines = [what for what, _, _ in entry.numbers if what.startswith(citation)]
+        assert len(lines) == 1, f"{name}: {citation!r} matches {len(lines)} of its entry's lines"
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_get_recipe_works_wherever_a_recipe_dict_does(name):
-    """`get_recipe(name)` and `{'recipe': name}` give the same schedule as the entry's own preview."""
+@pytest.mark.parametrize(("name", "peaks"), [
+    ("bert-finetune", (5e-5,)),  # Devlin et al., A.3
+    ("dcgan", (2e-4, 2e-4)),  # Radford et al., Section 4
+    ("deit", (1e-3,)),  # Touvron et al., Table 9: 5e-4 x 1024 / 512
+    ("encoder-decoder", (1e-3,)),  # the decoder's (the encoder's is 1e-4)
+    ("gpt-pretrain", (6e-4,)),  # Brown et al., Table 2.1
+    ("llama-pretrain", (3e-4,)),  # Touvron et al., Table 2
+    ("mae-finetune", (4e-3,)),  # He et al., Table 9: 1e-3 x 1024 / 256 (the top layer's)
+    ("resnet-imagenet", (0.4,)),  # Goyal et al., Section 5.1: 0.1 x 1024 / 256
+    ("ttur", (4e-4, 1e-4)),  # Zhang et al., Section 5: critic 0.0004, generator 0.0001
+    ("wgan-gp", (1e-4, 1e-4)),  # Gulrajani et al., Algorithm 1
+])
+def test_get_recipe_works_wherever_a_recipe_dict_does(name, peaks):
+    """`get_recipe(name)` and `{'recipe': name}` give the same schedule as the entry's own preview, whose highest lr
+    per optimizer is the paper's (at the preview's batch size)."""
     entry = describe_recipe(name)
     batch = {"batch_size": entry.preview["batch_size"]} if "batch_size" in entry.preview else {}
     sizes = {"max_epochs": entry.preview["max_epochs"], "steps_per_epoch": entry.preview["steps_per_epoch"]}
     by_dict = preview_schedule(get_recipe(name, **batch), module=entry.module(), **sizes)
     by_name = preview_schedule({"recipe": name, **batch}, module=entry.module(), **sizes)
     assert [r["lr"] for r in by_dict] == [r["lr"] for r in by_name] == [r["lr"] for r in entry.preview_schedule()]
+    assert tuple(max(r["lr"] for r in by_dict if r["optimizer"] == index) for index in range(len(peaks))) == peaks
+    assert {r["optimizer"] for r in by_dict} == set(range(len(peaks)))
     assert get_recipe(name)["recipe"] == name
 
 
@@ -135,14 +244,15 @@ def test_gan_recipes(name, critic_lr, generator_lr, betas, alternation, values):
     assert (critic["frequency"], generator["frequency"]) == (alternation["critic"], alternation["generator"])
 
 
-@pytest.mark.parametrize(("name", "pattern"), [("wgan-gp", "CCCCCG"), ("dcgan", "CG"), ("ttur", "CG")])
-def test_gan_previews_alternate_and_keep_the_lrs(name, pattern):
+@pytest.mark.parametrize(("name", "pattern", "critic_lr", "generator_lr"), [
+    ("wgan-gp", "CCCCCG", 1e-4, 1e-4), ("dcgan", "CG", 2e-4, 2e-4), ("ttur", "CG", 4e-4, 1e-4)])
+def test_gan_previews_alternate_and_keep_the_lrs(name, pattern, critic_lr, generator_lr):
     preview = describe_recipe(name).preview_schedule()  # 4 epochs x 60 batches, one optimizer step per batch
     steps = sorted({(r["step"], r["role"]) for r in preview})
     assert "".join(role[0].upper() for _, role in steps) == pattern * (240 // len(pattern))
-    critic, generator = describe_recipe(name).recipe["optimizers"].values()
-    assert set(lrs(preview, "critic/decay", 0)) == {critic["lr"]}
-    assert set(lrs(preview, "generator/decay", 1)) == {generator["lr"]}
+    critic_steps, generator_steps = 240 * pattern.count("C") // len(pattern), 240 * pattern.count("G") // len(pattern)
+    assert lrs(preview, "critic/decay", 0) == [critic_lr] * critic_steps  # constant: the papers have no schedule
+    assert lrs(preview, "generator/decay", 1) == [generator_lr] * generator_steps
 
 
 # -------------------------------------------------------------------------------------------------------- language
@@ -383,17 +493,19 @@ class GAN(AlternatingOptimizersMixin, pl.LightningModule):
 
 
 @pytest.mark.trainer
-@pytest.mark.parametrize(("name", "turns", "steps"), [
-    ("wgan-gp", "CCCCCGCCCCCG", (10, 2)), ("dcgan", "CGCGCGCGCGCG", (6, 6)), ("ttur", "CGCGCGCGCGCG", (6, 6))])
-def test_gan_recipes_train(tmp_path, name, turns, steps):
+@pytest.mark.parametrize(("name", "turns", "steps", "critic", "generator"), [
+    # (lr, betas) of the critic and of the generator, as in test_gan_recipes
+    ("wgan-gp", "CCCCCGCCCCCG", (10, 2), (1e-4, (0.0, 0.9)), (1e-4, (0.0, 0.9))),
+    ("dcgan", "CGCGCGCGCGCG", (6, 6), (2e-4, (0.5, 0.999)), (2e-4, (0.5, 0.999))),
+    ("ttur", "CGCGCGCGCGCG", (6, 6), (4e-4, (0.0, 0.9)), (1e-4, (0.0, 0.9))),
+])
+def test_gan_recipes_train(tmp_path, name, turns, steps, critic, generator):
     model = GAN({"recipe": name})
     fit = trainer(tmp_path, max_epochs=2)
     fit.fit(model, DataLoader(TensorDataset(torch.randn(6 * 4, 2)), batch_size=4))  # 6 batches per epoch
     assert "".join(model.turns) == turns and model.optimizer_step_counts == steps
-    critic, generator = describe_recipe(name).recipe["optimizers"].values()
-    assert [(o.defaults["lr"], o.defaults["betas"]) for o in fit.optimizers] == [
-        (critic["lr"], tuple(critic["optimizer_kwargs"]["betas"])),
-        (generator["lr"], tuple(generator["optimizer_kwargs"]["betas"]))]
+    assert [(o.defaults["lr"], o.defaults["betas"]) for o in fit.optimizers] == [critic, generator]
+    assert [[g["lr"] for g in o.param_groups] for o in fit.optimizers] == [[critic[0]] * 2, [generator[0]] * 2]
 
 
 class BertClassifier(OptimRecipeMixin, pl.LightningModule):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import pickle
 
@@ -70,7 +71,10 @@ def test_warmup_cosine_schedule_written_out():
 
 def test_schedules_plug_into_lambda_lr_and_pickle():
     schedule = warmup_cosine_schedule(2, 5, final=0.1)
-    assert pickle.loads(pickle.dumps(schedule))(3) == schedule(3)
+    # the peak at step 1, then the cosine down to 0.1 over steps 1 to 4: 0.1 + 0.45 x (1 + cos(pi x (k - 1) / 3))
+    written_out = [0.5, 1.0, 0.775, 0.325, 0.1]
+    copy = pickle.loads(pickle.dumps(schedule))
+    assert copy is not schedule and [copy(k) for k in range(7)] == pytest.approx(written_out + [0.1, 0.1], abs=1e-12)
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     lrs = []
@@ -78,9 +82,13 @@ def test_schedules_plug_into_lambda_lr_and_pickle():
         lrs.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
-    assert lrs == pytest.approx([2.0 * schedule(k) for k in range(5)], abs=1e-12)
-    state = scheduler.state_dict()  # LambdaLR saves a picklable schedule's state
-    torch.save(state, __import__("io").BytesIO())
+    assert lrs == pytest.approx([1.0, 2.0, 1.55, 0.65, 0.2], abs=1e-12)  # 2.0 x the multipliers above
+    buffer = io.BytesIO()
+    torch.save(scheduler.state_dict(), buffer)  # LambdaLR saves a picklable schedule's state
+    buffer.seek(0)
+    state = torch.load(buffer)
+    assert (state["last_epoch"], state["base_lrs"]) == (5, [2.0])
+    assert state["_last_lr"] == pytest.approx([0.2], abs=1e-12)  # step 5, past the end: the final 0.1 x 2.0
 
 
 @pytest.mark.parametrize(

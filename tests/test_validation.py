@@ -226,8 +226,11 @@ def test_errors(net, build, error_msg):
 
 
 def test_recipe_error_is_a_value_error(net):
-    with pytest.raises(ValueError):
+    """`except ValueError` catches the library's own error, message and all."""
+    with pytest.raises(ValueError, match=r"^`configure_optimizers` returned a str that is not a known configuration:"
+                       r" 'adam'\. Return one of:\n \* `Optimizer`\n") as caught:
         validate_optimizers("adam", net)
+    assert type(caught.value) is RecipeError
 
 
 def test_several_optimizers_pass_under_manual_optimization_or_without_a_module():
