@@ -79,8 +79,8 @@ def test_warmup_start_is_the_first_multiplier_as_in_warmup_multistep():
     with pytest.raises(RecipeError, match=r"`warmup_start` must be a number in \[0, 1\].*got 1\.5"):
         warmup_multistep(sgd(), milestones=[3], warmup_steps=4, steps_per_epoch=2, warmup_start=1.5)
     with pytest.raises(RecipeError, match=r"^`warmup_start` must be a number in \[0, 1\] \(the warm-up's multiplier of"
-                       r" the peak lr at its first step\), got True\. In a recipe, 'unscaled' starts the warm-up at"
-                       r" the lr before `lr_scaling`\.$"):
+                       r" the peak lr at its first step\) or 'zero' \(step k at k / warm-up steps, the first at lr 0\),"
+                       r" got True\. In a recipe, 'unscaled' starts the warm-up at the lr before `lr_scaling`\.$"):
         warmup_cosine(sgd(), warmup_steps=2, total_steps=5, warmup_start=True)
 
 
@@ -132,7 +132,8 @@ def test_warmup_start_errors_in_a_recipe():
         preview_schedule({**SCALED, "batch_size": 1024, "scheduler": {**SCALED["scheduler"], "warmup_start": "scaled"}},
                          max_epochs=1, steps_per_epoch=8)
     with pytest.raises(RecipeError, match=r"^The recipe's scheduler 'warmup_start' must be 'unscaled' \(start the"
-                       r" warm-up at the lr before 'lr_scaling'\) or a number in \[0, 1\] \(the warm-up's multiplier"
+                       r" warm-up at the lr before 'lr_scaling'\), 'zero' \(step k at k / warm-up steps, the first at"
+                       r" lr 0, as Hugging Face, BERT and MAE\) or a number in \[0, 1\] \(the warm-up's multiplier"
                        r" of the peak lr at its first step\), got 2\.$"):
         preview_schedule({**SCALED, "batch_size": 1024, "scheduler": {**SCALED["scheduler"], "warmup_start": 2}},
                          max_epochs=1, steps_per_epoch=8)

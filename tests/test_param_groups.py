@@ -374,6 +374,18 @@ def _reference_hook_names(module):
     return names
 
 
+def _type_names(types):
+    """The rule's module types and torch's own subclasses of them, by name: a class whose name ends with one (a norm
+    that does not subclass torch's) counts as one of them."""
+    names, stack = set(), list(types)
+    while stack:
+        cls = stack.pop()
+        if not cls.__name__.startswith("_"):
+            names.add(cls.__name__)
+        stack.extend(sub for sub in cls.__subclasses__() if sub.__module__.startswith("torch."))
+    return names
+
+
 def _reference_exempt(rule, name, param, owner, hook_names):
     """`NoDecayRule`'s documented reasons, read off its fields: a pattern equal to the full name or its last part
     or a glob on the full name (the model's hook names, then the rule's names), a position/token name registered
@@ -387,8 +399,9 @@ def _reference_exempt(rule, name, param, owner, hook_names):
         (rule.use_model_hook and listed(hook_names))
         or listed(rule.names)
         or (leaf in rule.positions and not isinstance(owner, nn.Embedding))
-        or (rule.bias and leaf == "bias")
+        or (rule.bias and (leaf == "bias" or leaf.endswith("_bias") or leaf.startswith("bias_")))
         or isinstance(owner, rule.module_types)
+        or any(type(owner).__name__.endswith(norm) for norm in _type_names(rule.module_types))
         or (rule.one_dim and param.ndim < 2)
         or (rule.predicate is not None and bool(rule.predicate(name, param, owner)))
     )
@@ -460,9 +473,28 @@ class Hooked(nn.Module):
         return self._names
 
 
+class DebertaLayerNorm(nn.Module):
+    """A norm that does not subclass torch's, with a 2-D weight (so only its class name exempts it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(3, 3))
+
+
+class Biased(nn.Module):
+    """DeBERTa's attention: a projection without a bias, and 2-D `q_bias`, `bias_k` registered beside it."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(3, 3, bias=False)
+        self.q_bias, self.bias_k, self.biased = (nn.Parameter(torch.zeros(3, 3)) for _ in range(3))
+
+
 _KINDS = {
     "linear": lambda names: nn.Linear(3, 3),
     "norm": lambda names: nn.LayerNorm(3),
+    "named_norm": lambda names: DebertaLayerNorm(),
+    "biased": lambda names: Biased(),
     "embedding": lambda names: nn.Embedding(4, 3),
     "tokens": lambda names: Tokens(),
     "hooked": Hooked,
