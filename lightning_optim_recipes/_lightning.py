@@ -55,6 +55,14 @@ def is_lightning_module(obj: Any) -> bool:
     return any(isinstance(obj, module.LightningModule) for module in _installed_namespaces())
 
 
+def namespace_of(obj: Any) -> Any:
+    """The Lightning package (`pytorch_lightning` or `lightning.pytorch`) whose `LightningModule` `obj` is, or None."""
+    for module in _installed_namespaces():
+        if isinstance(obj, module.LightningModule):
+            return module
+    return None
+
+
 def lightning_module_base() -> type:
     """The `LightningModule` of `pytorch_lightning` when installed, else of `lightning.pytorch` (for the demos)."""
     return _installed_namespaces()[0].LightningModule

@@ -35,6 +35,8 @@ from lightning_optim_recipes.validation import OptimizerSetup
 __all__ = ["Horizon", "Run", "check_before_training", "horizon_of", "run_of", "schedule_misfit"]
 
 log = logging.getLogger("lightning_optim_recipes")
+#: Where the checks list the optimizers they warned about, on the module (the watch during training skips those).
+WARNED_KEY = "_lightning_optim_recipes_warned_optimizers"
 
 
 # --------------------------------------------------------------------------------------------------- checks
@@ -61,7 +63,9 @@ def check_before_training(setup: OptimizerSetup, trainer: Any, module: Any = Non
         log.debug("%s steps its schedulers by hand in `%s`: the schedules are checked during training.",
                   type(module).__name__, by_hand)
         return
-    misfits = {}
+    misfits: dict[int, bool] = {}
+    if module is not None:
+        module.__dict__[WARNED_KEY] = misfits  # the optimizers warned about
     for index, spec in enumerate(setup.schedulers):
         message = schedule_misfit(spec, index, run)
         if message:
@@ -78,6 +82,7 @@ def check_before_training(setup: OptimizerSetup, trainer: Any, module: Any = Non
             names.optimizers) else f"optimizer {curve.optimizer}", fits=only is not None and horizon_of(
             only.scheduler).end is not None)
         if message:
+            misfits[curve.optimizer] = True
             warn(message, at=at)
 
 

@@ -453,3 +453,12 @@ class _Pure(ast.NodeVisitor):
     visit_Delete = visit_Global  # type: ignore[assignment]  # noqa: N815
     visit_Import = visit_Global  # type: ignore[assignment]  # noqa: N815
     visit_ImportFrom = visit_Global  # type: ignore[assignment]  # noqa: N815
+
+
+def legacy_hooks(cls: type) -> list[str]:
+    """The module's own hooks in their Lightning 1.x form (with ``optimizer_idx``), and 1.x's
+    ``training_epoch_end``, which Lightning 2 refuses or calls with the wrong arguments."""
+    found = [name for name in HOOKS if (function := user_hook(cls, name)) is not None and takes_1x(function, name)]
+    if user_hook(cls, "training_epoch_end") is not None:
+        found.append("training_epoch_end")
+    return found

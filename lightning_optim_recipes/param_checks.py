@@ -3,15 +3,23 @@ parameters that no optimizer holds."""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
 import torch
 from torch import nn
 
+from lightning_optim_recipes._checks import count
 from lightning_optim_recipes.errors import RecipeError, warn
 
 __all__ = ["check_param_groups", "warn_untrained"]
+
+log = logging.getLogger("lightning_optim_recipes")
+#: Names that say a submodule is a copy of another, updated without an optimizer.
+_COPY_NAMES = re.compile(r"(target|ema|momentum|teacher|averag|shadow|polyak|(^|[._])k_|_k($|\.)|key_encoder)",
+                         re.IGNORECASE)
 
 ParamGroup = dict[str, Any]
 
@@ -135,14 +143,57 @@ def _materialize(group: Mapping[str, Any]) -> list[Any]:
 
 
 def warn_untrained(module: nn.Module, covered: Container[int], container: str, fix: str) -> None:
-    """Warn (`RecipeWarning`) about trainable parameters of `module` whose ids are not in `covered`."""
-    missing = [name for name, p in module.named_parameters() if p.requires_grad and id(p) not in covered]
+    """Warn (`RecipeWarning`) about trainable parameters of `module` whose ids are not in `covered`; a submodule that
+    copies a trained one (a target network, an EMA or momentum copy: the same architecture, parameter for parameter,
+    as a submodule whose parameters are all trained, and either the same values, as a fresh copy has, or a name that
+    says so: ``target_net``, ``ema``, ``momentum_encoder``, ``teacher``, ``encoder_k``) is not trained by an optimizer
+    on purpose."""
+    missing = {id(p): name for name, p in module.named_parameters() if p.requires_grad and id(p) not in covered}
     if missing:
-        shown = ", ".join(repr(n) for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        copies = _copies(module, covered, missing)
+        for key in copies:
+            missing.pop(key, None)
+    if missing:
+        names = list(missing.values())
+        shown = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         warn(
-            f"{len(missing)} trainable parameter(s) of {type(module).__name__} are in no {container} and will not be"
-            f" trained: {shown}. Add them to {fix}, or set `requires_grad=False` if that is deliberate."
+            f"{count(len(names), 'trainable parameter')} of {type(module).__name__}"
+            f" {'is' if len(names) == 1 else 'are'} in no {container} and will not be trained: {shown}. Add"
+            f" {'it' if len(names) == 1 else 'them'} to {fix}, or set `requires_grad=False` if that is deliberate."
         )
+
+
+def _copies(module: nn.Module, covered: Container[int], missing: Mapping[int, str]) -> set[int]:
+    """The ids of the untrained parameters that belong to a submodule copying a trained one (see `warn_untrained`)."""
+    def signature(sub: nn.Module) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        return tuple((name, tuple(p.shape)) for name, p in sub.named_parameters())
+
+    def same_values(a: nn.Module, b: nn.Module) -> bool:
+        with torch.no_grad():
+            return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+
+    trained: dict[tuple[type, int], list[nn.Module]] = {}
+    untrained: list[tuple[str, nn.Module]] = []
+    for path, sub in module.named_modules():
+        params = list(sub.parameters())
+        if not params or sub is module:
+            continue
+        if all(id(p) in covered for p in params):
+            trained.setdefault((type(sub), len(params)), []).append(sub)
+        elif all(id(p) in missing for p in params):
+            untrained.append((path, sub))
+    found: set[int] = set()
+    for path, sub in untrained:
+        if any(id(p) in found for p in sub.parameters()):
+            continue  # inside a copy already found
+        named = bool(_COPY_NAMES.search(path))
+        candidates = trained.get((type(sub), len(list(sub.parameters()))), [])
+        if any(signature(other) == signature(sub) and (named or same_values(other, sub)) for other in candidates):
+            found.update(id(p) for p in sub.parameters())
+    if found:
+        log.debug("Parameters of %s copy a trained submodule (a target network, an EMA or momentum copy): not"
+                  " reported as untrained.", type(module).__name__)
+    return found
 
 
 def _param_names(module: Optional[nn.Module]) -> dict[int, str]:

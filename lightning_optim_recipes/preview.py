@@ -17,7 +17,8 @@ from torch import nn
 
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning
 from lightning_optim_recipes.resume.preview import preview_resumed
-from lightning_optim_recipes.standin import StandInTrainer, configure
+from lightning_optim_recipes._lightning import namespace_of
+from lightning_optim_recipes.standin import StandInTrainer, configure, run_hook
 from lightning_optim_recipes.trajectory import SchedulePreview, ScheduleRecord, simulate
 from lightning_optim_recipes.validation import SchedulerSpec
 
@@ -37,6 +38,7 @@ def preview_schedule(
     resume_from: Any = None,
     resume: Optional[str] = None,
     batch_size: Optional[int] = None,
+    callbacks: Sequence[Any] = (),
 ) -> Any:
     """The lr of every param group at every optimizer step of a run, without training.
 
@@ -72,6 +74,10 @@ def preview_schedule(
             global batch is ``batch_size x 1 device x accumulate_grad_batches``, as a one-device Trainer gives it.
             A recipe's own ``'batch_size'`` (the global batch) comes first. Default: none (such a recipe then needs
             its ``'batch_size'``).
+        callbacks: the Trainer's callbacks that change the optimizers during training (`BackboneFinetuning`
+            adds a param group and sets its lr): copies of them run their ``setup``, fit and epoch hooks, as
+            ``Trainer.fit`` runs them. The module's own ``configure_callbacks()`` always run. Callbacks given to the
+            Trainer and not here are not in the preview.
 
     Returns:
         A `SchedulePreview`: a list of `ScheduleRecord` dicts, one per optimizer step and param group, in step order.
@@ -94,8 +100,9 @@ def preview_schedule(
         return _as_frame(resumed) if as_frame else resumed
     if resume is not None:
         raise RecipeError("`resume=` is for a resumed run: pass `resume_from=ResumeFrom(old, step=...)` too.")
-    trainer = StandInTrainer(max_epochs, steps_per_epoch, accumulate_grad_batches, batch_size)
-    model, setup = configure(module_or_recipe, module, trainer)
+    trainer = StandInTrainer(max_epochs, steps_per_epoch, accumulate_grad_batches, batch_size,
+                             namespace=namespace_of(module_or_recipe))
+    model, setup = configure(module_or_recipe, module, trainer, callbacks)
     for spec in setup.schedulers:
         if spec.reduce_on_plateau:
             warnings.warn(
@@ -111,7 +118,7 @@ def preview_schedule(
     if setup.optimizers:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
-            simulate(model, setup, trainer, preview)
+            simulate(model, setup, trainer, preview, run_hook)
     return _as_frame(preview) if as_frame else preview
 
 

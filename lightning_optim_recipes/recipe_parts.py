@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from lightning_optim_recipes._checks import check_keys
+from lightning_optim_recipes._checks import check_keys, count
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, POSITION_TOKEN_NAMES, NoDecayRule
 from lightning_optim_recipes.schedulers import (
@@ -111,7 +111,7 @@ def scaled_lr(spec: Mapping[str, Any], recipe: Mapping[str, Any], trainer: Any, 
 def _batch_source(trainer: Any, batch: int) -> str:
     world = int(getattr(trainer, "world_size", 1) or 1)
     accumulate = int(getattr(trainer, "accumulate_grad_batches", 1) or 1)
-    return f"{batch // (world * accumulate)} per device x {world} device(s) x {accumulate} accumulated"
+    return f"{batch // (world * accumulate)} per device x {count(world, 'device')} x {accumulate} accumulated"
 
 
 class _StderrHandler(logging.StreamHandler):

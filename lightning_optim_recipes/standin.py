@@ -8,18 +8,21 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import Any, Optional
 
 from torch import nn
 
-from lightning_optim_recipes import cadence, fit_checks
+from lightning_optim_recipes import cadence, fit_checks, hooks
+from lightning_optim_recipes._lightning import _installed_namespaces
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.recipe import configure_from_recipe, resolve_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, validate_optimizers
 
-__all__ = ["StandInLoader", "StandInTrainer", "attach", "configure"]
+__all__ = ["StandInLoader", "StandInTrainer", "attach", "configure", "run_hook"]
 
 
 class StandInLoader:
@@ -43,7 +46,8 @@ class StandInTrainer:
         " preview's stand-in Trainer has no DataLoader")
 
     def __init__(self, max_epochs: int, steps_per_epoch: int, accumulate_grad_batches: int,
-                 batch_size: Optional[int] = None) -> None:
+                 batch_size: Optional[int] = None, namespace: Any = None) -> None:
+        self._namespace = namespace  # the Lightning package whose Trainer answers for everything else
         if batch_size is not None:
             self.train_dataloader = StandInLoader(batch_size, steps_per_epoch)
         self.max_epochs = max_epochs
@@ -65,20 +69,57 @@ class StandInTrainer:
         self.node_rank = 0
         self.sanity_checking = False
         self.training = True
+        self.model: Any = None
+        self.callbacks: list[Any] = []
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        """What a real Trainer of the same options has before fit (``limit_train_batches``, ``strategy``,
+        ``check_val_every_n_epoch``, ``datamodule``, ``log_every_n_steps``, ...); built on first use."""
+        if name.startswith("_"):
             raise AttributeError(name)
+        real = self.__dict__.get("_real")
+        if real is None:
+            real = self.__dict__["_real"] = _real_trainer(self.__dict__.get("_namespace"),
+                                                          self.__dict__.get("max_epochs", 1),
+                                                          self.__dict__.get("accumulate_grad_batches", 1))
+        if real is not None and hasattr(real, name):
+            return getattr(real, name)
         raise AttributeError(
             f"`preview_schedule` runs `configure_optimizers` with a stand-in Trainer that has no {name!r}: it knows"
             " max_epochs, max_steps, num_training_batches, accumulate_grad_batches, estimated_stepping_batches,"
             " current_epoch, global_step, world_size and, with `batch_size=`, train_dataloader (its batch_size and"
-            " len()). Read the run's sizes from those in `configure_optimizers`."
+            " len()), and what a Trainer has before fit. Read the run's sizes from those in `configure_optimizers`."
         )
 
 
-def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer) -> tuple[Any, OptimizerSetup]:
-    """A deep copy of the model with the stand-in Trainer attached, and its validated optimizer setup."""
+def _real_trainer(namespace: Any, max_epochs: int, accumulate_grad_batches: int) -> Any:
+    """A real Trainer of the run's options, built quietly (None without Lightning)."""
+    package = namespace if namespace is not None else next(iter(_installed_namespaces()), None)
+    if package is None:  # pragma: no cover - Lightning is a dependency
+        return None
+    quiet = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning.fabric",
+                                                  "lightning_fabric")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return package.Trainer(max_epochs=max_epochs, accumulate_grad_batches=accumulate_grad_batches,
+                                   accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                                   enable_progress_bar=False, enable_model_summary=False)
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+
+
+def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
+              callbacks: Sequence[Any] = ()) -> tuple[Any, OptimizerSetup]:
+    """A deep copy of the model with the stand-in Trainer attached, and its validated optimizer setup.
+
+    A LightningModule is set up as ``Trainer.fit`` sets it up before ``configure_optimizers``: copies of
+    `callbacks` and the module's own ``configure_callbacks()`` (kept as ``trainer.callbacks``, for the preview to
+    run their epoch hooks) get ``setup``, then the module's ``configure_model`` and ``setup('fit')``."""
     if isinstance(source, Mapping):
         if module is None:
             if source.get("overrides"):
@@ -115,6 +156,21 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer)
         )
     model = copy.deepcopy(source)
     attach(model, trainer)
+    trainer.model = model
+    trainer.callbacks = [copy.deepcopy(c) for c in callbacks] + _own_callbacks(model)
+    for callback in trainer.callbacks:
+        run_hook(callback, "setup", trainer, model, "fit")
+    for name, arguments in (("configure_model", ()), ("setup", ("fit",))):
+        if hooks.overridden(model, name):
+            try:
+                getattr(model, name)(*arguments)
+            except Exception as err:
+                raise RecipeError(
+                    f"`preview_schedule` calls {type(model).__name__}.{name}({', '.join(map(repr, arguments))}) on a"
+                    f" copy of the module before `configure_optimizers`, as Trainer.fit does, and it raised"
+                    f" {type(err).__name__}: {err}. Make it work without the run's data (the stand-in Trainer knows"
+                    " the run's sizes), or preview a recipe dict."
+                ) from err
     model.__dict__.pop("optimizer_setup", None)
     value = model.configure_optimizers()
     kept = getattr(model, "optimizer_setup", None)  # the library's mixins keep what they validated
@@ -138,3 +194,29 @@ def attach(model: Any, trainer: StandInTrainer) -> None:
     except AttributeError:  # pragma: no cover - a module with a read-only `trainer`
         model._trainer = trainer
 
+
+
+def _own_callbacks(model: Any) -> list[Any]:
+    """The callbacks the module's own ``configure_callbacks`` returns (the library's own are left out: the preview
+    replays what they do)."""
+    own = hooks.user_hook(type(model), "configure_callbacks")
+    if own is None:
+        return []
+    made = own(model)
+    made = [made] if made is not None and not isinstance(made, Sequence) else list(made or [])
+    return [c for c in made if not type(c).__module__.startswith("lightning_optim_recipes.")]
+
+
+def run_hook(callback: Any, name: str, *arguments: Any) -> None:
+    """Call a callback's hook as the preview runs it, turning a failure into a `RecipeError` that says so."""
+    hook = getattr(callback, name, None)
+    if not callable(hook):
+        return
+    try:
+        hook(*arguments)
+    except Exception as err:
+        raise RecipeError(
+            f"`preview_schedule` ran {type(callback).__name__}.{name} on a copy of it, as Trainer.fit would, and it"
+            f" raised {type(err).__name__}: {err}. Preview without that callback (the preview then leaves out what it"
+            " does to the optimizers)."
+        ) from err

@@ -152,6 +152,9 @@ class Recording(Replay):
     def observe(self, index: int, batch_idx: int) -> None:
         """Record the lrs optimizer `index` steps with."""
         step = self.trainer.global_step
+        groups = self.setup.optimizers[index].param_groups
+        if len(groups) != len(self.names.groups[index]):  # a group added during training (`BackboneFinetuning`)
+            self.names = optimizer_names(self.setup.schedulers, self.setup.optimizers, self.names.roles)
         names = self.names.groups[index]
         role = self.names.roles[index]
         for g, group in enumerate(self.setup.optimizers[index].param_groups):
@@ -201,16 +204,27 @@ def loop_of(model: Any, setup: OptimizerSetup, trainer: Any) -> cadence.Loop:
     return cadence.Loop("automatic", 1, timings, accumulate=(trainer.accumulate_grad_batches,))
 
 
-def simulate(model: Any, setup: OptimizerSetup, trainer: Any, preview: SchedulePreview) -> None:
-    """Run the cadence model over the whole run with recording effects."""
+def simulate(model: Any, setup: OptimizerSetup, trainer: Any, preview: SchedulePreview,
+             run_hook: Optional[Callable[..., None]] = None) -> None:
+    """Run the cadence model over the whole run with recording effects; `run_hook(callback, name, *arguments)` runs
+    the fit and epoch hooks of ``trainer.callbacks`` (those that change optimizers, such as `BackboneFinetuning`)."""
     loop = loop_of(model, setup, trainer)
     effects = Recording(model, setup, trainer, preview)
     state = cadence.LoopState.fresh(loop.optimizers)
     batches = trainer.num_training_batches
+    callbacks = list(getattr(trainer, "__dict__", {}).get("callbacks") or ()) if run_hook is not None else []
+    trainer.optimizers = [getattr(o, "_optimizer", o) for o in setup.optimizers]
+    for name in ("on_fit_start", "on_train_start"):
+        for callback in callbacks:
+            run_hook(callback, name, trainer, model)  # type: ignore[misc]
     for epoch in range(trainer.max_epochs):
         trainer.current_epoch = effects.epoch = epoch
+        for callback in callbacks:
+            run_hook(callback, "on_train_epoch_start", trainer, model)  # type: ignore[misc]
         for batch_idx in range(batches):
             cadence.run_batch(loop, state, batch_idx, batch_idx == batches - 1, effects)
+        for callback in callbacks:
+            run_hook(callback, "on_train_epoch_end", trainer, model)  # type: ignore[misc]
         cadence.run_epoch_end(loop, epoch, effects)
     trainer.current_epoch = trainer.max_epochs
 

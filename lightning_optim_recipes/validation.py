@@ -11,7 +11,7 @@ from typing import Any, Optional
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lightning_optim_recipes._checks import check_keys
+from lightning_optim_recipes._checks import check_keys, count
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.param_checks import check_param_groups, warn_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
@@ -21,6 +21,8 @@ __all__ = ["OptimizerSetup", "SchedulerSpec", "call_explaining_torch_errors", "v
 OPTIMIZER_DICT_KEYS = ("optimizer", "lr_scheduler", "monitor", "frequency")
 SCHEDULER_DICT_KEYS = ("scheduler", "name", "interval", "frequency", "reduce_on_plateau", "monitor", "strict")
 _MANUAL_IGNORED_KEYS = ("monitor", "strict", "reduce_on_plateau")
+#: Keys of a scheduler dict that are not keys of an optimizer dict (a misplaced one is named with its fix).
+_SCHEDULER_ONLY_KEYS = ("interval", "name", "strict", "reduce_on_plateau")
 
 _FORMS = (
     " * `Optimizer`\n"
@@ -232,6 +234,14 @@ def _parse_optimizer_dict(opt_dict: Mapping[str, Any], index: int, single: bool)
                 f" never step. Rename {key!r} to 'lr_scheduler' to use it, or remove it to keep the old behaviour."
                 f" Valid keys: {', '.join(repr(k) for k in OPTIMIZER_DICT_KEYS)}."
             )
+    misplaced = [key for key in _SCHEDULER_ONLY_KEYS if key in opt_dict and "lr_scheduler" in opt_dict]
+    if misplaced:
+        key = misplaced[0]
+        raise RecipeError(
+            f"{where[0].upper()}{where[1:]} returned by `configure_optimizers` has {key!r} at its top level, where"
+            f" Lightning does not read it: {key!r} belongs to the scheduler. Move it into the 'lr_scheduler' dict:"
+            f" {{'optimizer': optimizer, 'lr_scheduler': {{'scheduler': scheduler, {key!r}: {opt_dict[key]!r}}}}}."
+        )
     check_keys(opt_dict, OPTIMIZER_DICT_KEYS, f"{where} returned by `configure_optimizers`")
     if "optimizer" not in opt_dict:
         raise RecipeError(
@@ -302,6 +312,12 @@ def _scheduler_spec(
             f"'monitor' of the {type(scheduler).__name__} must be the name of a metric you log, e.g. 'val_loss',"
             f" got {_short(config['monitor'])}."
         )
+    if plateau and not config.get("monitor") and needs_monitor and monitor is not None:
+        raise RecipeError(
+            f"The ReduceLROnPlateau's scheduler dict has no 'monitor', and Lightning does not read the {monitor!r}"
+            " beside it at the top of the optimizer dict when 'lr_scheduler' is a dict: move it into the"
+            f" 'lr_scheduler' dict, {{'scheduler': scheduler, 'monitor': {monitor!r}}}."
+        )
     if plateau and not config.get("monitor") and needs_monitor:
         raise RecipeError(
             "A `ReduceLROnPlateau` scheduler needs a monitor: add the logged metric it watches, e.g."
@@ -365,11 +381,12 @@ def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module]) ->
         ] + ([f"and {len(shared) - 5} more"] if len(shared) > 5 else [])
         holders = sorted({i for indices in shared.values() for i in indices})
         warn(
-            f"{len(shared)} parameter(s) are in several optimizers ({', '.join(described)}: optimizers"
-            f" {', '.join(str(i) for i in holders)}): each of them steps those parameters. That is fine for stage-wise"
+            f"{count(len(shared), 'parameter')} {'is' if len(shared) == 1 else 'are'} in several optimizers"
+            f" ({', '.join(described)}: optimizers {', '.join(str(i) for i in holders)}): each of them steps"
+            f" {'it' if len(shared) == 1 else 'those parameters'}. That is fine for stage-wise"
             " training or a deliberately shared layer; otherwise give each optimizer its own parameters, e.g."
             " `self.generator.parameters()` and `self.discriminator.parameters()`. Silence this with"
-            " `warnings.filterwarnings('ignore', 'parameter\\(s\\) are in several optimizers')`."
+            " `warnings.filterwarnings('ignore', 'in several optimizers')`."
         )
     if module is not None and setup.optimizers:
         warn_untrained(module, owner, "optimizer", "a param group")
@@ -380,6 +397,14 @@ def _check_mode(setup: OptimizerSetup, module: torch.nn.Module) -> None:
     automatic = getattr(module, "automatic_optimization", True)
     if alternating:
         return
+    if setup.frequencies is not None and len(setup.optimizers) == 1 and setup.schedulers:
+        raise RecipeError(
+            f"The optimizer dict's 'frequency': {setup.frequencies[0]!r} is Lightning 1.x's optimizer frequency"
+            " (alternating several optimizers), which Lightning 2.0 removed; with one optimizer it alternates with"
+            " nothing. If it is the scheduler's frequency, move it into the 'lr_scheduler' dict: {'optimizer':"
+            f" optimizer, 'lr_scheduler': {{'scheduler': scheduler, 'frequency': {setup.frequencies[0]!r}}}}};"
+            " otherwise remove it."
+        )
     if setup.frequencies is not None:
         raise RecipeError(
             "Optimizer 'frequency' (alternating optimizers, e.g. WGAN n_critic) was removed in Lightning 2.0, which"

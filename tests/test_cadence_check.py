@@ -104,7 +104,7 @@ def test_epoch_scheduler_also_stepped_in_training_step(tmp_path):
             return [opt], [StepLR(opt, 1, 0.5)]
 
     with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD' \(StepLR of optimizer 0 \(lr-SGD\),"
-                       r" interval='epoch', frequency=1\) has stepped 1 time\(s\) after batch 0 of epoch 0, but its"
+                       r" interval='epoch', frequency=1\) has stepped 1 time after batch 0 of epoch 0, but its"
                        r" cadence expects 0\. Likely cause: it is also stepped by hand"):
         fit(tmp_path, Model())
 
@@ -120,7 +120,7 @@ def test_epoch_scheduler_stepped_by_hand_in_one_batch_epochs(tmp_path):
             opt = torch.optim.SGD(self.parameters(), lr=0.1)
             return [opt], [StepLR(opt, 1, 0.5)]
 
-    with pytest.raises(CadenceError, match=r"has stepped 3 time\(s\) at the end of epoch 0, but its cadence"
+    with pytest.raises(CadenceError, match=r"has stepped 3 times at the end of epoch 0, but its cadence"
                        r" expects 0 to 1"):
         fit(tmp_path, Model(), batches=1)
 
@@ -224,19 +224,24 @@ def test_correct_manual_modules_pass(tmp_path, every, f, rule, expected):
 
 def test_manual_module_that_never_steps_its_schedulers(tmp_path):
     with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD' \(ExponentialLR of optimizer 0 \(lr-SGD\),"
-                       r" interval='step', frequency=1\) has stepped 0 time\(s\) after batch 0 of epoch 0, but its"
-                       r" cadence expects 1 \(1 step\(s\) of its optimizer so far\)\. Likely cause: under manual"
+                       r" interval='step', frequency=1\) has stepped 0 times after batch 0 of epoch 0, but its"
+                       r" cadence expects 1 \(1 step of its optimizer so far\)\. Likely cause: under manual"
                        r" optimization \(`automatic_optimization = False`\) Lightning never steps schedulers"):
         fit(tmp_path, Manual(sched_rule="never"))
 
 
-def test_manual_scheduler_without_a_declared_cadence_is_only_required_to_step(tmp_path):
+def test_manual_scheduler_without_a_declared_cadence_is_reported_at_the_end_of_its_first_epoch(tmp_path):
+    """Undeclared, it is only required to step at all; once an epoch (Lightning's default interval) has passed with
+    its optimizer stepping and the module's own `on_train_epoch_end` run, it is reported: at the start of epoch 1,
+    not when fit ends."""
+
     class Model(Manual):
         def on_train_epoch_end(self):
             pass
 
     with pytest.raises(CadenceError, match=r"^Scheduler 'lr-SGD-1' \(StepLR of optimizer 0 \(lr-SGD\),"
-                       r" interval='epoch', frequency=1\) never stepped, although its optimizer did\. Likely cause:"
+                       r" interval='epoch', frequency=1\) has not stepped at the start of epoch 1, although its"
+                       r" optimizer has stepped 7 times: its lr has not moved since training began\. Likely cause:"
                        r" under manual optimization"):
         fit(tmp_path, Model())
 
@@ -250,15 +255,15 @@ def test_manual_epoch_scheduler_declared_and_never_stepped_is_caught_at_the_next
             (opt,), (step, epoch) = super().configure_optimizers()
             return [opt], [step, {"scheduler": epoch, "interval": "epoch"}]
 
-    with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD-1' .* has stepped 0 time\(s\) at the start of epoch 1,"
+    with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD-1' .* has stepped 0 times at the start of epoch 1,"
                        r" but its cadence expects 1\. Likely cause: .*call `self.lr_schedulers\(\).step\(\)` in"
                        r" `on_train_epoch_end`"):
         fit(tmp_path, Model())
 
 
 def test_step_scheduler_stepped_on_accumulating_batches(tmp_path):
-    with pytest.raises(CadenceError, match=r"has stepped 1 time\(s\) after batch 0 of epoch 0, but its cadence"
-                       r" expects 0 \(0 step\(s\) of its optimizer so far\)\. Likely cause: it is stepped on batches"
+    with pytest.raises(CadenceError, match=r"has stepped 1 time after batch 0 of epoch 0, but its cadence"
+                       r" expects 0 \(0 steps of its optimizer so far\)\. Likely cause: it is stepped on batches"
                        r" where its optimizer did not step"):
         fit(tmp_path, Manual(every=2, sched_rule="every_batch"))
 
@@ -306,7 +311,7 @@ def test_correct_alternating_module_passes_and_reports_the_ratio(tmp_path):
 
 
 def test_generator_scheduler_never_steps_because_its_optimizer_is_never_active(tmp_path):
-    with pytest.raises(CadenceError, match=r"Scheduler\(s\) 'generator', 'generator-epoch' of optimizer 1 will never"
+    with pytest.raises(CadenceError, match=r"Schedulers 'generator', 'generator-epoch' of optimizer 1 will never"
                        r" step: optimizer 1 \(generator\) is never active in an epoch of 5 batches\. Likely cause: with"
                        r" frequencies \(5, 1\) the cycle of 6 batches restarts every epoch.*alternation_cycle = 'run'"):
         fit(tmp_path, GAN(cycle="epoch"), batches=5)
@@ -318,7 +323,7 @@ def test_alternating_scheduler_stepped_by_hand(tmp_path):
             self.lr_schedulers()[0].step()
             return super().critic_step(batch, batch_idx)
 
-    with pytest.raises(CadenceError, match=r"Scheduler 'critic' .* has stepped 1 time\(s\) after batch 0 of epoch 0,"
-                       r" but its cadence expects 0 \(1 step\(s\) of its optimizer so far\)\. Likely cause: the mixin"
+    with pytest.raises(CadenceError, match=r"Scheduler 'critic' .* has stepped 1 time after batch 0 of epoch 0,"
+                       r" but its cadence expects 0 \(1 step of its optimizer so far\)\. Likely cause: the mixin"
                        r" steps it right after each step of its own optimizer"):
         fit(tmp_path, Model(cycle="run"), batches=8)

@@ -292,7 +292,7 @@ def test_preview_batch_size_gives_the_stand_in_trainer_its_loader(caplog):
         preview = preview_schedule(ScaledRegressor(), max_epochs=1, steps_per_epoch=8, accumulate_grad_batches=2,
                                    batch_size=64)
     assert decay_lrs(preview) == pytest.approx([0.05, 0.05, 0.025, 0.0], rel=1e-12, abs=1e-15)
-    assert ("the recipe: lr = 0.1 x 128 / 256 = 0.05 (global batch 128, 64 per device x 1 device(s) x 2"
+    assert ("the recipe: lr = 0.1 x 128 / 256 = 0.05 (global batch 128, 64 per device x 1 device x 2"
             " accumulated)") in caplog.text
     recipe = dict(ScaledRegressor.optim_recipe)
     assert decay_lrs(preview_schedule(recipe, max_epochs=1, steps_per_epoch=4, batch_size=1024)) == pytest.approx(

@@ -164,6 +164,12 @@ CASES = [
     ("gamma", lambda: exponential(sgd(), gamma=0), "got 0"),
     # validation
     ("empty", lambda: validate_optimizers([]), "an empty sequence"),
+    ("misplaced-interval", lambda: validate_optimizers({"optimizer": (o := sgd()), "lr_scheduler": StepLR(o, 1),
+                                                        "interval": "step"}), "'interval'"),
+    ("monitor-beside-a-dict", lambda: validate_optimizers({"optimizer": (o := sgd()), "lr_scheduler": {
+        "scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(o)}, "monitor": "val_loss"}), "'val_loss'"),
+    ("frequency-of-one", lambda: validate_optimizers({"optimizer": (o := sgd()), "lr_scheduler": StepLR(o, 1),
+                                                      "frequency": 2}, module=model()), "'frequency': 2"),
     ("unknown-form", lambda: validate_optimizers(3), "returned a int"),
     ("not-optimizer", lambda: validate_optimizers([sgd(), 3]), "is a int"),
     ("some-frequencies", lambda: validate_optimizers([{"optimizer": sgd(), "frequency": 5}, {"optimizer": sgd()}]),

@@ -328,7 +328,7 @@ def test_optimizer_groups_are_checked_under_its_name():
 def test_trainable_parameter_in_no_group_warns_naming_it():
     model = _model()
     model.encoder[1].requires_grad_(False)  # frozen ones are not reported
-    with pytest.warns(RecipeWarning, match=r"^2 trainable parameter\(s\) of EncoderDecoder are in no param group and will"
+    with pytest.warns(RecipeWarning, match=r"^2 trainable parameters of EncoderDecoder are in no param group and will"
                       r" not be trained: 'decoder\.1\.weight', 'decoder\.1\.bias'\. Add them to a group, or set"
                       r" `requires_grad=False` if that is deliberate\.$"):
         check_param_groups([{"params": model.encoder.parameters()}, {"params": model.decoder[0].parameters()}], model)

@@ -257,7 +257,7 @@ class SuperStep(AlternatingOptimizersMixin, Boring):
 
 def test_super_training_step_reaches_the_base_class(tmp_path):
     model = SuperStep()
-    with pytest.warns(RecipeWarning, match=r"2 parameter\(s\) are in several optimizers \('layer\.weight',"
+    with pytest.warns(RecipeWarning, match=r"2 parameters are in several optimizers \('layer\.weight',"
                       r" 'layer\.bias': optimizers 0, 1\)"):
         fit = trainer(tmp_path, max_epochs=1)
         fit.fit(model, data(2))

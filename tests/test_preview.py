@@ -321,14 +321,23 @@ def test_stand_in_trainer_sizes_follow_lightning():
     assert seen == {"steps": 9, "epochs": 3, "epoch": 0, "step": 0, "batches": 10}
 
 
-def test_stand_in_trainer_names_what_it_knows():
-    class NeedsDatamodule(TinyRegressor):
+def test_stand_in_trainer_answers_what_a_trainer_has_and_names_what_it_knows():
+    class ReadsTheTrainer(TinyRegressor):
         def configure_optimizers(self):
-            self.trainer.datamodule  # noqa: B018
+            seen = (self.trainer.datamodule, self.trainer.limit_train_batches, self.trainer.check_val_every_n_epoch,
+                    self.trainer.num_training_batches, self.trainer.model is self, self.trainer.log_every_n_steps)
+            self.seen = seen
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    with pytest.raises(AttributeError, match="stand-in Trainer that has no 'datamodule': it knows max_epochs"):
-        preview_schedule(NeedsDatamodule(), max_epochs=1, steps_per_epoch=1)
+    assert len(preview_schedule(ReadsTheTrainer(), max_epochs=1, steps_per_epoch=3)) == 3
+
+    class NeedsNoSuchThing(TinyRegressor):
+        def configure_optimizers(self):
+            self.trainer.warmup_batches  # noqa: B018 - no Trainer has it
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    with pytest.raises(AttributeError, match="stand-in Trainer that has no 'warmup_batches': it knows max_epochs"):
+        preview_schedule(NeedsNoSuchThing(), max_epochs=1, steps_per_epoch=1)
 
 
 def test_reduce_on_plateau_is_kept_constant_with_a_warning():

@@ -102,7 +102,7 @@ def test_lr_scaled_by_the_global_batch_from_the_trainer(tmp_path, caplog):
     # global batch 32 x 1 device x 2 accumulated = 64: lr 0.1 x 64 / 256, the decoder's own lr by the same ratio
     # (groups: decay, no_decay, decoder, decoder/no_decay)
     assert [lrs for _, _, lrs in model.lr_log][0] == (0.025, 0.025, 0.0025, 0.0025)
-    assert "the recipe: lr = 0.1 x 64 / 256 = 0.025 (global batch 64, 32 per device x 1 device(s) x 2 accumulated)" \
+    assert "the recipe: lr = 0.1 x 64 / 256 = 0.025 (global batch 64, 32 per device x 1 device x 2 accumulated)" \
         in caplog.text
 
 

@@ -564,7 +564,7 @@ def test_mae_finetune_reads_the_global_batch_and_decays_by_layer(tmp_path, caplo
     with caplog.at_level(logging.INFO, logger="lightning_optim_recipes"):
         trainer(tmp_path, max_epochs=6, accumulate_grad_batches=2).fit(model, DataLoader(data, batch_size=4))
     lr = 1e-3 * 8 / 256  # batch 4 x 1 device x 2 accumulated
-    assert ("recipe 'mae-finetune': lr = 0.001 x 8 / 256 = 3.125e-05 (global batch 8, 4 per device x 1 device(s) x 2"
+    assert ("recipe 'mae-finetune': lr = 0.001 x 8 / 256 = 3.125e-05 (global batch 8, 4 per device x 1 device x 2"
             " accumulated)") in caplog.text
     at_step = model.lr_log[1::2]  # one optimizer step per epoch, its lr seen on the second batch of the window
     for layer in range(4):

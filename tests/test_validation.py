@@ -254,7 +254,7 @@ def test_several_optimizers_pass_with_the_alternating_flag():
 def test_parameters_shared_by_two_optimizers_warn(net):
     net.automatic_optimization = False
     shared = [torch.optim.SGD(net.parameters(), lr=0.1), torch.optim.SGD(net.disc.parameters(), lr=0.1)]
-    with pytest.warns(RecipeWarning, match=r"^2 parameter\(s\) are in several optimizers \('disc\.weight',"
+    with pytest.warns(RecipeWarning, match=r"^2 parameters are in several optimizers \('disc\.weight',"
                       r" 'disc\.bias': optimizers 0, 1\): each of them steps those parameters\. That is fine for"
                       r" stage-wise training or a deliberately shared layer; otherwise give each optimizer its own"
                       r" parameters") as record:
@@ -271,7 +271,7 @@ def test_frequency_none_means_no_frequency(net):
 
 
 def test_trainable_parameter_in_no_optimizer_warns(net):
-    with pytest.warns(RecipeWarning, match=r"^2 trainable parameter\(s\) of Net are in no optimizer and will not be"
+    with pytest.warns(RecipeWarning, match=r"^2 trainable parameters of Net are in no optimizer and will not be"
                       r" trained: 'disc\.weight', 'disc\.bias'\. Add them to a param group, or set"
                       r" `requires_grad=False` if that is deliberate\.$"):
         validate_optimizers(torch.optim.SGD(net.gen.parameters(), lr=0.1), net)

@@ -52,18 +52,6 @@ def step_counter(scheduler: Any) -> Optional[Callable[[], int]]:
     return None
 
 
-class StepCounter:
-    """An optimizer step post-hook that counts steps."""
-
-    __slots__ = ("count",)
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        self.count += 1
-
-
 #: What the model says happens (`cadence.Counter`): steps per optimizer and per scheduler, batches per optimizer.
 Expected = cadence.Counter
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from lightning_optim_recipes import cadence
+from lightning_optim_recipes._checks import count
 from lightning_optim_recipes.callbacks._cadence_ledger import Ledger, Tracked
 from lightning_optim_recipes.naming import OptimizerNames
 
@@ -42,9 +43,9 @@ def mismatch(tracked: Tracked, mode: str, where: str, low: int, high: int, actua
              names: Optional[OptimizerNames]) -> str:
     spec = tracked.spec
     expected = str(low) if low == high else f"{low} to {high}"
-    head = f"{_head(tracked, names)} has stepped {actual} time(s) {where}, but its cadence expects {expected}"
+    head = f"{_head(tracked, names)} has stepped {count(actual, 'time')} {where}, but its cadence expects {expected}"
     if spec.interval == "step" and mode != "automatic":
-        head += f" ({counts[spec.optimizer_index]} step(s) of its optimizer so far)"
+        head += f" ({count(counts[spec.optimizer_index], 'step')} of its optimizer so far)"
     return f"{head}. Likely cause: {_cause(tracked, mode, actual, high)}"
 
 
@@ -96,11 +97,24 @@ def _cause(tracked: Tracked, mode: str, actual: int, high: int) -> str:
     )
 
 
-def never_stepped(tracked: Tracked, names: Optional[OptimizerNames]) -> str:
+def never_stepped(tracked: Tracked, names: Optional[OptimizerNames], where: str, steps: int) -> str:
     return (
-        f"{_head(tracked, names)} never stepped, although its optimizer did. Likely cause: under manual optimization"
+        f"{_head(tracked, names)} has not stepped {where}, although its optimizer has stepped {count(steps, 'time')}:"
+        " its lr has not moved since training began. Likely cause: under manual optimization"
         " (`automatic_optimization = False`) Lightning never steps schedulers: call `sch.step()` where your"
         " schedule needs it (after `opt.step()`, or in `on_train_epoch_end`)."
+    )
+
+
+def manual_sizing(tracked: Tracked, names: Optional[OptimizerNames], horizon: Any, planned: int, per_batch: float,
+                  batches: float, max_steps: int, rate: float) -> str:
+    return (
+        f"{_head(tracked, names)} is written for {horizon.end} scheduler steps ({horizon.end_what}), but this run will"
+        f" step it about {planned} times: under manual optimization `trainer.global_step` counts every optimizer's"
+        f" step, {per_batch:g} per batch here, so max_steps={max_steps} ends training after {int(batches)} batches,"
+        f" and the module steps this scheduler {rate:g} time{'' if rate == 1 else 's'} per batch. Its schedule stops"
+        f" {planned / horizon.end:.0%} of the way through. Size it with the steps it will take: {planned}"
+        f" (`self.trainer.max_steps // {per_batch:g}` when every optimizer steps on every batch)."
     )
 
 
@@ -109,7 +123,7 @@ def optimizer_stepped_by_hand(index: int, actual: int, allowed: int, ledger: Led
     loop = ledger.loop
     assert loop is not None
     return (
-        f"{_optimizer(index, names).capitalize()} has stepped {actual} time(s) {where}, but its turns in the"
+        f"{_optimizer(index, names).capitalize()} has stepped {count(actual, 'time')} {where}, but its turns in the"
         f" alternation (frequencies {loop.frequencies}, accumulate_grad_batches {loop.accumulate[index]}) allow"
         f" {allowed}. Likely cause: it is also stepped by hand (`opt.step()` in a step method): the mixin steps it;"
         " return its loss instead."
@@ -132,7 +146,8 @@ def never_active(index: int, ledger: Ledger, batches: int, names: Optional[Optim
     for tracked in schedulers:
         tracked.reported = True
     listed = ", ".join(repr(t.name) for t in schedulers)
-    subject = f"Scheduler(s) {listed} of optimizer {index}" if schedulers else f"Optimizer {index}"
+    subject = (f"Scheduler{'s' if len(schedulers) > 1 else ''} {listed} of optimizer {index}" if schedulers
+               else f"Optimizer {index}")
     cycle = sum(loop.frequencies or ())
     return (
         f"{subject} will never step: {_optimizer(index, names)} is never active in an epoch of {batches} batches."
@@ -160,7 +175,7 @@ def accumulation(name: str, frequency: int, accumulate: int, trainer: Any) -> st
                 f" {ordinal(frequency)} optimizer step would be {intended}."
             )
         else:
-            text += f" With {batches} batches per epoch it steps {per_epoch} time(s) per epoch."
+            text += f" With {batches} batches per epoch it steps {count(per_epoch, 'time')} per epoch."
         scaled_ok = batches % accumulate == 0 and (batches // accumulate) % frequency == 0
     else:
         scaled_ok = False

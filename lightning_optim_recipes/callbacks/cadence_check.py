@@ -17,10 +17,12 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightning_optim_recipes import cadence
 from lightning_optim_recipes.callbacks import _cadence_messages as messages
-from lightning_optim_recipes.callbacks._cadence_ledger import Ledger, StepCounter, Tracked, step_counter
+from lightning_optim_recipes.callbacks._cadence_ledger import Ledger, Tracked, step_counter
+from lightning_optim_recipes.callbacks._lr_watch import PostHook, watch_for
 from lightning_optim_recipes.callbacks._cadence_report import CadenceReport, OptimizerCadence, SchedulerCadence
 from lightning_optim_recipes.callbacks.configure_check import ConfigureOptimizersCheck
-from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning
+from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning, warn
+from lightning_optim_recipes.horizons import horizon_of
 from lightning_optim_recipes.naming import OptimizerNames, optimizer_names
 from lightning_optim_recipes.validation import SchedulerSpec
 
@@ -65,7 +67,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self.report: Optional[CadenceReport] = None
         self._ledger: Optional[Ledger] = None
         self._optimizers: list[Any] = []
-        self._counters: list[Optional[StepCounter]] = []
+        self._counters: list[Optional[PostHook]] = []
         self._handles: list[Any] = []
         self._names: Optional[OptimizerNames] = None
         self._restored: Optional[dict[str, Any]] = None  # from a checkpoint, applied when the resumed fit starts
@@ -74,6 +76,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self._epoch_ended = False
         self._fast = False
         self._batches = 0
+        self._sizing_pending = False  # manual optimization: checked once a batch has run
 
     def table(self) -> str:
         """The last fit's report as a table ('' before the end of a fit)."""
@@ -88,22 +91,25 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         mode = "alternating" if isinstance(loop, cadence.Loop) else (
             "automatic" if pl_module.automatic_optimization else "manual")
         self._optimizers = [getattr(o, "optimizer", o) for o in trainer.optimizers]
-        self._counters = []
-        for optimizer in self._optimizers:
-            counter = StepCounter() if hasattr(optimizer, "register_step_post_hook") else None
-            if counter is not None:
-                self._handles.append(optimizer.register_step_post_hook(counter))
-            self._counters.append(counter)
         specs = _scheduler_specs(self, trainer, pl_module, mode)
         if mode == "automatic":
             loop = cadence.Loop("automatic", 1, _timings(specs), accumulate=(trainer.accumulate_grad_batches,))
         self._names = optimizer_names(specs, self._optimizers, getattr(pl_module, "optimizer_roles", None))
+        watch = watch_for(trainer, pl_module, self._optimizers, [self._names.optimizer(i) for i in range(
+            len(self._optimizers))], mode == "manual", warn) if trainer.is_global_zero else None
+        self._counters = []
+        for index, optimizer in enumerate(self._optimizers):
+            counter = PostHook(watch, index) if hasattr(optimizer, "register_step_post_hook") else None
+            if counter is not None:
+                self._handles.append(optimizer.register_step_post_hook(counter))
+            self._counters.append(counter)
         tracked = []
         for spec, name in zip(specs, _scheduler_names(specs, self._names)):
             read = step_counter(spec.scheduler)
             tracked.append(Tracked(spec, name, read, base=read() if read is not None else 0))
         self._ledger = Ledger(mode, loop if mode != "manual" else None, tracked, len(self._optimizers))
         self._fast = mode == "automatic"
+        self._sizing_pending = mode == "manual" and len(self._optimizers) > 1
         self._warn_accumulation(trainer, mode)
         restored, self._restored = self._restored, None
         if restored is not None and self._ledger.load(restored["ledger"]):
@@ -118,6 +124,8 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
             self._begin_epoch(trainer)
         if self._fast and not self._mismatch():  # automatic: Lightning keeps the counts up to date batch by batch
             return
+        if self._sizing_pending and self._ledger is not None and self._ledger.mode == "manual":
+            self._check_manual_sizing(trainer)
         self._check(trainer, (batch_idx, trainer.current_epoch))
 
     def on_train_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -225,9 +233,12 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
             if ledger.mode == "alternating" and spec.reduce_on_plateau and spec.interval == "step" and not final:
                 low = max(0, low - 1)  # the mixin steps it after the validation of its batch, at the next batch
             if ledger.mode == "manual" and not spec.declared:
-                if final and tracked.actual() == 0 and counts[spec.optimizer_index] > 0:
+                # its interval (Lightning's default, 'epoch') has passed once an epoch has ended: the module's own
+                # on_train_epoch_end has run by the next batch's start
+                passed = final or (epoch_ending is None and tracked.ended_epochs > 0)
+                if passed and tracked.actual() == 0 and counts[spec.optimizer_index] > 0:
                     tracked.reported = True
-                    self._fail(messages.never_stepped(tracked, self._names))
+                    self._fail(messages.never_stepped(tracked, self._names, where, counts[spec.optimizer_index]))
                 continue
             actual = tracked.actual()
             if low <= actual <= high:  # type: ignore[operator]
@@ -264,6 +275,33 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         for slot in cadence.never_active(frequencies, batches):
             index = in_order[slot]
             self._fail(messages.never_active(index, ledger, batches, self._names))  # type: ignore[arg-type]
+
+    def _check_manual_sizing(self, trainer: Any) -> None:
+        """Manual optimization with several optimizers: ``trainer.global_step`` and ``max_steps`` count every
+        optimizer's step, so a schedule sized with them (or ``estimated_stepping_batches``, which ``max_steps`` caps)
+        and stepped once per batch ends early. Said once the first batch shows how many steps a batch takes."""
+        seen = trainer.fit_loop.epoch_loop.total_batch_idx + 1
+        if seen < 1 or self._ledger is None or self._names is None:
+            return
+        self._sizing_pending = False
+        counts, max_steps = self._counts(), trainer.max_steps
+        per_batch = sum(counts) / seen
+        if not (max_steps and max_steps > 0 and per_batch > 1):
+            return
+        epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
+        batches = max_steps / per_batch
+        if epochs is not None and isinstance(trainer.num_training_batches, int) and \
+                trainer.num_training_batches * epochs < batches:
+            return  # the epochs end training first: max_steps does not size the run
+        for tracked in self._ledger.tracked:
+            actual = tracked.actual()
+            horizon = horizon_of(tracked.spec.scheduler)
+            if not actual or horizon.end is None or horizon.end != max_steps:
+                continue
+            planned = int(batches * actual / seen)
+            if planned < 0.9 * horizon.end:
+                warn(messages.manual_sizing(tracked, self._names, horizon, planned, per_batch, batches, max_steps,
+                                            actual / seen))
 
     def _fail(self, message: str) -> None:
         if self.mode == "raise":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from lightning_optim_recipes import fit_checks
+from lightning_optim_recipes import fit_checks, hooks
+from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.before_training import configured
 from lightning_optim_recipes.resume.state import ResumeReport, check_choice, request
@@ -63,6 +64,7 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if stage != "fit":
             return
+        _refuse_1x(pl_module)
         self.optimizer_setup, self.resume_report = None, None
         request(pl_module, self.resume, type(self).__name__)  # read when the optimizers are built
         if getattr(type(pl_module).configure_optimizers, "_validated_by_recipes", False):
@@ -94,6 +96,8 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         self._unwrap(pl_module)
+        if isinstance(exception, NotImplementedError) and "has been removed in v2.0.0" in str(exception):
+            _refuse_1x(pl_module, exception)  # Lightning refuses `training_epoch_end` before any callback hook
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         self._unwrap(pl_module)
@@ -107,3 +111,23 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
 def original_line(pl_module: Any) -> Any:
     """The module's own ``configure_optimizers`` (the callback wraps it on the instance while it checks)."""
     return pl_module.__dict__.get(_WRAPPED) or fit_checks.user_line(pl_module)
+
+
+def _refuse_1x(pl_module: Any, cause: Optional[BaseException] = None) -> None:
+    """A Lightning 1.x module without `AlternatingOptimizersMixin`: the library's error, before Lightning's own (a
+    `TypeError` deep in its loop for a 1.x ``training_step``, or its refusal of ``training_epoch_end``)."""
+    if getattr(pl_module, "_alternates_optimizers", False):
+        return
+    found = hooks.legacy_hooks(type(pl_module))
+    if not found:
+        return
+    cls = type(pl_module).__name__
+    shown = ", ".join(f"`{name}`" for name in found)
+    error = RecipeError(
+        f"{cls} is a Lightning 1.x module: {shown} {'takes' if len(found) == 1 else 'take'} 1.x's arguments"
+        f" (`optimizer_idx`) or {'is' if len(found) == 1 else 'are'} gone in Lightning 2.0, which calls"
+        f" {'it' if len(found) == 1 else 'them'} otherwise or refuses {'it' if len(found) == 1 else 'them'}. Add"
+        f" `AlternatingOptimizersMixin` to its bases to run it unchanged: `class {cls}(AlternatingOptimizersMixin,"
+        f" {type(pl_module).__mro__[1].__name__})` (from lightning_optim_recipes), or port each hook to its 2.x form."
+    )
+    raise error from cause

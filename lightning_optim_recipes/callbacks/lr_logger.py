@@ -20,8 +20,10 @@ from typing import Any, Optional
 import torch
 
 from lightning_optim_recipes._lightning import callback_bases
-from lightning_optim_recipes.errors import RecipeWarning
-from lightning_optim_recipes.naming import LearningRateLoggerError, learning_rate_names
+from lightning_optim_recipes.callbacks._lr_watch import PostHook, watch_for
+from lightning_optim_recipes.callbacks.cadence_check import SchedulerCadenceCheck
+from lightning_optim_recipes.errors import RecipeWarning, warn
+from lightning_optim_recipes.naming import LearningRateLoggerError, learning_rate_names, optimizer_names
 
 __all__ = ["LearningRateLogger", "LearningRateLoggerError", "LearningRateLoggerWarning", "learning_rate_names"]
 
@@ -116,6 +118,8 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
         self._groups: list[tuple[Any, list[dict[str, Any]], int]] = []
         # name -> (the value, its tensor) last put into trainer.callback_metrics
         self._tensors: dict[str, tuple[Any, torch.Tensor]] = {}
+        # the step post-hooks of the lr watch, when no SchedulerCadenceCheck watches (see `callbacks._lr_watch`)
+        self._watch_handles: list[Any] = []
 
     @property
     def names(self) -> list[str]:
@@ -130,6 +134,7 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
                 " `Trainer(logger=CSVLogger('logs'))`, or `logger=True` for TensorBoard, or remove the callback."
             )
         self._tensors = {}
+        self._watch(trainer, pl_module)
         names = self._compute_names(trainer)
         self.lrs = {name: [] for name in names}
         self.last_momentum_values = {f"{name}-momentum": None for name in names}
@@ -144,6 +149,30 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
                     LearningRateLoggerWarning,
                     stacklevel=2,
                 )
+
+    def _watch(self, trainer: Any, pl_module: Any) -> None:
+        """Watch the lrs step by step (`callbacks._lr_watch`) unless a `SchedulerCadenceCheck` does."""
+        self._unwatch()
+        if not trainer.is_global_zero or any(isinstance(c, SchedulerCadenceCheck) for c in trainer.callbacks):
+            return
+        optimizers = [getattr(o, "optimizer", o) for o in trainer.optimizers]
+        names = optimizer_names(trainer.lr_scheduler_configs, optimizers, getattr(pl_module, "optimizer_roles", None))
+        watch = watch_for(trainer, pl_module, optimizers, [names.optimizer(i) for i in range(len(optimizers))],
+                          not pl_module.automatic_optimization or getattr(pl_module, "training_cadence", None)
+                          is not None, warn)
+        self._watch_handles = [o.register_step_post_hook(PostHook(watch, i)) for i, o in enumerate(optimizers)
+                               if hasattr(o, "register_step_post_hook")]
+
+    def _unwatch(self) -> None:
+        for handle in self._watch_handles:
+            handle.remove()
+        self._watch_handles = []
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._unwatch()
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._unwatch()
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         # `trainer._logger_connector.should_update_logs` in the fit loop, as `LearningRateMonitor` checks it
