@@ -47,6 +47,8 @@ SAMPLES = 4_000
 DENSE_START = 1_000
 #: Consecutive changing steps before the last change that make a decay "continuous" (not a milestone).
 CONTINUOUS = 5
+#: An lr this small a share of its group's base lr is 0 (a recursive schedule that reaches 0 lands near it).
+ZERO = 1e-12
 
 log = logging.getLogger("lightning_optim_recipes")
 _STEP_BEFORE_OPTIMIZER = r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`"
@@ -65,7 +67,7 @@ class Curve:
         first, last, peak: the lr of the representative group (the first with a non-zero base lr) at step 0, at the
             last step checked, and its maximum; `peak_step`: where the maximum is first reached.
         rising_since: the step from which the lr has not fallen, when it has risen since and is highest at the end
-            (a warm-up that has not ended), else None.
+            (a warm-up that has not ended), else None; `rising_from`: the lr there.
         last_change: the last step whose lr differs from the step before (0: never changes); `continuous`: whether
             the lr changed at each of the `CONTINUOUS` steps before it (a decay, not a milestone); `falling`: whether
             that last change lowered the lr.
@@ -83,6 +85,7 @@ class Curve:
     peak: float = 0.0
     peak_step: int = 0
     rising_since: Optional[int] = None
+    rising_from: float = 0.0
     last_change: int = 0
     continuous: bool = False
     falling: bool = False
@@ -153,6 +156,7 @@ class _Observer(Replay):
         self.curves = curves
         self.groups = [o.param_groups for o in setup.optimizers]
         self.active = [[g for g, group in enumerate(groups) if _base(group) > 0] for groups in self.groups]
+        self.floors = [[_base(group) * ZERO for group in groups] for groups in self.groups]
         self.rep = [active[0] if active else 0 for active in self.active]
         self.seen = [0] * len(curves)
         self.previous: list[Optional[float]] = [None] * len(curves)
@@ -168,7 +172,9 @@ class _Observer(Replay):
         if s >= curve.total:
             return
         curve.checked = s + 1
-        if 0 < s < curve.total - 1 and self.active[index] and all(groups[g]["lr"] <= 0 for g in self.active[index]):
+        floors = self.floors[index]
+        if 0 < s < curve.total - 1 and self.active[index] and all(groups[g]["lr"] <= floors[g]
+                                                                  for g in self.active[index]):
             curve.zero_steps += 1
             curve.zero_first = s if curve.zero_first is None else curve.zero_first
             curve.zero_last = s
@@ -185,7 +191,7 @@ class _Observer(Replay):
                 self.since[index], self.since_lr[index], self.widest[index] = s, lr, 0
             else:
                 self.widest[index] = max(self.widest[index], gap)
-        if lr > curve.peak:
+        if lr > curve.peak * (1 + ZERO):  # a peak that formulas and recursions reach a rounding apart
             curve.peak, curve.peak_step = lr, s
         curve.last = lr
         self.previous[index] = lr
@@ -196,8 +202,8 @@ class _Observer(Replay):
         for index, curve in enumerate(self.curves):
             flat = curve.checked - 1 - curve.last_change
             if curve.complete and curve.last >= curve.peak and curve.last > self.since_lr[index] and \
-                    curve.last_change > 0 and flat <= self.widest[index]:
-                curve.rising_since = self.since[index]
+                    curve.last_change > 0 and flat < self.widest[index]:
+                curve.rising_since, curve.rising_from = self.since[index], self.since_lr[index]
 
 
 def _base(group: dict[str, Any]) -> float:
@@ -374,6 +380,7 @@ def _fold_function(curve: Curve, groups: Sequence[dict[str, Any]], function: Cal
     total = curve.total
     end = before(total - 1)
     active = [g for g, group in enumerate(groups) if _base(group) > 0]
+    floors = [_base(group) * ZERO for group in groups]
     rep = active[0] if active else 0
     cache: dict[int, list[float]] = {}
 
@@ -385,7 +392,7 @@ def _fold_function(curve: Curve, groups: Sequence[dict[str, Any]], function: Cal
 
     def zero(n: int) -> bool:
         values = lrs(n)
-        return bool(active) and all(values[g] <= 0 for g in active)
+        return bool(active) and all(values[g] <= floors[g] for g in active)
 
     def rep_lr(n: int) -> float:
         return lrs(n)[rep]
@@ -413,8 +420,12 @@ def _fold_function(curve: Curve, groups: Sequence[dict[str, Any]], function: Cal
             curve.zero_last = stop - 1
     values = [(n, rep_lr(n)) for n in points]
     curve.checked, curve.first, curve.last = total, rep_lr(0), rep_lr(end)
-    peak_n, curve.peak = max(values, key=lambda item: (item[1], -item[0]))
-    curve.peak_step = first_step(peak_n)
+    # the peak: the best sample, then every count between its neighbouring samples (a peak falls between samples)
+    best = max(range(len(points)), key=lambda i: values[i][1])
+    around = range(points[max(best - 1, 0)], points[min(best + 1, len(points) - 1)] + 1)
+    curve.peak = max(max(rep_lr(n) for n in around), max(value for _, value in values))
+    curve.peak_step = first_step(next(n for n in sorted(set(points) | set(around))
+                                      if rep_lr(n) * (1 + ZERO) >= curve.peak))
     # the last change: the first count from which the lr stays at its final value
     final = curve.last
     changed = [n for n, value in values if value != final]
@@ -428,17 +439,18 @@ def _fold_function(curve: Curve, groups: Sequence[dict[str, Any]], function: Cal
     if end > 0 and curve.last > rep_lr(end - 1) and curve.last >= curve.peak:  # still rising at the last count
         falls = [b for a, b in zip(points, points[1:]) if rep_lr(b) < rep_lr(a)]
         curve.rising_since = first_step(falls[-1]) if falls else 0
+        curve.rising_from = rep_lr(falls[-1]) if falls else curve.first
         curve.beyond = _beyond(rep_lr, end)
 
 
 def _sample_points(end: int) -> list[int]:
     """The scheduler counts evaluated for a run whose last optimizer step runs at count `end`: all of them when few,
     else the first `DENSE_START`, `SAMPLES` spread evenly, and the last few."""
-    if end < EXACT_LIMIT:
+    if end < max(EXACT_LIMIT, DENSE_START):
         return list(range(end + 1))
     spread = {DENSE_START + round(i * (end - DENSE_START) / SAMPLES) for i in range(SAMPLES + 1)}
     tail = {end - k for k in range(CONTINUOUS + 2)}
-    return sorted(set(range(DENSE_START)) | spread | tail)
+    return sorted(n for n in set(range(DENSE_START)) | spread | tail if 0 <= n <= end)
 
 
 def _bisect_first(low: int, high: int, switched: Callable[[int], bool]) -> int:

@@ -114,7 +114,7 @@ def _rising(curve: Curve, spec: Optional[SchedulerSpec], run: Run, head: str, ha
     later = ""
     if curve.beyond is not None and curve.beyond > curve.last:
         later = f", and it goes on rising after the run (to {curve.beyond:.6g})"
-    text = (f"{head} is still rising when the run ends: its lr grows from {curve.first:.6g} at step {since} to"
+    text = (f"{head} is still rising when the run ends: its lr grows from {curve.rising_from:.6g} at step {since} to"
             f" {curve.last:.6g} at the last of the run's {_steps(curve.total)}{later}, so the warm-up never ends.")
     if spec is not None and spec.interval == "epoch":
         text += (" It steps once per epoch (interval='epoch'), " + (

@@ -116,7 +116,8 @@ class Replay:
         return True
 
     def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
-        """Observe the lrs optimizer `index` steps with (through the module's ``optimizer_step``), count the step."""
+        """Observe the lrs optimizer `index` steps with (through the module's ``optimizer_step``), then count the
+        step in ``global_step``, as Lightning counts it once ``optimizer_step`` has returned."""
         if self._step_hook:
             optimizer = self.setup.optimizers[index]
             probe = StepProbe(getattr(optimizer, "_optimizer", optimizer), lambda: self.observe(index, batch_idx))

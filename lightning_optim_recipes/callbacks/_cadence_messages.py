@@ -31,12 +31,14 @@ def _optimizer(index: int, names: Optional[OptimizerNames]) -> str:
     return f"optimizer {index} ({names.optimizer(index)})" if names is not None else f"optimizer {index}"
 
 
-def _head(tracked: Tracked, names: Optional[OptimizerNames]) -> str:
+def _head(tracked: Tracked, names: Optional[OptimizerNames], cadence_given: bool = True) -> str:
+    """``Scheduler 'lr-SGD' (StepLR of optimizer 0 (lr-SGD), interval='epoch', frequency=1)``; without the cadence
+    when it says nothing (a manual module's scheduler returned without one)."""
     spec = tracked.spec
-    return (
-        f"Scheduler {tracked.name!r} ({type(spec.scheduler).__name__} of {_optimizer(spec.optimizer_index, names)},"
-        f" interval={spec.interval!r}, frequency={spec.frequency})"
-    )
+    what = f"{type(spec.scheduler).__name__} of {_optimizer(spec.optimizer_index, names)}"
+    if cadence_given or spec.declared:
+        what += f", interval={spec.interval!r}, frequency={spec.frequency}"
+    return f"Scheduler {tracked.name!r} ({what})"
 
 
 def mismatch(tracked: Tracked, mode: str, where: str, low: int, high: int, actual: int, counts: list[int],
@@ -99,7 +101,7 @@ def _cause(tracked: Tracked, mode: str, actual: int, high: int) -> str:
 
 def never_stepped(tracked: Tracked, names: Optional[OptimizerNames], where: str, steps: int) -> str:
     return (
-        f"{_head(tracked, names)} has not stepped {where}, although its optimizer has stepped {count(steps, 'time')}:"
+        f"{_head(tracked, names, cadence_given=False)} has not stepped {where}, although its optimizer has stepped {count(steps, 'time')}:"
         " its lr has not moved since training began. Likely cause: under manual optimization"
         " (`automatic_optimization = False`) Lightning never steps schedulers: call `sch.step()` where your"
         " schedule needs it (after `opt.step()`, or in `on_train_epoch_end`)."
@@ -109,7 +111,7 @@ def never_stepped(tracked: Tracked, names: Optional[OptimizerNames], where: str,
 def manual_sizing(tracked: Tracked, names: Optional[OptimizerNames], horizon: Any, planned: int, per_batch: float,
                   batches: float, max_steps: int, rate: float) -> str:
     return (
-        f"{_head(tracked, names)} is written for {horizon.end} scheduler steps ({horizon.end_what}), but this run will"
+        f"{_head(tracked, names, cadence_given=False)} is written for {horizon.end} scheduler steps ({horizon.end_what}), but this run will"
         f" step it about {planned} times: under manual optimization `trainer.global_step` counts every optimizer's"
         f" step, {per_batch:g} per batch here, so max_steps={max_steps} ends training after {int(batches)} batches,"
         f" and the module steps this scheduler {rate:g} time{'' if rate == 1 else 's'} per batch. Its schedule stops"

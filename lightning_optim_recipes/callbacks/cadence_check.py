@@ -77,6 +77,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self._fast = False
         self._batches = 0
         self._sizing_pending = False  # manual optimization: checked once a batch has run
+        self._first_batch = 0
 
     def table(self) -> str:
         """The last fit's report as a table ('' before the end of a fit)."""
@@ -110,6 +111,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self._ledger = Ledger(mode, loop if mode != "manual" else None, tracked, len(self._optimizers))
         self._fast = mode == "automatic"
         self._sizing_pending = mode == "manual" and len(self._optimizers) > 1
+        self._first_batch = trainer.fit_loop.epoch_loop.batch_progress.total.completed  # > 0 when resumed
         self._warn_accumulation(trainer, mode)
         restored, self._restored = self._restored, None
         if restored is not None and self._ledger.load(restored["ledger"]):
@@ -280,7 +282,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         """Manual optimization with several optimizers: ``trainer.global_step`` and ``max_steps`` count every
         optimizer's step, so a schedule sized with them (or ``estimated_stepping_batches``, which ``max_steps`` caps)
         and stepped once per batch ends early. Said once the first batch shows how many steps a batch takes."""
-        seen = trainer.fit_loop.epoch_loop.total_batch_idx + 1
+        seen = trainer.fit_loop.epoch_loop.batch_progress.total.completed - self._first_batch
         if seen < 1 or self._ledger is None or self._names is None:
             return
         self._sizing_pending = False
