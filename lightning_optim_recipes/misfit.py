@@ -39,11 +39,12 @@ def schedule_misfit(spec: SchedulerSpec, index: int, run: Run) -> Optional[str]:
                 head += f": training ends {reached:.1%} of the way through its schedule{_lr_at_end(spec, steps)}."
             else:
                 head += f": its schedule ends after {horizon.end} steps and the rest of the run trains past it."
-            return f"{head} {unit or _length_advice(spec, horizon, run, steps, index)}"
+            advice = unit or _length_advice(spec, horizon, run, steps, index)
+            return f"{head} {advice}{_silence('scheduler is written for')}"
     for point, what in horizon.reach:
         if point > steps:
             head = (f"{name} scheduler never reaches {what}: this run steps it {steps} times ({cadence_text}).")
-            return f"{head} {unit or _reach_advice(spec, steps, point)}"
+            return f"{head} {unit or _reach_advice(spec, steps, point)}{_silence('scheduler never reaches')}"
     return None
 
 
@@ -86,7 +87,7 @@ def _unit_advice(spec: SchedulerSpec, horizon: Horizon, run: Run, index: int) ->
             run_in_steps and abs(target - run_in_steps) <= max(optimizer_steps, 1) and target > run.max_epochs + 1)):
         return (
             "Its numbers are in optimizer steps, but it has interval='epoch', so it steps once per epoch. Did you mean"
-            " interval='step'? (`scheduled(scheduler, interval='step')`, or 'interval': 'step' in its dict)"
+            " interval='step'? (`scheduled(scheduler, interval='step')`, or 'interval': 'step' in its dict)."
         )
     if spec.interval == "epoch" and horizon.end is None and run.max_epochs + 1 < target <= run_in_steps:
         return (
@@ -147,6 +148,9 @@ def _example(spec: SchedulerSpec, steps: int, horizon: Horizon) -> str:
 
 def _reach_advice(spec: SchedulerSpec, steps: int, point: int) -> str:
     unit = "epochs" if spec.interval == "epoch" else "scheduler steps"
-    return (f"Train longer, or move it within the run ({point} {unit} asked, {steps} in the run); if that is"
-            " deliberate, silence this with `warnings.filterwarnings('ignore', 'never reaches')`.")
+    return f"Train longer, or move it within the run ({point} {unit} asked, {steps} in the run)."
+
+
+def _silence(words: str) -> str:
+    return f" If that is deliberate, silence this with `warnings.filterwarnings('ignore', '.*{words}')`."
 

@@ -418,7 +418,7 @@ def _requested(steps: Optional[int], fraction: Optional[float], epochs: Optional
             f"`{what}`'s warm-up of {given} ({requested:.3g} steps) rounds to 0 steps: training starts at the peak"
             " lr, with no warm-up. Give it at least one step (`warmup_steps=1`, or in a recipe's scheduler"
             " {'warmup_fraction': None, 'warmup_steps': 1}), or train longer. If no warm-up is meant, set the fraction"
-            " or the epochs to 0, or silence this with `warnings.filterwarnings('ignore', 'rounds to 0 steps')`."
+            " or the epochs to 0, or silence this with `warnings.filterwarnings('ignore', '.*rounds to 0 steps')`."
         )
     return float(requested)
 

@@ -95,7 +95,7 @@ def _zero(curve: Curve, spec: Optional[SchedulerSpec], run: Run, head: str, hand
         text += (f" It reaches 0 at step {first} and stays there: the schedule is shorter than the run. Size it"
                  f" with the run's {_steps(total)} (`self.trainer.estimated_stepping_batches` in"
                  " `configure_optimizers`, which counts accumulation, devices, limit_train_batches and max_steps).")
-    return text + " If that is deliberate, silence this with `warnings.filterwarnings('ignore', 'train at lr 0')`."
+    return text + " If that is deliberate, silence this with `warnings.filterwarnings('ignore', '.*train at lr 0')`."
 
 
 def _covers_epochs(curve: Curve, run: Run, first: int, last: int) -> str:
@@ -124,7 +124,7 @@ def _rising(curve: Curve, spec: Optional[SchedulerSpec], run: Run, head: str, ha
             "while the module also steps it by hand: give its warm-up in the unit it is stepped in."))
     else:
         text += (f" Make the warm-up shorter than the run's {_steps(curve.total)}, or train longer.")
-    return text + (" If that is deliberate, silence this with `warnings.filterwarnings('ignore', 'still rising when"
+    return text + (" If that is deliberate, silence this with `warnings.filterwarnings('ignore', '.*still rising when"
                    " the run ends')`.")
 
 
@@ -141,5 +141,5 @@ def _holding(curve: Curve, spec: Optional[SchedulerSpec], head: str) -> Optional
             f" {curve.peak:.6g}) by step {curve.last_change} and holds there for the remaining {held} of the run's"
             f" {_steps(total)} ({held / total:.0%} of the run): the decay is sized for a shorter run. Size it with"
             f" the run's {_steps(total)} (`self.trainer.estimated_stepping_batches` in `configure_optimizers`). If"
-            " the hold is deliberate, silence this with `warnings.filterwarnings('ignore', 'ends its decay"
+            " the hold is deliberate, silence this with `warnings.filterwarnings('ignore', '.*ends its decay"
             " early')`.")

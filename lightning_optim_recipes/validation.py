@@ -386,7 +386,7 @@ def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module]) ->
             f" {'it' if len(shared) == 1 else 'those parameters'}. That is fine for stage-wise"
             " training or a deliberately shared layer; otherwise give each optimizer its own parameters, e.g."
             " `self.generator.parameters()` and `self.discriminator.parameters()`. Silence this with"
-            " `warnings.filterwarnings('ignore', 'in several optimizers')`."
+            " `warnings.filterwarnings('ignore', '.*in several optimizers')`."
         )
     if module is not None and setup.optimizers:
         warn_untrained(module, owner, "optimizer", "a param group")

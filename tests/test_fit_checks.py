@@ -55,7 +55,8 @@ def test_cosine_over_the_run_in_steps_left_on_epoch(tmp_path):
         " (interval='epoch': once at the end of each epoch, over 3 epochs): training ends 25.0% of the way through"
         " its schedule (its lr ends at 0.0853553 of 0.1, not at eta_min=0). Its numbers are in optimizer steps, but it"
         " has interval='epoch', so it steps once per epoch. Did you mean interval='step'? (`scheduled(scheduler,"
-        " interval='step')`, or 'interval': 'step' in its dict)"
+        " interval='step')`, or 'interval': 'step' in its dict). If that is deliberate, silence this with"
+        " `warnings.filterwarnings('ignore', '.*scheduler is written for')`."
     )
     assert (warning.filename, warning.lineno) == (__file__, CosineOnEpoch.configure_optimizers.__code__.co_firstlineno)
 
@@ -79,7 +80,8 @@ def test_warmup_cosine_total_that_ignores_accumulation(tmp_path):
         " schedule (its last step runs at 0.921 of the peak lr). Likely cause: the length ignores"
         " accumulate_grad_batches=4 (the optimizer steps once every 4 batches). Compute it from the run:"
         " `trainer.estimated_stepping_batches` (optimizer steps; it counts accumulation, devices,"
-        " limit_train_batches and max_steps), e.g. `warmup_cosine(opt, warmup_steps=..., trainer=self.trainer)`."
+        " limit_train_batches and max_steps), e.g. `warmup_cosine(opt, warmup_steps=..., trainer=self.trainer)`. If"
+        " that is deliberate, silence this with `warnings.filterwarnings('ignore', '.*scheduler is written for')`."
     )
 
 
@@ -104,7 +106,8 @@ def test_a_milestone_the_run_never_reaches_points_at_the_recipe(tmp_path):
     assert str(warning.message) == (
         "The MultiStepLR scheduler never reaches milestone 30: this run steps it 3 times (interval='epoch': once at"
         " the end of each epoch, over 3 epochs). Train longer, or move it within the run (30 epochs asked, 3 in the"
-        " run); if that is deliberate, silence this with `warnings.filterwarnings('ignore', 'never reaches')`."
+        " run). If that is deliberate, silence this with `warnings.filterwarnings('ignore', '.*scheduler never"
+        " reaches')`."
     )
     line = next(i for i, text in enumerate(open(__file__).read().splitlines(), 1) if "optim_recipe = {" in text)
     assert (warning.filename, warning.lineno) == (__file__, line)
@@ -126,7 +129,8 @@ def test_a_warmup_in_steps_left_on_epoch_gets_the_unit_advice(tmp_path):
         " times (interval='epoch': once at the end of each epoch, over 3 epochs)")
     assert str(warning.message).endswith(
         "Its numbers are in optimizer steps, but it has interval='epoch', so it steps once per epoch. Did you mean"
-        " interval='step'? (`scheduled(scheduler, interval='step')`, or 'interval': 'step' in its dict)")
+        " interval='step'? (`scheduled(scheduler, interval='step')`, or 'interval': 'step' in its dict). If that is"
+        " deliberate, silence this with `warnings.filterwarnings('ignore', '.*scheduler is written for')`.")
 
 
 class Fits(TinyRegressor):
@@ -150,7 +154,8 @@ TOO_LONG = (
     "The CosineAnnealingLR scheduler is written for 10 scheduler steps (T_max=10), but this run steps it 3 times"
     " (interval='epoch': once at the end of each epoch, over 3 epochs): training ends 30.0% of the way through its"
     " schedule (its lr ends at 0.00317557 of 0.004, not at eta_min=0). Set it to the run's length: 3"
-    " (`self.trainer.max_epochs`), e.g. CosineAnnealingLR(..., T_max=3)."
+    " (`self.trainer.max_epochs`), e.g. CosineAnnealingLR(..., T_max=3). If that is deliberate, silence this with"
+    " `warnings.filterwarnings('ignore', '.*scheduler is written for')`."
 )
 
 

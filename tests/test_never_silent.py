@@ -89,7 +89,7 @@ def test_a_lambda_that_holds_the_lr_at_0_for_an_epoch_warns(tmp_path):
         " first steps, and it steps once per epoch (interval='epoch'). If its schedule counts optimizer steps, step it"
         " after every optimizer step: {'scheduler': scheduler, 'interval': 'step'} (or `scheduled(scheduler,"
         " interval='step')`); if it counts epochs, start it above 0. If that is deliberate, silence this with"
-        " `warnings.filterwarnings('ignore', 'train at lr 0')`.")
+        " `warnings.filterwarnings('ignore', '.*train at lr 0')`.")
     assert recipe_warning(caught).filename == __file__  # the module's configure_optimizers
     fit_silently(tmp_path, WarmsUpPerStep(), [ConfigureOptimizersCheck()])  # lr 0 at its first step only
 
@@ -150,7 +150,8 @@ def test_a_warm_up_in_steps_stepped_per_epoch_warns(tmp_path):
         "The LambdaLR scheduler never reaches the warm-up end (warmup=10): this run steps it 2 times (interval='epoch':"
         " once at the end of each epoch, over 2 epochs). Its numbers are in optimizer steps, but it has"
         " interval='epoch', so it steps once per epoch. Did you mean interval='step'? (`scheduled(scheduler,"
-        " interval='step')`, or 'interval': 'step' in its dict)")
+        " interval='step')`, or 'interval': 'step' in its dict). If that is deliberate, silence this with"
+        " `warnings.filterwarnings('ignore', '.*scheduler never reaches')`.")
     fit_silently(tmp_path, ClosureWarmup("step"), [ConfigureOptimizersCheck()])
 
 
@@ -162,7 +163,8 @@ def test_a_shipped_warmup_cosine_fed_step_counts_stepped_per_epoch_warns(tmp_pat
         " steps it 2 times (interval='epoch': once at the end of each epoch, over 2 epochs): training ends 12.5% of"
         " the way through its schedule. Its numbers are in optimizer steps, but it has interval='epoch', so it steps"
         " once per epoch. Did you mean interval='step'? (`scheduled(scheduler, interval='step')`, or 'interval':"
-        " 'step' in its dict)")
+        " 'step' in its dict). If that is deliberate, silence this with `warnings.filterwarnings('ignore',"
+        " '.*scheduler is written for')`.")
     fit_silently(tmp_path, ShippedWarmupCosine("step"), [ConfigureOptimizersCheck()])
 
 
@@ -191,7 +193,8 @@ def test_a_transformers_schedule_sized_with_max_epochs_warns(tmp_path):
         " steps and the rest of the run trains past it. Likely cause: num_training_steps=2 is the run's max_epochs,"
         " but the schedule counts optimizer steps. Compute it from the run: `trainer.estimated_stepping_batches`"
         " (optimizer steps; it counts accumulation, devices, limit_train_batches and max_steps), e.g."
-        " num_training_steps=16.")
+        " num_training_steps=16. If that is deliberate, silence this with `warnings.filterwarnings('ignore',"
+        " '.*scheduler is written for')`.")
     fit_silently(tmp_path, TransformersLinear("estimated_stepping_batches"), [ConfigureOptimizersCheck()])
 
 
@@ -266,7 +269,7 @@ def test_an_lr_set_by_hand_that_reaches_its_floor_early_warns_during_training(tm
         " decaying at a steady rhythm: the decay is sized for a shorter run (22% of this one), for example counted in"
         " batches while the run counts optimizer steps (accumulation), or in a length the run does not have. Size it"
         " with the run's optimizer steps (`self.trainer.estimated_stepping_batches`). If the hold is deliberate,"
-        " silence this with `warnings.filterwarnings('ignore', 'has held at')`.")
+        " silence this with `warnings.filterwarnings('ignore', '.*has held at')`.")
     fit_silently(tmp_path, DecaysByHand(count_batches=False), [LearningRateLogger()], **options)
 
 

@@ -83,7 +83,8 @@ def test_epoch_schedule_longer_than_training_warns_before_training(tmp_path):
                       r" \(T_max=1000\), but this run steps it 2 times \(interval='epoch': once at the end of each epoch,"
                       r" over 2 epochs\): training ends 0\.2% of the way through its schedule \(its lr ends at 0\.099999"
                       r" of 0\.1, not at eta_min=0\)\. Set it to the run's length: 2 \(`self\.trainer\.max_epochs`\), e\.g\."
-                      r" CosineAnnealingLR\(\.\.\., T_max=2\)\.$") as record:
+                      r" CosineAnnealingLR\(\.\.\., T_max=2\)\. If that is deliberate, silence this with"
+                      r" `warnings\.filterwarnings\('ignore', '\.\*scheduler is written for'\)`\.$") as record:
         trainer(tmp_path, max_epochs=2).fit(model, loader(1))
     warning = next(w for w in record if w.category is RecipeWarning)
     assert (warning.filename, warning.lineno) == (__file__, LongCosine.configure_optimizers.__wrapped__.__code__.co_firstlineno)

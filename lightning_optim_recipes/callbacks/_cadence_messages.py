@@ -192,4 +192,5 @@ def accumulation(name: str, frequency: int, accumulate: int, trainer: Any) -> st
             f"; frequency={frequency * accumulate} (= frequency x accumulate_grad_batches) is only exact when each"
             " epoch's optimizer steps are a multiple of the frequency."
         )
-    return text
+    return text + (" If stepping it in batches is deliberate, silence this with"
+                   " `warnings.filterwarnings('ignore', '.*has interval=.step. and frequency=.* with accumulate')`.")

@@ -102,7 +102,7 @@ class Watch:
                 f" so far, of the run's {total}): those steps change no weight. Whatever sets its lr (a scheduler,"
                 " `optimizer_step`, `training_step` or a callback) has brought it to 0 long before the run ends:"
                 " size it with the run's optimizer steps (`self.trainer.estimated_stepping_batches`). If that is"
-                " deliberate, silence this with `warnings.filterwarnings('ignore', 'has trained at lr 0')`."
+                " deliberate, silence this with `warnings.filterwarnings('ignore', '.*has trained at lr 0')`."
             )
             return
         held = step - track.last_change
@@ -118,7 +118,7 @@ class Watch:
             f" is sized for a shorter run ({track.last_change / total:.0%} of this one), for example counted in"
             " batches while the run counts optimizer steps (accumulation), or in a length the run does not have."
             " Size it with the run's optimizer steps (`self.trainer.estimated_stepping_batches`). If the hold is"
-            " deliberate, silence this with `warnings.filterwarnings('ignore', 'has held at')`."
+            " deliberate, silence this with `warnings.filterwarnings('ignore', '.*has held at')`."
         )
 
 

@@ -202,6 +202,6 @@ def dropped_message(source: str, index: int, reason: str, setup: OptimizerSetup)
         f" moments and step count) is dropped, because {reason}. It starts from a fresh state, as a new optimizer"
         " would; the weights, global_step and the schedules' positions are kept. To keep the state, keep the"
         " optimizer's class and param groups. Silence this with"
-        " `warnings.filterwarnings('ignore', \"optimizer .* state in the checkpoint\")`."
+        " `warnings.filterwarnings('ignore', \".*optimizer .* state in the checkpoint\")`."
     )
 
