@@ -29,6 +29,8 @@ __all__ = ["FlatMuon", "HybridOptimizer", "check_hybrid_lrs", "hybrid_optimizer"
 #: modded-nanogpt record); AdamW's are 1e-5 to 3e-3 (BERT's 5e-5, GPT-3's 6e-4, Liu et al.'s 4.2e-4).
 ADAMW_SIZED = 5e-3
 MUON_SIZED = 1e-2
+#: The groups `muon_split` makes, by kind (each with a ``/no_decay`` twin for exempt parameters).
+GROUP_KINDS = ("hidden", "embedding", "head", "scalar", "tensor")
 
 
 class HybridOptimizer(Optimizer):
@@ -261,8 +263,9 @@ def check_hybrid_lrs(optimizer: HybridOptimizer) -> None:
         if not isinstance(lr, float) and not isinstance(lr, int) or lr <= 0:
             continue
         if adjust in (None, "original") and lr < ADAMW_SIZED:
+            shown = "'original'" if adjust else "None (torch's default, 'original')"
             warn(
-                f"Muon's lr is {lr:g} with adjust_lr_fn={adjust!r}: an AdamW-sized lr. Under 'original', torch's Muon"
+                f"Muon's lr is {lr:g} with adjust_lr_fn={shown}: an AdamW-sized lr. Under 'original', torch's Muon"
                 " orthogonalizes each update (its singular values near 1) and scales it only by sqrt(max(1,"
                 " rows/cols)), so the lrs that train are about 0.02 (Jordan et al.'s default) to 0.05 (the"
                 f" modded-nanogpt record), {0.02 / lr:.3g}x to {0.05 / lr:.3g}x this one. Raise Muon's lr (e.g."
@@ -400,12 +403,11 @@ def hybrid_optimizer(
 
 def _apply_groups(groups: list[dict[str, Any]], options: Mapping[str, Any], side: str) -> None:
     """Each group's own options: ``options[kind]`` for groups ``kind`` and ``kind/no_decay``."""
-    kinds = {group["name"].partition("/")[0] for group in groups}
     for kind, values in options.items():
-        if kind not in kinds:
+        if kind not in GROUP_KINDS:  # a known kind the model lacks (no biases: no 'scalar') is fine
             raise RecipeError(
-                f"`{side.lower()}['groups']` names {kind!r}, but the {side} part has no such group (its groups:"
-                f" {', '.join(repr(g['name']) for g in groups) or 'none'}). Name one of them, or remove it."
+                f"`{side.lower()}['groups']` names {kind!r}, which is not a group of the split: use one of"
+                f" {', '.join(repr(k) for k in GROUP_KINDS)} (each covers its '/no_decay' group too)."
             )
         if not isinstance(values, Mapping) or "params" in values or "name" in values:
             raise RecipeError(f"`{side.lower()}['groups'][{kind!r}]` must be a dict of group options such as"
