@@ -66,7 +66,8 @@ class HybridOptimizer(Optimizer):
             )
         _check_disjoint(parts)
         self.parts = parts
-        self.defaults: dict[str, Any] = {}
+        # the first part's lr (Muon's): what a factory's absolute `min_lr` refers to; every group keeps its own lr
+        self.defaults: dict[str, Any] = {"lr": parts[0].defaults.get("lr")}
         for hooks in ("_optimizer_step_pre_hooks", "_optimizer_step_post_hooks", "_optimizer_state_dict_pre_hooks",
                       "_optimizer_state_dict_post_hooks", "_optimizer_load_state_dict_pre_hooks",
                       "_optimizer_load_state_dict_post_hooks"):
@@ -125,13 +126,26 @@ class HybridOptimizer(Optimizer):
     # ------------------------------------------------------------------------------------------- stepping
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:  # type: ignore[override]
-        """Run `closure` once (forward and backward), then step every part."""
+        """Run `closure` once (forward and backward), then step every part. Step hooks registered on this optimizer
+        (``register_step_pre_hook``/``register_step_post_hook``) run around it; each part runs its own and torch's
+        global ones."""
+        if self._optimizer_step_pre_hooks:
+            args: tuple[Any, ...] = ()
+            kwargs: dict[str, Any] = {"closure": closure}
+            for hook in list(self._optimizer_step_pre_hooks.values()):
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    args, kwargs = result
+            closure = args[0] if args else kwargs.get("closure")
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         for part in self.parts:
             part.step()
+        if self._optimizer_step_post_hooks:
+            for hook in list(self._optimizer_step_post_hooks.values()):
+                hook(self, (), {"closure": closure})
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:

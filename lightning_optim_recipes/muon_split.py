@@ -295,7 +295,7 @@ def _refuse(pattern: str, entries: list[tuple[str, nn.Module, nn.Parameter]], ki
     shape = tuple(param.shape)
     if param.ndim != 2 and kind != "hidden":
         conv = "tensor" == kind and "conv kernel" in why
-        fix = (" or pass conv_view=True to run Muon on the kernel's 2-D view" if conv and not conv_view else "")
+        fix = (", or pass conv_view=True to run Muon on the kernel's 2-D view" if conv and not conv_view else "")
         raise RecipeError(
             f"`overrides` pattern {pattern!r} puts {name!r} (shape {shape}) in Muon, but torch.optim.Muon takes only"
             f" 2-D parameters (it would raise `ValueError: Muon only supports 2D parameters whereas we found a"
