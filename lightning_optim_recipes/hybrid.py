@@ -294,15 +294,15 @@ def check_hybrid_lrs(optimizer: HybridOptimizer) -> None:
                 f" step of lr {lr:g} would. Use an AdamW lr (e.g. muon={{'lr': 4.2e-4}}, Moonlight's), or"
                 " adjust_lr_fn='original' to keep a Muon lr." + silence.format("Muon-sized lr")
             )
-    for part in others:
-        lr = part.defaults.get("lr")
+    for other in others:
+        lr = other.defaults.get("lr")
         if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr >= MUON_SIZED and muon:
             theirs = ", ".join(f"{p.defaults.get('lr'):g}" for p in muon)
             warn(
-                f"The {type(part).__name__} part's lr is {lr:g}: a Muon-sized lr (Muon's is {theirs}). An"
-                f" {type(part).__name__} step moves every element by about its lr, so its usual lrs are 1e-4 to 3e-3;"
+                f"The {type(other).__name__} part's lr is {lr:g}: a Muon-sized lr (Muon's is {theirs}). An"
+                f" {type(other).__name__} step moves every element by about its lr, so its usual lrs are 1e-4 to 3e-3;"
                 f" at {lr:g} the embeddings, head and norms it trains take steps {lr / 1e-3:.3g}x those of lr 1e-3."
-                f" Give the {type(part).__name__} part its own lr (e.g. adamw={{'lr': 3e-4}}), or set a group's lr on"
+                f" Give the {type(other).__name__} part its own lr (e.g. adamw={{'lr': 3e-4}}), or set a group's lr on"
                 " purpose with adamw={'groups': {'embedding': {'lr': ...}}}." + silence.format("Muon-sized lr")
             )
 

@@ -17,13 +17,8 @@ from torch.optim.lr_scheduler import (
 )
 
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.schedules import (
-    join,
-    linear,
-    piecewise_constant,
-    warmup_schedule,
-    warmup_stable_decay_schedule,
-)
+from lightning_optim_recipes.schedules import join, linear, piecewise_constant, warmup_schedule
+from lightning_optim_recipes.schedules import warmup_stable_decay_schedule
 
 __all__ = [
     "INTERVALS",
@@ -282,9 +277,8 @@ def warmup_stable_decay(
     name: Optional[str] = None,
 ) -> SchedulerDict:
     """Warm-up, stable, decay ("WSD", interval 'step'): a linear warm-up (as `warmup_cosine`'s; ``warmup_steps=0``
-    for none), the peak lr held, then a linear decay over the last `decay_fraction` of the run to ``min_lr_ratio``
-    of the peak at the last optimizer step, as the modded-nanogpt record trains (no warm-up, the last 40% of the
-    run decaying to 10%).
+    for none), the peak held, then a linear decay over the last `decay_fraction` of the run to ``min_lr_ratio`` of
+    the peak at the last optimizer step (the modded-nanogpt record: no warm-up, the last 40% decaying to 10%).
 
     Example:
         >>> import torch
@@ -302,14 +296,12 @@ def warmup_stable_decay(
     if total_steps is None:
         total_steps = _total_steps_from(trainer, "warmup_stable_decay")
     if isinstance(decay_fraction, bool) or not isinstance(decay_fraction, (int, float)) or not 0 < decay_fraction <= 1:
-        raise RecipeError(f"`decay_fraction` must be in (0, 1] (the share of the run at the end that decays), got"
-                          f" {decay_fraction!r}.")
+        raise RecipeError(f"`decay_fraction` must be in (0, 1] (the share of the run that decays), got {decay_fraction!r}.")
     per_epoch = _steps_per_epoch(trainer, "warmup_stable_decay") if warmup_epochs is not None else None
-    warmup = _warmup_length(warmup_steps, warmup_fraction, warmup_epochs, total_steps, per_epoch,
-                            "warmup_stable_decay")
+    warmup = _warmup_length(warmup_steps, warmup_fraction, warmup_epochs, total_steps, per_epoch, "warmup_stable_decay")
     decay_steps = int(round(decay_fraction * total_steps))
-    scheduler = LambdaLR(optimizer, warmup_stable_decay_schedule(warmup, total_steps, decay_steps, final=final,
-                                                                 start=warmup_start))
+    schedule = warmup_stable_decay_schedule(warmup, total_steps, decay_steps, final=final, start=warmup_start)
+    scheduler = LambdaLR(optimizer, schedule)
     scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
     scheduler.total_steps = total_steps  # type: ignore[attr-defined]
     scheduler.decay_steps = decay_steps  # type: ignore[attr-defined]

@@ -456,3 +456,54 @@ def test_resume_recipe_places_the_schedule_and_keeps_both_parts_moments(tmp_path
     assert muon[0] == pytest.approx(0.015, rel=1e-12) and len(muon) == 8
     adamw = [lrs[0] for name, _, lrs in longer.steps if name == "AdamW"]
     assert adamw[0] == pytest.approx(1.5e-4, rel=1e-12)  # the AdamW part's 3e-4 on the same schedule
+
+
+# ------------------------------------------------------------------------------------------------- the recipe
+
+
+@pytest.mark.trainer
+def test_a_hybrid_recipe_from_yaml_through_lightningcli(tmp_path):
+    from helpers import run_cli
+
+    config = tmp_path / "muon.yaml"
+    config.write_text(
+        "model:\n"
+        "  optim_recipe:\n"
+        "    optimizer: Muon\n"
+        "    lr: 0.02\n"
+        "    optimizer_kwargs: {momentum: 0.9, adjust_lr_fn: original}\n"
+        "    hybrid: {optimizer: Adam, lr: 1.0e-3, optimizer_kwargs: {betas: [0, 0.99]}, groups: {head: {lr: 0.002}}}\n"
+        "trainer:\n"
+        "  max_epochs: 1\n"
+    )
+    cli = run_cli(tmp_path, "--config", str(config))
+    optimizer = cli.trainer.optimizers[0]
+    assert [type(p).__name__ for p in optimizer.parts] == ["Muon", "Adam"]
+    assert optimizer.parts[1].defaults["betas"] == (0.0, 0.99)  # YAML's 0 made a float
+    assert [(g["name"], g["lr"]) for g in optimizer.param_groups] == [
+        ("hidden", 0.02), ("scalar/no_decay", 1e-3), ("head", 0.002), ("head/no_decay", 0.002)]
+    assert cli.model.lr_log[0][2] == {"hidden": 0.02, "scalar/no_decay": 1e-3, "head": 0.002, "head/no_decay": 0.002}
+
+
+@pytest.mark.parametrize(("recipe", "message"), [
+    ({"optimizer": "Muon", "lr": 0.02, "hybrid": {"optimizer": "AdamW"}},
+     "The recipe's 'hybrid' has no 'lr': add the learning rate of the optimizer beside Muon, e.g. {'hybrid':"
+     " {'optimizer': 'AdamW', 'lr': 3e-4}}."),
+    ({"optimizer": "Muon", "lr": 0.02, "overrides": {"gpt": {"lr": 0.1}}, "hybrid": {"lr": 3e-4}},
+     "The recipe has 'overrides' beside 'hybrid', which splits the parameters by `muon_split` instead: remove"
+     " 'overrides'; use 'hybrid': {'groups': {'embedding': {'lr': ...}}} for a group's options, or 'hybrid':"
+     " {'overrides': {'blocks.0.attn': 'adamw'}} to move parameters between the two."),
+    ({"optimizer": "Muon", "lr": 0.02, "hybrid": {"lr": 3e-4, "groups": {"embeddings": {"lr": 0.6}}}},
+     "`adamw['groups']` names 'embeddings', which is not a group of the split: use one of 'hidden', 'embedding',"
+     " 'head', 'scalar', 'tensor' (each covers its '/no_decay' group too)."),
+    ({"optimizer": "Muon", "lr": 0.02, "hybrid": {"lr": 3e-4, "optimizer_kwargs": {"lr": 1e-3}}},
+     "The recipe's 'hybrid' has 'lr' in its optimizer_kwargs: write it beside 'optimizer' in 'hybrid', {'lr': 0.001}."),
+    ({"optimizer": "Muon", "lr": 0.02, "optimizer_kwargs": {"adjust_lr_fn": "rms"}, "hybrid": {"lr": 3e-4}},
+     "The Muon part's options do not fit Muon: Adjust learning rate function rms is not supported. Change them in"
+     " `muon=`."),
+])
+def test_hybrid_recipe_errors(recipe, message):
+    from lightning_optim_recipes import configure_from_recipe
+
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        configure_from_recipe(GPT(), recipe)
