@@ -604,3 +604,34 @@ def test_modded_nanogpt_schedule():
     assert muon[1062 + 354] == pytest.approx(0.05 * (1 - 0.9 * 354 / 707), rel=1e-12)
     assert muon[-1] == pytest.approx(0.005, rel=1e-12)
     assert lrs(preview, "embedding")[-1] == pytest.approx(0.06, rel=1e-12)  # one multiplier for both optimizers
+
+
+class SpeedrunGPT(OptimRecipeMixin, pl.LightningModule):
+    """UntiedGPT trained by ``modded-nanogpt``; records each step's lr of every group."""
+
+    optim_recipe = {"recipe": "modded-nanogpt"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.gpt = describe_recipe("modded-nanogpt").module()
+        self.lr_log: list[dict[str, float]] = []
+
+    def training_step(self, batch, batch_idx):
+        (ids,) = batch
+        self.lr_log.append({g["name"]: g["lr"] for g in self.trainer.optimizers[0].param_groups})
+        return nn.functional.cross_entropy(self.gpt(ids[:, :-1]).reshape(-1, 32), ids[:, 1:].reshape(-1))
+
+
+@pytest.mark.trainer
+def test_modded_nanogpt_trains_muon_and_adam_as_one_optimizer(tmp_path):
+    ids = torch.randint(32, (10 * 4, 9), generator=torch.Generator().manual_seed(0))
+    model = SpeedrunGPT()
+    fit = trainer(tmp_path, max_epochs=1)
+    fit.fit(model, DataLoader(TensorDataset(ids), batch_size=4))  # 10 steps: held for 6, the last 4 decaying
+    optimizer = fit.optimizers[0]
+    assert [type(p).__name__ for p in optimizer.parts] == ["Muon", "Adam"]
+    multipliers = [1.0] * 7 + [0.7, 0.4, 0.1]  # 1.0 at step 6, the decay's first, to 0.1 at the last
+    assert [lrs["hidden"] for lrs in model.lr_log] == pytest.approx([0.05 * m for m in multipliers], rel=1e-12)
+    assert [lrs["embedding"] for lrs in model.lr_log] == pytest.approx([0.6 * m for m in multipliers], rel=1e-12)
+    assert [lrs["head"] for lrs in model.lr_log] == pytest.approx([0.008 * m for m in multipliers], rel=1e-12)
