@@ -58,6 +58,10 @@ class HybridOptimizer(Optimizer):
     """
 
     def __init__(self, parts: Sequence[Optimizer]) -> None:
+        self._set_parts(parts)
+        check_hybrid_lrs(self)
+
+    def _set_parts(self, parts: Sequence[Optimizer]) -> None:
         parts = tuple(parts)
         if not parts or not all(isinstance(p, Optimizer) for p in parts):
             raise RecipeError(
@@ -73,7 +77,6 @@ class HybridOptimizer(Optimizer):
                       "_optimizer_load_state_dict_post_hooks"):
             setattr(self, hooks, collections.OrderedDict())
         self._cache: Optional[tuple[tuple[Any, ...], tuple[int, ...], list[dict[str, Any]]]] = None
-        check_hybrid_lrs(self)
 
     # ------------------------------------------------------------------------------------- groups and state
 
@@ -193,7 +196,7 @@ class HybridOptimizer(Optimizer):
         return {"parts": self.parts, "defaults": self.defaults}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["parts"])  # type: ignore[misc]
+        self._set_parts(state["parts"])  # a copy (pickle, deepcopy): checked when it was made
 
     def __copy__(self) -> HybridOptimizer:
         """A copy over shallow copies of the parts: setting its groups or state leaves this one's untouched."""

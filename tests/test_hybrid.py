@@ -279,6 +279,8 @@ def test_param_groups_are_the_parts_dicts_and_state_dict_round_trips_exactly():
 
     train(optimizer, model, 3)
     saved, weights = copy.deepcopy(optimizer.state_dict()), copy.deepcopy(model.state_dict())
+    clone = copy.deepcopy(optimizer)  # a copy over copied parts (no second lr check)
+    assert clone.parts[0] is not muon and str(clone.state_dict()) == str(saved)
     assert saved["parts"] == [{"class": "torch.optim.Muon", "groups": 1},
                               {"class": "torch.optim.adamw.AdamW", "groups": 2}]
     assert [g["params"] for g in saved["param_groups"]] == [list(range(8)), [8, 9], list(range(10, 28))]
