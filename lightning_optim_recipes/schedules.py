@@ -213,8 +213,8 @@ def warmup_stable_decay_schedule(
     _check_positive_int("decay_steps", decay_steps)
     if decay_steps < 2 or warmup_steps + decay_steps > total_steps:
         raise RecipeError(
-            f"The decay of {decay_steps} steps must span at least 2 steps and start after the {warmup_steps}-step"
-            f" warm-up, within the run's {total_steps} steps: train longer, or shorten the warm-up or the decay."
+            f"`decay_steps` ({decay_steps}) must be at least 2 and fit after the `warmup_steps` ({warmup_steps})"
+            f" within `total_steps` ({total_steps}): train longer, or shorten the warm-up or the decay."
         )
     decay = linear(1.0, final, decay_steps)
     stable_until = total_steps - decay_steps
