@@ -1,6 +1,6 @@
 """lightning_optim_recipes: correct `configure_optimizers` for PyTorch Lightning, by construction.
 
-Param groups with weight decay where it belongs (and layer-wise lr decay), schedulers with an explicit cadence, a
+Param groups with weight decay where it belongs (and layer-wise lr decay), Muon beside AdamW in one optimizer, schedulers with an explicit cadence, a
 catalogue of cited paper recipes, a validator for every `configure_optimizers` form, mixins (declarative recipes,
 Lightning 1.x multi-optimizer modules and WGAN-style alternation on Lightning 2.x), callbacks that log learning rates
 and check every scheduler's cadence, and previews of the schedule before training.
@@ -21,7 +21,9 @@ from lightning_optim_recipes.callbacks import (  # noqa: E402
     SchedulerCadenceCheck,
 )
 from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning
+from lightning_optim_recipes.hybrid import FlatMuon, HybridOptimizer, hybrid_optimizer
 from lightning_optim_recipes.mixins import AlternatingOptimizersMixin, OptimRecipeMixin
+from lightning_optim_recipes.muon_split import MuonSplit, SplitRow, muon_split
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NORM_LAYERS, POSITION_TOKEN_NAMES, NoDecayRule
 from lightning_optim_recipes.param_checks import check_param_groups
 from lightning_optim_recipes.param_groups import param_groups
@@ -38,6 +40,7 @@ from lightning_optim_recipes.schedulers import (
     warmup_cosine,
     warmup_linear,
     warmup_multistep,
+    warmup_stable_decay,
 )
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, validate_optimizers
 
@@ -50,7 +53,10 @@ __all__ = [
     "CatalogueRecipe",
     "ConfigureOptimizersCheck",
     "DEFAULT_NO_DECAY",
+    "FlatMuon",
+    "HybridOptimizer",
     "LearningRateLogger",
+    "MuonSplit",
     "NORM_LAYERS",
     "NoDecayRule",
     "OptimRecipeMixin",
@@ -68,14 +74,17 @@ __all__ = [
     "SchedulerCadence",
     "SchedulerCadenceCheck",
     "SchedulerSpec",
+    "SplitRow",
     "check_param_groups",
     "configure_from_recipe",
     "cosine",
     "describe_recipe",
     "exponential",
     "get_recipe",
+    "hybrid_optimizer",
     "list_recipes",
     "multistep",
+    "muon_split",
     "param_groups",
     "place_scheduler",
     "plot_schedule",
@@ -85,4 +94,5 @@ __all__ = [
     "warmup_cosine",
     "warmup_linear",
     "warmup_multistep",
+    "warmup_stable_decay",
 ]

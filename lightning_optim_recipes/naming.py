@@ -4,7 +4,9 @@ the schedule preview, its plots and the command line, so that a plot line, a das
 An optimizer is named ``lr-<Class>`` (``lr-Adam``, then ``lr-Adam-1`` for a second Adam; optimizers with schedulers
 first, in the order of their schedulers), or its scheduler's ``'name'``; each param group adds ``/<group name>`` (or
 ``/pgN``) when the optimizer has several groups or the group has a ``'name'``. Under `AlternatingOptimizersMixin`'s
-named form the step's role follows in parentheses: ``lr-Adam-1 (critic)``.
+named form the step's role follows in parentheses: ``lr-Adam-1 (critic)``. A `HybridOptimizer`'s groups are named by
+the part that holds them (``lr-Muon/hidden``, ``lr-AdamW/embedding``; under a scheduler's ``'name'``,
+``<name>/Muon/hidden``), and the optimizer as its parts joined (``lr-Muon+lr-AdamW``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Optional
 
 from lightning_optim_recipes._lightning import misconfiguration_bases
 from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.hybrid import HybridOptimizer
 
 __all__ = ["LearningRateLoggerError", "OptimizerNames", "learning_rate_names", "optimizer_names", "record_label"]
 
@@ -90,12 +93,23 @@ def learning_rate_names(
 
     def names_for(optimizer: Any, name: str, counted: bool) -> list[str]:
         seen.append(optimizer)
+        if isinstance(optimizer, HybridOptimizer):  # each part's groups under its own class: lr-Muon/hidden
+            return [n for part in optimizer.parts for n in part_names(part, name, counted)]
         cls = type(optimizer)
         if counted:
             seen_types[cls] += 1
         count = seen_types.get(cls, 0)
         prefix = f"{name}-{count - 1}" if count > 1 else name
         return _group_names(prefix, optimizer.param_groups)
+
+    def part_names(part: Any, name: str, counted: bool) -> list[str]:
+        cls = type(part)
+        if not counted:
+            return _group_names(f"{name}/{cls.__name__}", part.param_groups)
+        seen_types[cls] += 1
+        count = seen_types[cls]
+        prefix = f"lr-{cls.__name__}-{count - 1}" if count > 1 else f"lr-{cls.__name__}"
+        return _group_names(prefix, part.param_groups)
 
     with_scheduler = []
     for config in scheduler_configs:
@@ -173,12 +187,12 @@ def optimizer_names(
     groups: dict[int, tuple[str, ...]] = {}
     scheduler_names = []
     for config, optimizer, names in with_scheduler:
-        prefix = _prefix(names, optimizer.param_groups)
+        prefix = _prefix(names, optimizer.param_groups, optimizer)
         scheduler_names.append(prefix)
         prefixes.setdefault(id(optimizer), prefix)
         groups.setdefault(id(optimizer), tuple(names))
     for optimizer, names in without_scheduler:
-        prefixes.setdefault(id(optimizer), _prefix(names, optimizer.param_groups))
+        prefixes.setdefault(id(optimizer), _prefix(names, optimizer.param_groups, optimizer))
         groups.setdefault(id(optimizer), tuple(names))
     fallback = [f"lr-{type(o).__name__}" for o in raw]
     return OptimizerNames(
@@ -206,8 +220,15 @@ def record_label(record: Any, several_optimizers: bool = False) -> str:
     return f"{name} ({role})" if role and role not in str(name).split("/") else str(name)  # lr-Adam/critic: no repeat
 
 
-def _prefix(names: Sequence[str], param_groups: Sequence[dict[str, Any]]) -> str:
-    """The optimizer's name without the suffix of its first group."""
+def _prefix(names: Sequence[str], param_groups: Sequence[dict[str, Any]], optimizer: Any = None) -> str:
+    """The optimizer's name without the suffix of its first group (a `HybridOptimizer`: its parts', joined by +)."""
+    if isinstance(optimizer, HybridOptimizer):
+        parts, start = [], 0
+        for part in optimizer.parts:
+            count = len(part.param_groups)
+            parts.append(_prefix(names[start:start + count], part.param_groups))
+            start += count
+        return "+".join(parts)
     if not names:
         return ""
     first = names[0]

@@ -25,6 +25,25 @@ with its cadence, and what the run applies around it::
     gradient_clip_val: 1.0       # applied by the mixins when the Trainer sets none
     values: {gradient_penalty: 10.0}     # numbers for the user's own loss (`OptimRecipeMixin.recipe_values`)
 
+Muon beside AdamW in one optimizer (`HybridOptimizer`): the top-level keys are Muon's, which trains the hidden
+layers' 2-D weights; ``hybrid`` is the optimizer of everything else (embeddings, head, norms, biases), split by
+`muon_split`::
+
+    optimizer: Muon
+    lr: 0.02
+    weight_decay: 0.01
+    optimizer_kwargs: {momentum: 0.95, nesterov: true, adjust_lr_fn: original}
+    scheduler: {type: warmup_cosine, warmup_fraction: 0.05}   # one scheduler over both parts
+    hybrid:
+      optimizer: AdamW           # default AdamW
+      lr: 3.0e-4
+      weight_decay: 0.01
+      optimizer_kwargs: {betas: [0.9, 0.95]}
+      groups: {embedding: {lr: 0.6}}   # a group of the split: embedding, head, scalar, tensor, hidden
+      overrides: {blocks.0.attn: adamw}  # module paths to 'muon' or 'adamw'
+      head: auto                 # or the output layer's path, e.g. lm_head
+      conv_view: false           # true: conv kernels to Muon on their 2-D view
+
 Several optimizers (a GAN), each bound to the submodule named by its key (or by its ``modules``), alternated as
 `AlternatingOptimizersMixin` does::
 
@@ -50,6 +69,7 @@ from torch import nn
 from lightning_optim_recipes._checks import check_keys
 from lightning_optim_recipes.catalogue import recipe_of
 from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.hybrid import hybrid_optimizer
 from lightning_optim_recipes.no_decay import NoDecayRule
 from lightning_optim_recipes.param_groups import param_groups
 from lightning_optim_recipes.recipe_parts import (
@@ -66,7 +86,9 @@ __all__ = ["SCHEDULER_FACTORIES", "Recipe", "configure_from_recipe", "global_bat
 
 #: The keys of one optimizer's recipe (at the top level, or under ``optimizers``).
 OPTIMIZER_KEYS = ("optimizer", "lr", "lr_scaling", "weight_decay", "optimizer_kwargs", "no_decay", "overrides",
-                  "layer_decay", "layer_rule", "scheduler", "gradient_clip_val", "gradient_clip_algorithm")
+                  "layer_decay", "layer_rule", "scheduler", "gradient_clip_val", "gradient_clip_algorithm", "hybrid")
+#: The keys of ``hybrid``: the optimizer beside Muon, and how `muon_split` splits the parameters.
+HYBRID_KEYS = ("optimizer", "lr", "weight_decay", "optimizer_kwargs", "groups", "overrides", "head", "conv_view")
 RECIPE_KEYS = ("recipe",) + OPTIMIZER_KEYS + ("batch_size", "values", "optimizers", "alternation",
                                               "alternation_cycle")
 SUB_KEYS = OPTIMIZER_KEYS + ("modules",)
@@ -93,6 +115,7 @@ class Recipe(TypedDict, total=False):
     optimizers: dict[str, dict[str, Any]]
     alternation: Union[dict[str, int], list[str]]
     alternation_cycle: str
+    hybrid: dict[str, Any]
 
 
 # ----------------------------------------------------------------------------------------------------- resolving
@@ -284,6 +307,12 @@ def _build(module: nn.Module, spec: Mapping[str, Any], recipe: Mapping[str, Any]
     if isinstance(betas, (list, tuple)):  # YAML has no tuples, and writes 0.0 as 0: torch wants a pair of floats
         kwargs["betas"] = tuple(float(b) if isinstance(b, int) and not isinstance(b, bool) else b for b in betas)
     lr = scaled_lr(spec, recipe, trainer, label)
+    if spec.get("hybrid") is not None:
+        optimizer = _build_hybrid(module, spec, optimizer_cls, kwargs, lr, label, role)
+        scheduler = None
+        if spec.get("scheduler") is not None:
+            scheduler = scheduler_config(optimizer, _warmup_start(spec["scheduler"], spec["lr"], lr, label), trainer)
+        return optimizer, scheduler
     layer_decay = spec.get("layer_decay")
     overrides = spec.get("overrides")
     if "lr" in spec and lr != spec["lr"] and overrides:  # scale the overrides' own lrs the same way
@@ -314,6 +343,52 @@ def _build(module: nn.Module, spec: Mapping[str, Any], recipe: Mapping[str, Any]
     if spec.get("scheduler") is not None:
         scheduler = scheduler_config(optimizer, _warmup_start(spec["scheduler"], spec["lr"], lr, label), trainer)
     return optimizer, scheduler
+
+
+def _build_hybrid(module: nn.Module, spec: Mapping[str, Any], optimizer_cls: type, kwargs: dict[str, Any], lr: float,
+                  label: str, role: Optional[str]) -> torch.optim.Optimizer:
+    """Muon (the spec's own optimizer) over the hidden layers' matrices, ``hybrid``'s optimizer over the rest."""
+    other = spec["hybrid"]
+    if not isinstance(other, Mapping):
+        raise RecipeError(f"{label.capitalize()}'s 'hybrid' must be a dict of the optimizer beside Muon, e.g."
+                          f" {{'optimizer': 'AdamW', 'lr': 3e-4}}, got {other!r}.")
+    check_keys(other, HYBRID_KEYS, f"{label}'s 'hybrid'")
+    if "lr" not in other:
+        raise RecipeError(f"{label.capitalize()}'s 'hybrid' has no 'lr': add the learning rate of the optimizer"
+                          " beside Muon, e.g. {'hybrid': {'optimizer': 'AdamW', 'lr': 3e-4}}.")
+    for key in ("overrides", "layer_decay"):
+        if spec.get(key) is not None:
+            fix = ("'hybrid': {'groups': {'embedding': {'lr': ...}}} for a group's options, or 'hybrid':"
+                   " {'overrides': {'blocks.0.attn': 'adamw'}} to move parameters between the two")
+            raise RecipeError(f"{label.capitalize()} has {key!r} beside 'hybrid', which splits the parameters by"
+                              f" `muon_split` instead: remove {key!r}; use {fix}.")
+    other_kwargs = dict(other.get("optimizer_kwargs") or {})
+    misplaced = [key for key in ("lr", "weight_decay") if key in other_kwargs]
+    if misplaced:
+        raise RecipeError(f"{label.capitalize()}'s 'hybrid' has {misplaced[0]!r} in its optimizer_kwargs: write it"
+                          f" beside 'optimizer' in 'hybrid', {{{misplaced[0]!r}: {other_kwargs[misplaced[0]]!r}}}.")
+    betas = other_kwargs.get("betas")
+    if isinstance(betas, (list, tuple)):
+        other_kwargs["betas"] = tuple(float(b) if isinstance(b, int) and not isinstance(b, bool) else b for b in betas)
+    ratio = lr / spec["lr"] if spec["lr"] else 1.0  # lr_scaling scales both parts alike
+    groups = other.get("groups")
+    if ratio != 1.0 and isinstance(groups, Mapping):
+        groups = {k: ({**v, "lr": v["lr"] * ratio} if isinstance(v, Mapping) and "lr" in v else v)
+                  for k, v in groups.items()}
+    optimizer = hybrid_optimizer(
+        module,
+        muon={"optimizer": optimizer_cls, "lr": lr, "weight_decay": spec.get("weight_decay", 0.0), **kwargs},
+        adamw={"optimizer": optimizer_class(other.get("optimizer", "AdamW")), "lr": other["lr"] * ratio,
+               "weight_decay": other.get("weight_decay", 0.0), "groups": groups, **other_kwargs},
+        no_decay=no_decay_rule(spec.get("no_decay", "default")),
+        overrides=other.get("overrides"),
+        head=other.get("head", "auto"),
+        conv_view=bool(other.get("conv_view", False)),
+    )
+    if role is not None:
+        for group in optimizer.param_groups:
+            group["name"] = f"{role}/{group['name']}"
+    return optimizer
 
 
 def _warmup_start(scheduler: Any, unscaled: float, lr: float, label: str) -> Any:

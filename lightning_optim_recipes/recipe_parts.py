@@ -28,6 +28,7 @@ from lightning_optim_recipes.schedulers import (
     warmup_cosine,
     warmup_linear,
     warmup_multistep,
+    warmup_stable_decay,
 )
 
 __all__ = ["CADENCE_KEYS", "SCHEDULER_FACTORIES", "global_batch_size", "no_decay_rule", "optimizer_class", "say",
@@ -48,11 +49,12 @@ SCHEDULER_FACTORIES: dict[str, Callable[..., Any]] = {
     "warmup_cosine": warmup_cosine,
     "warmup_linear": warmup_linear,
     "warmup_multistep": warmup_multistep,
+    "warmup_stable_decay": warmup_stable_decay,
 }
 
 
 #: Factories that read the run's length from the Trainer.
-_READS_TRAINER = ("warmup_cosine", "warmup_linear", "warmup_multistep")
+_READS_TRAINER = ("warmup_cosine", "warmup_linear", "warmup_multistep", "warmup_stable_decay")
 
 
 log = logging.getLogger("lightning_optim_recipes")

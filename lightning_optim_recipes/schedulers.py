@@ -18,6 +18,7 @@ from torch.optim.lr_scheduler import (
 
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.schedules import join, linear, piecewise_constant, warmup_schedule
+from lightning_optim_recipes.schedules import warmup_stable_decay_schedule
 
 __all__ = [
     "INTERVALS",
@@ -29,6 +30,7 @@ __all__ = [
     "warmup_cosine",
     "warmup_linear",
     "warmup_multistep",
+    "warmup_stable_decay",
 ]
 
 #: The only two cadences Lightning knows.
@@ -261,6 +263,51 @@ def warmup_linear(
     final = _final(optimizer, "warmup_linear", None, min_lr_ratio)
     return _warmup(optimizer, "linear", "warmup_linear", warmup_steps, warmup_fraction, warmup_epochs, total_steps,
                    trainer, name, final=final, start=warmup_start)
+
+
+def warmup_stable_decay(
+    optimizer: Optimizer,
+    *,
+    decay_fraction: float,
+    warmup_steps: Optional[int] = None,
+    warmup_fraction: Optional[float] = None,
+    warmup_epochs: Optional[float] = None,
+    min_lr_ratio: float = 0.0,
+    warmup_start: Optional[float] = None,
+    total_steps: Optional[int] = None,
+    trainer: Any = None,
+    name: Optional[str] = None,
+) -> SchedulerDict:
+    """Warm-up, stable, decay ("WSD", interval 'step'): a linear warm-up (as `warmup_cosine`'s; ``warmup_steps=0``
+    for none), the peak held, then a linear decay over the last `decay_fraction` of the run to ``min_lr_ratio`` of
+    the peak at the last optimizer step (the modded-nanogpt record: no warm-up, the last 40% decaying to 10%).
+
+    Example:
+        >>> import torch
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> sched = warmup_stable_decay(opt, warmup_steps=0, decay_fraction=0.4, min_lr_ratio=0.1,
+        ...                             total_steps=10)["scheduler"]
+        >>> lrs = []
+        >>> for _ in range(10):
+        ...     lrs.append(round(opt.param_groups[0]["lr"], 3)); opt.step(); sched.step()
+        >>> lrs
+        [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.7, 0.4, 0.1]
+    """
+    _check_warmup_start(warmup_start)
+    final = _final(optimizer, "warmup_stable_decay", None, min_lr_ratio)
+    if total_steps is None:
+        total_steps = _total_steps_from(trainer, "warmup_stable_decay")
+    if isinstance(decay_fraction, bool) or not isinstance(decay_fraction, (int, float)) or not 0 < decay_fraction <= 1:
+        raise RecipeError(f"`decay_fraction` must be in (0, 1] (the share of the run that decays), got {decay_fraction!r}.")
+    per_epoch = _steps_per_epoch(trainer, "warmup_stable_decay") if warmup_epochs is not None else None
+    warmup = _warmup_length(warmup_steps, warmup_fraction, warmup_epochs, total_steps, per_epoch, "warmup_stable_decay")
+    decay_steps = int(round(decay_fraction * total_steps))
+    schedule = warmup_stable_decay_schedule(warmup, total_steps, decay_steps, final=final, start=warmup_start)
+    scheduler = LambdaLR(optimizer, schedule)
+    scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
+    scheduler.total_steps = total_steps  # type: ignore[attr-defined]
+    scheduler.decay_steps = decay_steps  # type: ignore[attr-defined]
+    return scheduled(scheduler, interval="step", name=name)
 
 
 def warmup_multistep(

@@ -29,6 +29,7 @@ __all__ = [
     "schedule_length",
     "warmup_cosine_schedule",
     "warmup_schedule",
+    "warmup_stable_decay_schedule",
 ]
 
 #: A schedule maps a scheduler step (0, 1, 2, ...) to a multiplier of the base learning rate.
@@ -202,6 +203,38 @@ def warmup_schedule(
         ramp = linear(float(start), 1.0, warmup_steps) if start is not None else \
             linear(1.0 / warmup_steps, 1.0, warmup_steps)
     return join([ramp, after], [peak])
+
+
+def warmup_stable_decay_schedule(
+    warmup_steps: int, total_steps: int, decay_steps: int, final: float = 0.0, start: Optional[float] = None
+) -> Schedule:
+    """Warm-up, stable, decay ("WSD"): a linear warm-up to 1 (as `warmup_schedule`'s), 1 held, then a linear decay
+    over the last `decay_steps` steps, from 1 at step ``total_steps - decay_steps`` to `final` at the last step.
+
+    Example:
+        >>> [round(warmup_stable_decay_schedule(0, 6, 3, final=0.1)(k), 3) for k in range(6)]
+        [1.0, 1.0, 1.0, 1.0, 0.55, 0.1]
+        >>> s = warmup_stable_decay_schedule(2, 8, 3)
+        >>> [round(s(k), 3) for k in range(8)], schedule_length(s)
+        ([0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0], 8)
+    """
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise RecipeError(f"`warmup_steps` must be a non-negative int, got {warmup_steps!r}.")
+    _check_positive_int("total_steps", total_steps)
+    _check_positive_int("decay_steps", decay_steps)
+    if decay_steps < 2 or warmup_steps + decay_steps > total_steps:
+        raise RecipeError(
+            f"`decay_steps` ({decay_steps}) must be at least 2 and fit after the `warmup_steps` ({warmup_steps})"
+            f" within `total_steps` ({total_steps}): train longer, or shorten the warm-up or the decay."
+        )
+    decay = linear(1.0, final, decay_steps)
+    stable_until = total_steps - decay_steps
+    if warmup_steps == 0:
+        return join([constant(1.0), decay], [stable_until])
+    ramp = linear(start, 1.0, warmup_steps) if start is not None else linear(1.0 / warmup_steps, 1.0, warmup_steps)
+    if stable_until == warmup_steps:
+        return join([ramp, decay], [warmup_steps])
+    return join([ramp, constant(1.0), decay], [warmup_steps, stable_until])
 
 
 def _hold(step: int, *, schedule: Schedule, steps: int) -> float:

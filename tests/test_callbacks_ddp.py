@@ -1,5 +1,5 @@
-"""Both callbacks under ``strategy="ddp"`` with 2 CPU processes (gloo), for `OptimRecipeMixin` and for
-`AlternatingOptimizersMixin` (n_critic 2:1 frequency dicts): every rank sees the same lrs and makes the same
+"""Both callbacks under ``strategy="ddp"`` with 2 CPU processes (gloo), for `OptimRecipeMixin`, for
+`AlternatingOptimizersMixin` (n_critic 2:1 frequency dicts) and for a Muon `HybridOptimizer` recipe: every rank sees the same lrs and makes the same
 alternation choices, `SchedulerCadenceCheck` raises no `CadenceError` on either rank and reports the same counts,
 and the logs are written once: only rank 0 writes ``metrics.csv`` and ``cadence_report.csv``.
 
@@ -80,8 +80,24 @@ SCRIPT = textwrap.dedent(
                     {"optimizer": generator, "frequency": 1})
 
 
+    class Hybrid(OptimRecipeMixin, TinyRegressor):  # Muon for encoder.0.weight, AdamW for the rest
+        optim_recipe = {"optimizer": "Muon", "lr": 0.02, "weight_decay": 0.01,
+                        "hybrid": {"optimizer": "AdamW", "lr": 0.001, "weight_decay": 0.01},
+                        "scheduler": {"type": "exponential", "gamma": 0.5, "interval": "step"}}
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            for p in self.parameters():
+                torch.nn.init.normal_(p, std=0.5)
+
+        def on_before_optimizer_step(self, optimizer):
+            self.seen = getattr(self, "seen", [])
+            self.seen.append([self.global_step, [g["lr"] for g in optimizer.param_groups]])
+
+
     result = {}
-    for name, model in (("recipe", Recipe()), ("gan", Gan())):
+    for name, model in (("recipe", Recipe()), ("gan", Gan()), ("hybrid", Hybrid())):
         check = SchedulerCadenceCheck(print_report=False)
         logger = pl.loggers.CSVLogger(f"{root}/logs-{name}/rank{rank}", name="run")
         trainer = pl.Trainer(
@@ -94,6 +110,7 @@ SCRIPT = textwrap.dedent(
             "world_size": trainer.world_size, "backend": trainer.strategy._process_group_backend,
             "global_rank": trainer.global_rank, "seen": model.seen, "report": check.report.rows(),
             "counts": list(getattr(model, "optimizer_step_counts", [])),
+            "weights": [p.detach().flatten().tolist() for p in model.parameters()],
         }
     with open(f"{root}/rank{rank}.json", "w") as f:
         json.dump(result, f)
@@ -172,9 +189,24 @@ def test_alternating_mixin_same_choices_and_lrs_on_every_rank(ddp_run):
     assert {float(row["lr-SGD-1"]) for row in rows if row["lr-SGD-1"]} == {0.2}
 
 
+def test_hybrid_optimizer_same_weights_and_lrs_on_every_rank(ddp_run):
+    root, ranks = ddp_run
+    hybrid0, hybrid1 = ranks[0]["hybrid"], ranks[1]["hybrid"]
+    # DDP averages the gradients before both parts step: every rank ends with the same weights
+    assert hybrid0["weights"] == hybrid1["weights"] and hybrid0["seen"] == hybrid1["seen"]
+    # Muon's hidden group, then AdamW's three groups, halved after every step
+    assert hybrid0["seen"] == [[s, [0.02 * 0.5**s] + [0.001 * 0.5**s] * 3] for s in range(8)]
+    assert [(r["kind"], r["name"], r["expected"], r["actual"]) for r in hybrid0["report"]] == [
+        ("scheduler", "lr-Muon+lr-AdamW", 8, 8), ("optimizer", "lr-Muon+lr-AdamW", 8, 8)]
+    rows = read_csv(root / "logs-hybrid" / "rank0" / "run" / "version_0" / "metrics.csv")
+    names = ["lr-Muon/hidden", "lr-AdamW/head", "lr-AdamW/head/no_decay", "lr-AdamW/scalar/no_decay"]
+    for step, row in enumerate(rows):
+        assert [float(row[name]) for name in names] == [0.02 * 0.5**step] + [0.001 * 0.5**step] * 3
+
+
 def test_logs_written_once(ddp_run):
     root, _ = ddp_run
-    for name in ("recipe", "gan"):
+    for name in ("recipe", "gan", "hybrid"):
         written = sorted(p.relative_to(root / f"logs-{name}").as_posix()
                          for p in (root / f"logs-{name}").rglob("*") if p.is_file())
         assert written == ["rank0/run/version_0/cadence_report.csv", "rank0/run/version_0/metrics.csv"]

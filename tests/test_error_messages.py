@@ -32,7 +32,7 @@ from lightning_optim_recipes import (
 )
 from lightning_optim_recipes.recipes import describe_recipe, get_recipe
 from lightning_optim_recipes.catalogue._registry import register
-from lightning_optim_recipes.schedulers import warmup_linear, warmup_multistep
+from lightning_optim_recipes.schedulers import warmup_linear, warmup_multistep, warmup_stable_decay
 from lightning_optim_recipes.schedules import (
     constant,
     join,
@@ -40,6 +40,7 @@ from lightning_optim_recipes.schedules import (
     piecewise_constant,
     warmup_cosine_schedule,
     warmup_schedule,
+    warmup_stable_decay_schedule,
 )
 
 FOUNDATION = ("_checks", "no_decay", "param_groups", "param_checks", "layer_decay", "schedules", "schedulers", "validation",
@@ -278,6 +279,17 @@ CASES = [
     ("recipe-warmup-start", _recipe(lr=0.1, scheduler={"type": "warmup_linear", "warmup_steps": 1, "total_steps": 5,
                                                        "warmup_start": "unscald"}), "'unscald'"),
     ("recipe-no-decay-positions", _recipe(lr=1e-3, no_decay={"positions": 3}), "got 3"),
+    # Muon beside AdamW: the recipe's 'hybrid'; warm-up, stable, decay
+    ("hybrid-not-dict", _recipe(optimizer="Muon", lr=0.02, hybrid=3), "got 3"),
+    ("hybrid-no-lr", _recipe(optimizer="Muon", lr=0.02, hybrid={"optimizer": "AdamW"}), "'lr'"),
+    ("hybrid-beside-layer-decay", _recipe(optimizer="Muon", lr=0.02, layer_decay=0.75, hybrid={"lr": 3e-4}),
+     "'layer_decay'"),
+    ("hybrid-kwargs-decay", _recipe(optimizer="Muon", lr=0.02, hybrid={"lr": 3e-4, "optimizer_kwargs": {
+        "weight_decay": 0.1}}), "'weight_decay'"),
+    ("wsd-warmup", lambda: warmup_stable_decay_schedule(-1, 10, 4), "got -1"),
+    ("wsd-room", lambda: warmup_stable_decay_schedule(8, 10, 4), "`warmup_steps` (8)"),
+    ("wsd-decay-fraction", lambda: warmup_stable_decay(sgd(), decay_fraction=0, warmup_steps=0, total_steps=10),
+     "got 0"),
     # warm-up start and a decay that ends before the run
     ("warmup-start", lambda: warmup_linear(sgd(), warmup_steps=2, total_steps=5, warmup_start=1.5), "got 1.5"),
     ("decay-fraction", lambda: warmup_cosine(sgd(), warmup_steps=1, total_steps=5, decay_fraction=0), "got 0"),

@@ -35,7 +35,7 @@ from lightning_optim_recipes import (
 from lightning_optim_recipes.catalogue._examples import CriticGenerator, TinyBert, TinyResNet, TinyViT
 
 NAMES = ("bert-finetune", "dcgan", "deit", "encoder-decoder", "gpt-pretrain", "llama-pretrain", "mae-finetune",
-         "resnet-imagenet", "ttur", "wgan-gp")
+         "modded-nanogpt", "muon-moonlight", "resnet-imagenet", "ttur", "wgan-gp")
 #: The sizes a scheduler reads when a recipe is built outside a run (long enough for LLaMA's 2,000-step warm-up).
 RUN = types.SimpleNamespace(estimated_stepping_batches=10_000, num_training_batches=100, accumulate_grad_batches=1,
                             max_epochs=100)
@@ -78,6 +78,23 @@ def test_the_catalogue_lists_every_recipe_with_one_line():
 #: of a `numbers` row (what the source states), or ``choice:`` and the first words of a `choices` line (where the
 #: source leaves the value open).
 CITED: dict[str, dict[str, tuple[str, ...]]] = {
+    "modded-nanogpt": {
+        "Muon lr 0.05, momentum 0.95": ("lr", "optimizer_kwargs.momentum"),
+        "Nesterov momentum, 5 Newton-Schulz steps": ("optimizer_kwargs.ns_steps",),
+        "Adam betas (0.8, 0.95), eps 1e-10, no weight decay": ("hybrid.optimizer_kwargs.*", "hybrid.weight_decay"),
+        "Adam lrs: head 0.008, embeddings 0.6, scalars 0.04": ("hybrid.lr", "hybrid.groups.*.lr"),
+        "the lr held, then the last 40% of the run decaying": ("scheduler.decay_fraction", "scheduler.min_lr_ratio"),
+        "choice: No warm-up (warmup_steps 0)": ("scheduler.warmup_steps",),
+        "choice: Adam (not AdamW) with weight decay 0": ("weight_decay",),
+    },
+    "muon-moonlight": {
+        "one lr and one weight decay for Muon and AdamW": ("hybrid.lr", "hybrid.weight_decay"),
+        "5 Newton-Schulz steps, momentum 0.95": ("optimizer_kwargs.momentum", "optimizer_kwargs.ns_steps"),
+        "weight decay 0.1": ("weight_decay",),
+        "peak lr 4.2e-4 after a 2,000-step linear warm-up": ("lr", "scheduler.warmup_steps"),
+        "cosine to 10% of the peak": ("scheduler.min_lr_ratio",),
+        "AdamW betas (0.9, 0.95), eps 1e-8": ("hybrid.optimizer_kwargs.*",),
+    },
     "bert-finetune": {
         "lr 5e-5, the first of the grid": ("lr",),
         "beta1 0.9, beta2 0.999, weight decay 0.01": ("optimizer_kwargs.betas.*", "weight_decay"),
@@ -649,3 +666,101 @@ def test_the_command_line_changes_the_catalogue_recipe(tmp_path):
 def test_the_example_script_runs_on_the_catalogue_config(tmp_path):
     cli = run_example_cli(tmp_path, CONFIG)
     assert cli.trainer.global_step == 10 and cli.trainer.optimizers[0].param_groups[0]["lr"] == 0.0
+
+
+# ------------------------------------------------------------------------------------------------------------ Muon
+
+
+def test_muon_moonlight_hyperparameters():
+    module, (config,) = build("muon-moonlight")
+    optimizer = config["optimizer"]
+    muon, adamw = optimizer.parts
+    assert (type(optimizer).__name__, type(muon), type(adamw)) == ("HybridOptimizer", torch.optim.Muon,
+                                                                  torch.optim.AdamW)
+    # Liu et al. 2025, Eq. 4: the update scaled by 0.2 sqrt(max(A, B)); Section 3.3: lr 4.2e-4, weight decay 0.1,
+    # shared by both; Section 2.2: N = 5, momentum 0.95; footnote 1: Nesterov
+    assert {k: muon.defaults[k] for k in ("lr", "weight_decay", "momentum", "nesterov", "ns_steps", "adjust_lr_fn")} \
+        == {"lr": 4.2e-4, "weight_decay": 0.1, "momentum": 0.95, "nesterov": True, "ns_steps": 5,
+            "adjust_lr_fn": "match_rms_adamw"}
+    # the reference code's AdamW: betas (0.9, 0.95), eps 1e-8, the same lr and decay on everything
+    assert (adamw.defaults["lr"], adamw.defaults["betas"], adamw.defaults["eps"]) == (4.2e-4, (0.9, 0.95), 1e-8)
+    assert all(g["weight_decay"] == 0.1 for g in optimizer.param_groups)
+    names = {id(p): n for n, p in module.named_parameters()}
+    held = {g["name"]: [names[id(p)] for p in g["params"]] for g in optimizer.param_groups}
+    # the reference code's split: `p.ndim >= 2 and "embed_tokens" not in name and "lm_head" not in name` to Muon
+    assert held["hidden"] == [n for n, p in module.named_parameters() if p.ndim >= 2 and "wte" not in n
+                              and "wpe" not in n]
+    assert held["embedding"] == ["transformer.wte.weight", "transformer.wpe.weight"]  # wte is the tied lm_head
+    assert set(held["scalar"]) == {n for n, p in module.named_parameters() if p.ndim < 2}
+
+
+def test_muon_moonlight_schedule():
+    preview = describe_recipe("muon-moonlight").preview_schedule()  # 10 epochs x 1000 batches = 10000 steps
+    for group in ("hidden", "embedding", "scalar"):
+        lr = lrs(preview, group)
+        assert lr[1999] == max(lr) == 4.2e-4 and lr[1998] < 4.2e-4  # 2k warm-up steps
+        assert lr[0] == pytest.approx(4.2e-4 / 2000, rel=1e-12)  # the warm-up's step k at (k + 1) / 2000
+        assert lr[-1] == pytest.approx(4.2e-5, rel=1e-12)  # "decays from 4.2e-4 to 4.2e-5 in a cosine style"
+    assert {r["name"] for r in preview} == {"lr-Muon/hidden", "lr-AdamW/embedding", "lr-AdamW/scalar"}
+
+
+def test_modded_nanogpt_hyperparameters():
+    module, (config,) = build("modded-nanogpt")
+    optimizer = config["optimizer"]
+    muon, adam = optimizer.parts
+    assert (type(muon), type(adam)) == (torch.optim.Muon, torch.optim.Adam)
+    # train_gpt.py:540 lr=0.05, momentum=0.95; :158 nesterov=True, ns_steps=5; :193 sqrt(max(1, rows/cols))
+    assert {k: muon.defaults[k] for k in ("lr", "weight_decay", "momentum", "nesterov", "ns_steps", "adjust_lr_fn")} \
+        == {"lr": 0.05, "weight_decay": 0.0, "momentum": 0.95, "nesterov": True, "ns_steps": 5,
+            "adjust_lr_fn": "original"}
+    # :539 betas=(0.8, 0.95), eps=1e-10; :536 head 0.008, embeddings 0.6, scalars 0.04
+    assert (adam.defaults["betas"], adam.defaults["eps"], adam.defaults["weight_decay"]) == ((0.8, 0.95), 1e-10, 0.0)
+    names = {id(p): n for n, p in module.named_parameters()}
+    held = {g["name"]: [names[id(p)] for p in g["params"]] for g in adam.param_groups}
+    assert {g["name"]: g["initial_lr"] for g in adam.param_groups} == {
+        "embedding": 0.6, "scalar/no_decay": 0.04, "head": 0.008}
+    assert held["head"] == ["lm_head.weight"]
+    assert held["embedding"] == ["transformer.wte.weight", "transformer.wpe.weight"]
+    assert set(held["scalar/no_decay"]) == {n for n, p in module.named_parameters() if p.ndim < 2}  # :532
+
+
+def test_modded_nanogpt_schedule():
+    preview = describe_recipe("modded-nanogpt").preview_schedule()  # 10 epochs x 177 batches = 1770 steps
+    muon = lrs(preview, "hidden")
+    assert len(muon) == 1770
+    # get_lr (train_gpt.py:544-548): held for the first 60%, then linear over the last 40% (708 steps) to 0.1
+    assert muon[:1063] == [0.05] * 1063
+    assert muon[1062 + 354] == pytest.approx(0.05 * (1 - 0.9 * 354 / 707), rel=1e-12)
+    assert muon[-1] == pytest.approx(0.005, rel=1e-12)
+    assert lrs(preview, "embedding")[-1] == pytest.approx(0.06, rel=1e-12)  # one multiplier for both optimizers
+
+
+class SpeedrunGPT(OptimRecipeMixin, pl.LightningModule):
+    """UntiedGPT trained by ``modded-nanogpt``; records each step's lr of every group."""
+
+    optim_recipe = {"recipe": "modded-nanogpt"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.gpt = describe_recipe("modded-nanogpt").module()
+        self.lr_log: list[dict[str, float]] = []
+
+    def training_step(self, batch, batch_idx):
+        (ids,) = batch
+        self.lr_log.append({g["name"]: g["lr"] for g in self.trainer.optimizers[0].param_groups})
+        return nn.functional.cross_entropy(self.gpt(ids[:, :-1]).reshape(-1, 32), ids[:, 1:].reshape(-1))
+
+
+@pytest.mark.trainer
+def test_modded_nanogpt_trains_muon_and_adam_as_one_optimizer(tmp_path):
+    ids = torch.randint(32, (10 * 4, 9), generator=torch.Generator().manual_seed(0))
+    model = SpeedrunGPT()
+    fit = trainer(tmp_path, max_epochs=1)
+    fit.fit(model, DataLoader(TensorDataset(ids), batch_size=4))  # 10 steps: held for 6, the last 4 decaying
+    optimizer = fit.optimizers[0]
+    assert [type(p).__name__ for p in optimizer.parts] == ["Muon", "Adam"]
+    multipliers = [1.0] * 7 + [0.7, 0.4, 0.1]  # 1.0 at step 6, the decay's first, to 0.1 at the last
+    assert [lrs["hidden"] for lrs in model.lr_log] == pytest.approx([0.05 * m for m in multipliers], rel=1e-12)
+    assert [lrs["embedding"] for lrs in model.lr_log] == pytest.approx([0.6 * m for m in multipliers], rel=1e-12)
+    assert [lrs["head"] for lrs in model.lr_log] == pytest.approx([0.008 * m for m in multipliers], rel=1e-12)

@@ -49,6 +49,8 @@ class Section(NamedTuple):
 SECTIONS: list[Section] = [
     Section("Param groups", "Weight decay where it belongs, per-module options, layer-wise lr decay.",
             ("param_groups", "param_checks", "no_decay", "layer_decay")),
+    Section("Muon beside AdamW", "The per-parameter split and one optimizer over Muon and AdamW (see :doc:`/muon`).",
+            ("muon_split", "hybrid")),
     Section("Schedulers with a cadence",
             "Scheduler dicts that say when they step, and pure step -> multiplier schedules for ``LambdaLR``.",
             ("schedulers", "schedules"), (), ("schedules",)),

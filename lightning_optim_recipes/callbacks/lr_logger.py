@@ -23,6 +23,7 @@ from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.callbacks._lr_watch import PostHook, watch_for
 from lightning_optim_recipes.callbacks.cadence_check import SchedulerCadenceCheck
 from lightning_optim_recipes.errors import RecipeWarning, warn
+from lightning_optim_recipes.hybrid import HybridOptimizer
 from lightning_optim_recipes.naming import LearningRateLoggerError, learning_rate_names, optimizer_names
 
 __all__ = ["LearningRateLogger", "LearningRateLoggerError", "LearningRateLoggerWarning", "learning_rate_names"]
@@ -43,7 +44,7 @@ class LearningRateLoggerWarning(RecipeWarning, RuntimeWarning):
 def _without_momentum(optimizers: Sequence[Any]) -> list[str]:
     """The class names of the optimizers that have neither ``momentum`` nor ``betas``."""
     names = []
-    for optimizer in optimizers:
+    for optimizer in [part for o in optimizers for part in (o.parts if isinstance(o, HybridOptimizer) else (o,))]:
         defaults = getattr(optimizer, "defaults", {})
         if "momentum" not in defaults and "betas" not in defaults:
             names.append(type(optimizer).__name__)
@@ -243,10 +244,12 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
     def _entries(self, optimizer: Any, names: list[str]) -> list[_Entry]:
         entries: list[_Entry] = []
         momentum = _BETA1 if "betas" in getattr(optimizer, "defaults", {}) else _MOMENTUM
+        hybrid = isinstance(optimizer, HybridOptimizer)  # its parts differ: Muon's momentum, AdamW's beta1
         for group, name in zip(optimizer.param_groups, names):
             entries.append((name, group, _LR))
             if self.log_momentum:
-                entries.append((f"{name}-momentum", group, momentum))
+                entries.append((f"{name}-momentum", group, (_BETA1 if "betas" in group else _MOMENTUM) if hybrid
+                                else momentum))
             if self.log_weight_decay:
                 entries.append((f"{name}-weight_decay", group, _WEIGHT_DECAY))
         return entries

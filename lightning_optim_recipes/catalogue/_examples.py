@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["CriticGenerator", "EncoderDecoder", "TinyBert", "TinyGPT", "TinyLlama", "TinyResNet", "TinyViT"]
+__all__ = ["CriticGenerator", "EncoderDecoder", "TinyBert", "TinyGPT", "TinyLlama", "TinyResNet", "TinyViT", "UntiedGPT"]
 
 
 def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, causal: bool = False) -> torch.Tensor:
@@ -147,13 +147,15 @@ class _GPTTransformer(nn.Module):
 
 class TinyGPT(nn.Module):
     """A 2-block GPT with nanoGPT's parameter names (``transformer.wte``, ``transformer.wpe``, ``transformer.h.N``,
-    ``transformer.ln_f``; ``lm_head`` tied to ``wte``); token ids in, next-token logits out."""
+    ``transformer.ln_f``; ``lm_head`` tied to ``wte`` unless ``tied=False``); token ids in, next-token logits out."""
 
-    def __init__(self, vocab: int = 32, dim: int = 8, layers: int = 2, heads: int = 2, tokens: int = 16) -> None:
+    def __init__(self, vocab: int = 32, dim: int = 8, layers: int = 2, heads: int = 2, tokens: int = 16,
+                 tied: bool = True) -> None:
         super().__init__()
         self.transformer = _GPTTransformer(vocab, dim, layers, heads, tokens)
         self.lm_head = nn.Linear(dim, vocab, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight  # weight tying, as nanoGPT (model.py:138)
+        if tied:  # weight tying, as nanoGPT (model.py:138); the modded-nanogpt record unties them
+            self.transformer.wte.weight = self.lm_head.weight
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         t = self.transformer
@@ -284,3 +286,10 @@ class EncoderDecoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(torch.relu(self.encoder(x)))
+
+
+class UntiedGPT(TinyGPT):
+    """`TinyGPT` with its embedding and head untied, as the modded-nanogpt record trains them."""
+
+    def __init__(self) -> None:
+        super().__init__(tied=False)
