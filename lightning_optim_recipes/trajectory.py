@@ -13,7 +13,7 @@ from typing import Any, Optional, TypedDict
 
 from torch.optim.lr_scheduler import MultiStepLR
 
-from lightning_optim_recipes import cadence, hooks
+from lightning_optim_recipes import cadence, hooks, schedule_free
 from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.naming import optimizer_names
 from lightning_optim_recipes.validation import OptimizerSetup
@@ -83,7 +83,8 @@ class Recording:
     def step(self, index: int, batch_idx: int, in_turn: bool) -> None:
         """Record the lrs optimizer `index` steps with, then count the step."""
         step = self.trainer.global_step
-        for g, group in enumerate(self.setup.optimizers[index].param_groups):
+        optimizer = self.setup.optimizers[index]
+        for g, group in enumerate(optimizer.param_groups):
             name = group.get("name")
             record: ScheduleRecord = {
                 "step": step,
@@ -91,12 +92,16 @@ class Recording:
                 "batch_idx": batch_idx,
                 "optimizer": index,
                 "group": name if isinstance(name, str) else f"pg{g}",
-                "lr": group["lr"],
+                "lr": schedule_free.applied_lr(group),  # a schedule-free optimizer's built-in warm-up included
                 "name": self.names.groups[index][g] if g < len(self.names.groups[index]) else f"pg{g}",
                 "role": self.names.roles[index],
             }
             self.preview.append(record)
         self._mark(index, step)
+        if schedule_free.warmup_ends(optimizer) and (-1 - index, "warmup end") not in self._marked:
+            self._marked.add((-1 - index, "warmup end"))
+            self.preview.markers.append({"step": step, "optimizer": index, "label": "warmup end"})
+        schedule_free.count_step(optimizer)  # its own step counter, which its warm-up reads
         self.trainer.global_step = step + 1
 
     def step_scheduler(self, index: int) -> None:

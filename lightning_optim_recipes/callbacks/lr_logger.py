@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import torch
 
+from lightning_optim_recipes import schedule_free
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.errors import RecipeWarning
 from lightning_optim_recipes.naming import LearningRateLoggerError, learning_rate_names
@@ -28,8 +29,9 @@ __all__ = ["LearningRateLogger", "LearningRateLoggerError", "LearningRateLoggerW
 _INTERVALS = (None, "step", "epoch")
 _RENAMED_TOKEN = "/pg1"  # an optimizer's single group, named 'lr-SGD', becomes 'lr-SGD/pg1' when a group is added
 
-# What an entry reads from its param group (and where it keeps the value).
-_LR, _MOMENTUM, _BETA1, _WEIGHT_DECAY = range(4)
+# What an entry reads from its param group (and where it keeps the value); _APPLIED_LR: a schedule-free optimizer's
+# lr with its built-in warm-up (`schedule_free.applied_lr`).
+_LR, _MOMENTUM, _BETA1, _WEIGHT_DECAY, _APPLIED_LR = range(5)
 
 _Entry = tuple[str, dict[str, Any], int]
 
@@ -214,8 +216,9 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
     def _entries(self, optimizer: Any, names: list[str]) -> list[_Entry]:
         entries: list[_Entry] = []
         momentum = _BETA1 if "betas" in getattr(optimizer, "defaults", {}) else _MOMENTUM
+        lr = _APPLIED_LR if schedule_free.is_schedule_free(optimizer) else _LR
         for group, name in zip(optimizer.param_groups, names):
-            entries.append((name, group, _LR))
+            entries.append((name, group, lr))
             if self.log_momentum:
                 entries.append((f"{name}-momentum", group, momentum))
             if self.log_weight_decay:
@@ -228,6 +231,9 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
         for name, group, what in entries:
             if what == _LR:
                 value = group["lr"]
+                lrs[name].append(value)
+            elif what == _APPLIED_LR:
+                value = schedule_free.applied_lr(group)
                 lrs[name].append(value)
             elif what == _WEIGHT_DECAY:
                 value = decays[name] = group.get("weight_decay", 0)
