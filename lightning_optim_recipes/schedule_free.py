@@ -175,7 +175,7 @@ def applied_lr(group: dict[str, Any]) -> float:
         0.005
     """
     lr = group["lr"]
-    return lr * warmup_factor(group) if "k" in group else lr
+    return lr * warmup_factor(group) if "k" in group and "weight_sum" in group else lr
 
 
 def warmup_ends(optimizer: Any) -> bool:

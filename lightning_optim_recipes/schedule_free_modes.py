@@ -75,6 +75,13 @@ class ScheduleFreeModes(*callback_bases()):  # type: ignore[misc]
     #: What the checks before training look for (`schedule_free.HANDLES_MODES`).
     handles_schedule_free_modes = True
 
+    # Lightning calls every callback's hook on every batch unless it is not callable: the base class's empty hooks
+    # would cost each batch a dispatch (with its profiler context). The modes change only at the boundaries.
+    on_train_batch_start = on_train_batch_end = on_before_backward = on_after_backward = None
+    on_before_optimizer_step = on_before_zero_grad = None
+    on_validation_batch_start = on_validation_batch_end = on_test_batch_start = on_test_batch_end = None
+    on_predict_batch_start = on_predict_batch_end = None
+
     def __init__(self, bn_recompute_batches: int = 0,
                  bn_forward: Optional[Callable[[Any, Any], Any]] = None) -> None:
         if isinstance(bn_recompute_batches, bool) or not isinstance(bn_recompute_batches, int) or \

@@ -98,6 +98,7 @@ class Recording:
             }
             self.preview.append(record)
         self._mark(index, step)
+        # a schedule-free optimizer's built-in warm-up (keyed apart from the schedulers' indices)
         if schedule_free.warmup_ends(optimizer) and (-1 - index, "warmup end") not in self._marked:
             self._marked.add((-1 - index, "warmup end"))
             self.preview.markers.append({"step": step, "optimizer": index, "label": "warmup end"})
