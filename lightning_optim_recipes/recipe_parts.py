@@ -188,12 +188,12 @@ def builtin_warmup(optimizer_cls: type, fraction: Any, kwargs: Mapping[str, Any]
     if "warmup_steps" not in inspect.signature(optimizer_cls).parameters:
         raise RecipeError(
             f"{label.capitalize()} has 'warmup_fraction', the share of the run an optimizer's built-in warm-up spans,"
-            f" but {name} has no `warmup_steps`: warm it up with a scheduler instead, e.g. 'scheduler': {{'type':"
+            f" but {name} has no `warmup_steps`: use a scheduler's warm-up instead, e.g. 'scheduler': {{'type':"
             " 'warmup_cosine', 'warmup_fraction': 0.05}."
         )
     if "warmup_steps" in kwargs:
         raise RecipeError(f"{label.capitalize()} gives {name}'s warm-up twice, as 'warmup_fraction' and as"
-                          " optimizer_kwargs' 'warmup_steps': keep one.")
+                          " optimizer_kwargs' 'warmup_steps': remove one of them.")
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
         raise RecipeError(f"{label.capitalize()}'s 'warmup_fraction' must be in [0, 1) (a share of the run), got"
                           f" {fraction!r}.")

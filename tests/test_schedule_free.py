@@ -138,11 +138,11 @@ def test_a_recipe_names_a_schedule_free_optimizer(name, caplog):
 @pytest.mark.parametrize(("recipe", "trainer", "message"), [
     ({"optimizer": "AdamW", "warmup_fraction": 0.1}, RUN,
      r"^The recipe has 'warmup_fraction', the share of the run an optimizer's built-in warm-up spans, but AdamW has"
-     r" no `warmup_steps`: warm it up with a scheduler instead, e\.g\. 'scheduler': \{'type': 'warmup_cosine',"
+     r" no `warmup_steps`: use a scheduler's warm-up instead, e\.g\. 'scheduler': \{'type': 'warmup_cosine',"
      r" 'warmup_fraction': 0\.05\}\.$"),
     ({"optimizer": "AdamWScheduleFree", "warmup_fraction": 0.1, "optimizer_kwargs": {"warmup_steps": 5}}, RUN,
      r"^The recipe gives AdamWScheduleFree's warm-up twice, as 'warmup_fraction' and as optimizer_kwargs'"
-     r" 'warmup_steps': keep one\.$"),
+     r" 'warmup_steps': remove one of them\.$"),
     ({"optimizer": "AdamWScheduleFree", "warmup_fraction": 1.5}, RUN,
      r"^The recipe's 'warmup_fraction' must be in \[0, 1\) \(a share of the run\), got 1\.5\.$"),
     ({"optimizer": "AdamWScheduleFree", "warmup_fraction": 0.1}, None,

@@ -21,8 +21,8 @@ PACKAGE = Source(
 
 SCHEDULEFREE_ADAMW = register(RecipeEntry(
     name="schedulefree-adamw",
-    summary="Schedule-free AdamW: lr 0.0025, betas (0.9, 0.999), no scheduler, a built-in linear warm-up over 2% of"
-            " the run, the iterates averaged; evaluated and saved at the average (ScheduleFreeModes)",
+    summary="Schedule-free AdamW: lr 0.0025, betas (0.9, 0.999), no scheduler: a built-in warm-up over 2% of the run,"
+            " then the iterates averaged",
     source=Source(
         authors="Defazio, Yang, Mehta, Mishchenko, Khaled, Cutkosky",
         year=2024,
