@@ -1,7 +1,8 @@
 """The cost of `ScheduleFreeModes` against the same mode switches written by hand in the module.
 
 A tiny MLP trains with `schedulefree.AdamWScheduleFree` on CPU, validating and saving a checkpoint after every epoch,
-under three set-ups interleaved and repeated in one process (drift affects all alike):
+under three set-ups interleaved and repeated in one process (drift affects all alike; their order rotates from one
+round to the next):
 
 - "by hand": the module's own hooks call ``optimizer.eval()`` at ``on_validation_start`` (the epoch's checkpoint
   follows the validation, in eval mode) and ``on_train_end``, ``optimizer.train()`` at ``on_train_start`` and
@@ -116,8 +117,10 @@ def main() -> None:
     }
     steps: dict[str, list[float]] = {name: [] for name in setups}
     fits: dict[str, list[float]] = {name: [] for name in setups}
+    names = list(setups)
     for repeat in range(args.repeats + 1):  # the first round warms up and is dropped
-        for name, (module, callbacks) in setups.items():
+        for name in names[repeat % 3:] + names[:repeat % 3]:  # each set-up takes each place in the round in turn
+            module, callbacks = setups[name]
             timer = StepTimer()
             with tempfile.TemporaryDirectory() as root:
                 trainer = pl.Trainer(
