@@ -57,6 +57,12 @@ $(VENV)/.test: $(VENV)/.torch $(SETUP_FILES)
 	@touch $(VENV)/.demo $@
 	$(call say,done)
 
+$(VENV)/.benchmark: $(VENV)/.torch $(SETUP_FILES)
+	$(call say,installing the package and the benchmarks' extras)
+	$(call install_package,demo$(comma)schedulefree)
+	@touch $@
+	$(call say,done)
+
 $(VENV)/.docs: $(VENV)/.torch $(SETUP_FILES)
 	$(call say,installing the package and the docs extras)
 	$(call install_package,docs)
@@ -80,11 +86,12 @@ docs: $(VENV)/.docs
 	@$(PY) -m sphinx -q -E -W --keep-going -b html docs docs/_build/html
 	$(call say,done: docs/_build/html/index.html)
 
-benchmark: $(VENV)/.demo
+benchmark: $(VENV)/.benchmark
 	$(PY) benchmarks/callbacks_overhead.py
 	$(PY) benchmarks/alternating_overhead.py
 	$(PY) benchmarks/param_groups_scale.py
 	$(PY) benchmarks/hybrid_step.py
+	$(PY) benchmarks/schedule_free_overhead.py
 
 clean:
 	rm -rf $(VENV) demo_out *.egg-info .mypy_cache docs/_build docs/_generated docs/api docs/notebooks

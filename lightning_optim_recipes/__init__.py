@@ -3,7 +3,8 @@
 Param groups with weight decay where it belongs (and layer-wise lr decay), Muon beside AdamW in one optimizer, schedulers with an explicit cadence, a
 catalogue of cited paper recipes, a validator for every `configure_optimizers` form, mixins (declarative recipes,
 Lightning 1.x multi-optimizer modules and WGAN-style alternation on Lightning 2.x), callbacks that log learning rates
-and check every scheduler's cadence, and previews of the schedule before training.
+and check every scheduler's cadence, schedule-free optimizers switched between train and eval mode at every boundary,
+and previews of the schedule before training.
 """
 
 import warnings as _warnings
@@ -17,6 +18,7 @@ from lightning_optim_recipes.callbacks import (  # noqa: E402
     ConfigureOptimizersCheck,
     LearningRateLogger,
     OptimizerCadence,
+    ScheduleFreeModes,
     SchedulerCadence,
     SchedulerCadenceCheck,
 )
@@ -70,6 +72,7 @@ __all__ = [
     "ResumeFrom",
     "ResumeReport",
     "SchedulePreview",
+    "ScheduleFreeModes",
     "ScheduleRecord",
     "SchedulerCadence",
     "SchedulerCadenceCheck",

@@ -2,20 +2,22 @@
 
 The mixins (`OptimRecipeMixin`, `AlternatingOptimizersMixin`) and the checking callbacks (`ConfigureOptimizersCheck`,
 `SchedulerCadenceCheck`) all call `configured`: the checks that need the run (`lightning_optim_recipes.fit_checks`),
-then the resume reconciliation when the fit resumes from a checkpoint (`lightning_optim_recipes.resume`). One call,
-so that every entry point checks the same things in the same order.
+the schedule-free checks (`check_schedule_free`), then the resume reconciliation when the fit resumes from a
+checkpoint (`lightning_optim_recipes.resume`). One call, so that every entry point checks the same things in the same
+order.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional
 
-from lightning_optim_recipes import cadence, fit_checks
+from lightning_optim_recipes import cadence, fit_checks, schedule_free
 from lightning_optim_recipes.resume.reconcile import on_configured
 from lightning_optim_recipes.resume.state import ResumeReport
+from lightning_optim_recipes.standin import StandInTrainer
 from lightning_optim_recipes.validation import OptimizerSetup
 
-__all__ = ["configured"]
+__all__ = ["check_schedule_free", "configured"]
 
 
 def configured(module: Any, setup: OptimizerSetup, trainer: Any, *, loop: Optional[cadence.Loop] = None,
@@ -35,4 +37,21 @@ def configured(module: Any, setup: OptimizerSetup, trainer: Any, *, loop: Option
         The resume's `ResumeReport`, or None when the fit does not resume.
     """
     fit_checks.check_before_training(setup, trainer, module, loop=loop, at=at)
+    check_schedule_free(module, setup, trainer, at=at)
     return on_configured(module, setup, trainer, own=own_resume, loop=loop, at=at)
+
+
+def check_schedule_free(module: Any, setup: OptimizerSetup, trainer: Any, *, at: Any = None) -> None:
+    """A schedule-free optimizer in a run whose callbacks do not switch its train and eval modes: warn so, and about
+    a scheduler attached to it. A run with `ScheduleFreeModes` is left to it (it checks at fit start); in a preview
+    (the stand-in Trainer) the real run's callbacks are unknown: only the scheduler is checked."""
+    if not any(schedule_free.is_schedule_free(o) for o in setup.optimizers):
+        return
+    callbacks = getattr(trainer, "callbacks", None) if trainer is not None else None
+    if schedule_free.handler(callbacks) is not None or not getattr(trainer, "is_global_zero", True):
+        return
+    at = at if at is not None else fit_checks.user_line(module)
+    schedulers = [(s.scheduler, s.optimizer_index, s.name) for s in setup.schedulers]
+    schedule_free.warn_schedulers(setup.optimizers, schedulers, at=at)
+    if isinstance(callbacks, list) and not isinstance(trainer, StandInTrainer):
+        schedule_free.warn_unhandled(setup.optimizers, module, at=at)

@@ -283,7 +283,7 @@ def _kind(entries: list[tuple[str, nn.Module, nn.Parameter]], heads: Mapping[int
             out = param.shape[0]
             return "hidden", f"conv kernel, Muon on its 2-D view {out}x{math.prod(param.shape[1:])} (conv_view)"
         if conv:
-            return "tensor", f"ndim>2: conv kernel (conv_view=True runs Muon on its 2-D view)"
+            return "tensor", "ndim>2: conv kernel (conv_view=True runs Muon on its 2-D view)"
         return "tensor", "ndim>2: stacked weights (torch's Muon orthogonalizes 2-D matrices only)"
     return "hidden", "2-D weight of a hidden layer"
 

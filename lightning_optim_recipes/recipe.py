@@ -22,6 +22,8 @@ with its cadence, and what the run applies around it::
                                                                          # `scheduled`; `warmup_start: unscaled`
                                                                          # starts the warm-up at the lr before
                                                                          # lr_scaling (Goyal et al.)
+    warmup_fraction: 0.02        # instead of a scheduler, for an optimizer with a built-in warm-up (schedule-free,
+                                 #   `optimizer: AdamWScheduleFree`): its `warmup_steps`, as a share of the run
     gradient_clip_val: 1.0       # applied by the mixins when the Trainer sets none
     values: {gradient_penalty: 10.0}     # numbers for the user's own loss (`OptimRecipeMixin.recipe_values`)
 
@@ -74,6 +76,7 @@ from lightning_optim_recipes.no_decay import NoDecayRule
 from lightning_optim_recipes.param_groups import param_groups
 from lightning_optim_recipes.recipe_parts import (
     SCHEDULER_FACTORIES,
+    builtin_warmup,
     global_batch_size,
     no_decay_rule,
     optimizer_class,
@@ -86,7 +89,8 @@ __all__ = ["SCHEDULER_FACTORIES", "Recipe", "configure_from_recipe", "global_bat
 
 #: The keys of one optimizer's recipe (at the top level, or under ``optimizers``).
 OPTIMIZER_KEYS = ("optimizer", "lr", "lr_scaling", "weight_decay", "optimizer_kwargs", "no_decay", "overrides",
-                  "layer_decay", "layer_rule", "scheduler", "gradient_clip_val", "gradient_clip_algorithm", "hybrid")
+                  "layer_decay", "layer_rule", "scheduler", "warmup_fraction", "gradient_clip_val",
+                  "gradient_clip_algorithm", "hybrid")
 #: The keys of ``hybrid``: the optimizer beside Muon, and how `muon_split` splits the parameters.
 HYBRID_KEYS = ("optimizer", "lr", "weight_decay", "optimizer_kwargs", "groups", "overrides", "head", "conv_view")
 RECIPE_KEYS = ("recipe",) + OPTIMIZER_KEYS + ("batch_size", "values", "optimizers", "alternation",
@@ -109,6 +113,7 @@ class Recipe(TypedDict, total=False):
     layer_decay: float
     layer_rule: str
     scheduler: Optional[dict[str, Any]]
+    warmup_fraction: float
     gradient_clip_val: float
     gradient_clip_algorithm: str
     values: dict[str, Any]
@@ -303,6 +308,8 @@ def _build(module: nn.Module, spec: Mapping[str, Any], recipe: Mapping[str, Any]
             f" overrides it: write it beside 'optimizer' instead, {{{key!r}: {kwargs[key]!r}}}, and remove it from"
             " optimizer_kwargs."
         )
+    if spec.get("warmup_fraction") is not None:  # a schedule-free optimizer's built-in warm-up, sized by the run
+        kwargs["warmup_steps"] = builtin_warmup(optimizer_cls, spec["warmup_fraction"], kwargs, trainer, label)
     betas = kwargs.get("betas")
     if isinstance(betas, (list, tuple)):  # YAML has no tuples, and writes 0.0 as 0: torch wants a pair of floats
         kwargs["betas"] = tuple(float(b) if isinstance(b, int) and not isinstance(b, bool) else b for b in betas)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from lightning_optim_recipes import schedule_free
 from lightning_optim_recipes._checks import check_keys, count
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, POSITION_TOKEN_NAMES, NoDecayRule
@@ -31,8 +32,8 @@ from lightning_optim_recipes.schedulers import (
     warmup_stable_decay,
 )
 
-__all__ = ["CADENCE_KEYS", "SCHEDULER_FACTORIES", "global_batch_size", "no_decay_rule", "optimizer_class", "say",
-           "scaled_lr", "scheduler_config"]
+__all__ = ["CADENCE_KEYS", "SCHEDULER_FACTORIES", "builtin_warmup", "global_batch_size", "no_decay_rule",
+           "optimizer_class", "say", "scaled_lr", "scheduler_config"]
 
 
 CADENCE_KEYS = ("interval", "frequency", "monitor", "name", "strict")
@@ -153,17 +154,62 @@ def optimizer_class(spec: Any) -> type:
                 " an optimizer class there (e.g. 'AdamW' or 'my_package.optim.Lion'); a recipe calls nothing else."
             )
         return found
+    if spec in schedule_free.OPTIMIZERS:
+        return _schedule_free_class(spec)
     choices = sorted(
         name
         for name, obj in vars(torch.optim).items()
         if inspect.isclass(obj) and issubclass(obj, torch.optim.Optimizer) and obj is not torch.optim.Optimizer
     )
     if spec not in choices:
-        close = [c for c in choices if c.lower() == spec.lower()]
-        close = close or difflib.get_close_matches(spec, choices, n=1, cutoff=0.5)
+        known = choices + list(schedule_free.OPTIMIZERS)
+        close = [c for c in known if c.lower() == spec.lower()]
+        close = close or difflib.get_close_matches(spec, known, n=1, cutoff=0.5)
         hint = f"Did you mean {close[0]!r}? " if close else ""
-        raise RecipeError(f"Unknown optimizer {spec!r}. {hint}Expected one of {choices} or a dotted path.")
+        raise RecipeError(f"Unknown optimizer {spec!r}. {hint}Expected one of {choices}, a schedule-free optimizer of"
+                          f" the `schedulefree` package ({', '.join(schedule_free.OPTIMIZERS)}) or a dotted path.")
     return getattr(torch.optim, spec)
+
+
+def _schedule_free_class(name: str) -> type:
+    """``schedulefree.<name>``, or a `RecipeError` that names the extra to install."""
+    try:
+        module = importlib.import_module("schedulefree")
+    except ImportError as err:
+        raise RecipeError(
+            f"The recipe's optimizer {name!r} is a schedule-free optimizer of the `schedulefree` package, which is not"
+            f" installed: {schedule_free.EXTRA} (or `pip install schedulefree`)."
+        ) from err
+    return getattr(module, name)  # type: ignore[no-any-return]
+
+
+def builtin_warmup(optimizer_cls: type, fraction: Any, kwargs: Mapping[str, Any], trainer: Any, label: str) -> int:
+    """The ``warmup_steps`` of an optimizer with a built-in warm-up (schedule-free) for the recipe's
+    ``'warmup_fraction'``: that share of the run's optimizer steps (``trainer.estimated_stepping_batches``)."""
+    name = optimizer_cls.__name__
+    if "warmup_steps" not in inspect.signature(optimizer_cls).parameters:
+        raise RecipeError(
+            f"{label.capitalize()} has 'warmup_fraction', the share of the run an optimizer's built-in warm-up spans,"
+            f" but {name} has no `warmup_steps`: use a scheduler's warm-up instead, e.g. 'scheduler': {{'type':"
+            " 'warmup_cosine', 'warmup_fraction': 0.05}."
+        )
+    if "warmup_steps" in kwargs:
+        raise RecipeError(f"{label.capitalize()} gives {name}'s warm-up twice, as 'warmup_fraction' and as"
+                          " optimizer_kwargs' 'warmup_steps': remove one of them.")
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise RecipeError(f"{label.capitalize()}'s 'warmup_fraction' must be in [0, 1) (a share of the run), got"
+                          f" {fraction!r}.")
+    total = getattr(trainer, "estimated_stepping_batches", None) if trainer is not None else None
+    if not isinstance(total, (int, float)) or isinstance(total, bool) or total == float("inf") or total < 1:
+        raise RecipeError(
+            f"{label.capitalize()}'s 'warmup_fraction' is a share of the run, whose length the Trainer gives"
+            f" (`estimated_stepping_batches`, here {total!r}): build it inside `configure_optimizers` of a run with"
+            " `max_epochs` or `max_steps`, or give the warm-up in steps, optimizer_kwargs {'warmup_steps': 500}."
+        )
+    steps = int(round(fraction * int(total)))
+    say(f"{label}: {name}'s built-in warm-up over {steps} of the run's {int(total)} optimizer steps"
+        f" (warmup_fraction {fraction:g})")
+    return steps
 
 
 def _kind(obj: Any) -> str:
@@ -288,8 +334,9 @@ def _import(path: str, what: str) -> Any:
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
+        extra = f" ({schedule_free.EXTRA})" if module_name.partition(".")[0] == "schedulefree" else ""
         raise RecipeError(
             f"Cannot import the {what} {path!r}: {err}. Fix the dotted path (`package.module.Name`) or install the"
-            " package that provides it."
+            f" package that provides it{extra}."
         ) from err
 

@@ -15,7 +15,7 @@ from typing import Any, Optional, TypedDict
 
 from torch.optim.lr_scheduler import MultiStepLR
 
-from lightning_optim_recipes import cadence, hooks
+from lightning_optim_recipes import cadence, hooks, schedule_free
 from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.naming import optimizer_names
 from lightning_optim_recipes.validation import OptimizerSetup
@@ -153,12 +153,13 @@ class Recording(Replay):
     def observe(self, index: int, batch_idx: int) -> None:
         """Record the lrs optimizer `index` steps with."""
         step = self.trainer.global_step
-        groups = self.setup.optimizers[index].param_groups
+        optimizer = self.setup.optimizers[index]
+        groups = optimizer.param_groups
         if len(groups) != len(self.names.groups[index]):  # a group added during training (`BackboneFinetuning`)
             self.names = optimizer_names(self.setup.schedulers, self.setup.optimizers, self.names.roles)
         names = self.names.groups[index]
         role = self.names.roles[index]
-        for g, group in enumerate(self.setup.optimizers[index].param_groups):
+        for g, group in enumerate(groups):
             name = group.get("name")
             record: ScheduleRecord = {
                 "step": step,
@@ -166,12 +167,17 @@ class Recording(Replay):
                 "batch_idx": batch_idx,
                 "optimizer": index,
                 "group": name if isinstance(name, str) else f"pg{g}",
-                "lr": group["lr"],
+                "lr": schedule_free.applied_lr(group),  # a schedule-free optimizer's built-in warm-up included
                 "name": names[g] if g < len(names) else f"pg{g}",
                 "role": role,
             }
             self.preview.append(record)
         self._mark(index, step)
+        # a schedule-free optimizer's built-in warm-up (keyed apart from the schedulers' indices)
+        if schedule_free.warmup_ends(optimizer) and (-1 - index, "warmup end") not in self._marked:
+            self._marked.add((-1 - index, "warmup end"))
+            self.preview.markers.append({"step": step, "optimizer": index, "label": "warmup end"})
+        schedule_free.count_step(optimizer)  # its own step counter, which its warm-up reads
 
     def _mark(self, index: int, step: int) -> None:
         for k, spec in enumerate(self.setup.schedulers):

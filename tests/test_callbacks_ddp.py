@@ -1,7 +1,8 @@
 """Both callbacks under ``strategy="ddp"`` with 2 CPU processes (gloo), for `OptimRecipeMixin`, for
 `AlternatingOptimizersMixin` (n_critic 2:1 frequency dicts) and for a Muon `HybridOptimizer` recipe: every rank sees the same lrs and makes the same
 alternation choices, `SchedulerCadenceCheck` raises no `CadenceError` on either rank and reports the same counts,
-and the logs are written once: only rank 0 writes ``metrics.csv`` and ``cadence_report.csv``.
+and the logs are written once: only rank 0 writes ``metrics.csv`` and ``cadence_report.csv``. A third fit trains a
+schedule-free recipe with validation and checkpoints: `ScheduleFreeModes` switches the modes on both ranks.
 
 Lightning's "ddp" launches rank 1 by re-running the command line, so the test writes one script to `tmp_path` that
 runs both fits (the second Trainer reuses the processes of the first), and each rank writes what it saw as JSON.
@@ -19,7 +20,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import NAMESPACE
 
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 
@@ -112,6 +112,32 @@ SCRIPT = textwrap.dedent(
             "counts": list(getattr(model, "optimizer_step_counts", [])),
             "weights": [p.detach().flatten().tolist() for p in model.parameters()],
         }
+
+    class ScheduleFree(OptimRecipeMixin, TinyRegressor):  # the mixin adds ScheduleFreeModes
+        optim_recipe = {"optimizer": "AdamWScheduleFree", "lr": 0.05, "optimizer_kwargs": {"warmup_steps": 3}}
+
+        def validation_step(self, batch, batch_idx):
+            x, y = batch
+            self.log("val_loss", nn.functional.mse_loss(self(x), y), sync_dist=True)
+
+        def on_before_optimizer_step(self, optimizer):
+            self.seen = getattr(self, "seen", [])
+            self.seen.append([optimizer.param_groups[0]["train_mode"], optimizer.param_groups[0]["k"]])
+
+
+    torch.manual_seed(0)
+    model = ScheduleFree()
+    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=f"{root}/ckpt-schedulefree", save_top_k=-1)
+    trainer = pl.Trainer(
+        accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, logger=False, callbacks=[checkpoints],
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=root, num_sanity_val_steps=0,
+    )
+    trainer.fit(model, loader(8), loader(2))
+    result["schedulefree"] = {
+        "seen": model.seen, "train_mode": trainer.optimizers[0].param_groups[0]["train_mode"],
+        "weights": {n: p.tolist() for n, p in model.named_parameters()},
+        "callbacks": [type(c).__name__ for c in trainer.callbacks],
+    }
     with open(f"{root}/rank{rank}.json", "w") as f:
         json.dump(result, f)
 
@@ -202,6 +228,24 @@ def test_hybrid_optimizer_same_weights_and_lrs_on_every_rank(ddp_run):
     names = ["lr-Muon/hidden", "lr-AdamW/head", "lr-AdamW/head/no_decay", "lr-AdamW/scalar/no_decay"]
     for step, row in enumerate(rows):
         assert [float(row[name]) for name in names] == [0.02 * 0.5**step] + [0.001 * 0.5**step] * 3
+
+
+def test_schedule_free_modes_on_every_rank(ddp_run):
+    """`ScheduleFreeModes` (added by the mixin) switches the modes on both ranks: train mode for every step, the
+    same evaluation weights after fit on both, and rank 0's checkpoints hold them in eval mode."""
+    import torch
+
+    root, ranks = ddp_run
+    sf0, sf1 = ranks[0]["schedulefree"], ranks[1]["schedulefree"]
+    assert sf0["callbacks"].count("ScheduleFreeModes") == 1
+    assert sf0["seen"] == sf1["seen"] == [[True, k] for k in range(8)]  # 4 steps per epoch and rank
+    assert sf0["weights"] == sf1["weights"] and sf0["train_mode"] is sf1["train_mode"] is False
+    saved = torch.load(root / "ckpt-schedulefree" / "epoch=1-step=8.ckpt", weights_only=False)
+    assert [g["train_mode"] for g in saved["optimizer_states"][0]["param_groups"]] == [False, False]
+    for name, value in sf0["weights"].items():  # the last save, then the end of fit: the same evaluation weights
+        assert torch.allclose(saved["state_dict"][name], torch.tensor(value), rtol=1e-5, atol=1e-6), name
+    assert sorted(p.name for p in (root / "ckpt-schedulefree").iterdir()) == ["epoch=0-step=4.ckpt",
+                                                                             "epoch=1-step=8.ckpt"]
 
 
 def test_logs_written_once(ddp_run):

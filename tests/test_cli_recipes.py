@@ -16,19 +16,20 @@ import pytest
 from lightning_optim_recipes.__main__ import main
 
 LISTING = """\
-12 recipes (python -m lightning_optim_recipes recipes NAME shows one):
-  bert-finetune    BERT fine-tuning: AdamW 5e-5 (of 5e-5, 3e-5, 2e-5), decay 0.01 but not on biases and LayerNorm, 10% warm-up, linear to 0
-  dcgan            DCGAN: Adam 2e-4, beta1 0.5, for both networks, one discriminator step per generator step
-  deit             DeiT: AdamW 5e-4 x batch/512, weight decay 0.05, 5 warm-up epochs, cosine to 1e-5
-  encoder-decoder  Two networks, two learning rates: Adam, encoder 1e-4, decoder 1e-3, weight decay 1e-6 only where it belongs, halved after epoch 2000
-  gpt-pretrain     GPT-3 pre-training: AdamW 6e-4, betas (0.9, 0.95), eps 1e-8, decay 0.1, clip 1.0, warm-up, cosine to 10% over 260/300 of the run, then held
-  llama-pretrain   LLaMA pre-training: AdamW 3e-4, betas (0.9, 0.95), decay 0.1, clip 1.0, 2,000 warm-up steps, cosine to 10%
-  mae-finetune     MAE fine-tuning: AdamW, base lr 1e-3 x batch/256, decay 0.05, layer-wise lr decay 0.75, 5 warm-up epochs, cosine
-  modded-nanogpt   The NanoGPT speedrun record #21 (2.933 min): Muon lr 0.05, momentum 0.95, Nesterov; Adam betas (0.8, 0.95), eps 1e-10, head 0.008, embeddings 0.6, scalars 0.04; no warm-up, the last 40% decaying to 10%
-  muon-moonlight   Moonlight: Muon with its update RMS matched to AdamW's (adjust_lr_fn 'match_rms_adamw'), so one lr 4.2e-4 and weight decay 0.1 for Muon and AdamW (betas (0.9, 0.95)); 2,000 warm-up steps, cosine to 10%
-  resnet-imagenet  ResNet on ImageNet (Goyal et al.): SGD Nesterov 0.9, lr 0.1 x batch/256, decay 1e-4 (none on BN), 5 warm-up epochs, / 10 at epochs 30, 60, 80 of 90
-  ttur             Two time-scale update rule as SAGAN uses it: Adam betas (0, 0.9), critic lr 4e-4, generator lr 1e-4, 1:1
-  wgan-gp          WGAN with gradient penalty: Adam 1e-4, betas (0, 0.9), 5 critic steps per generator step, penalty 10
+13 recipes (python -m lightning_optim_recipes recipes NAME shows one):
+  bert-finetune       BERT fine-tuning: AdamW 5e-5 (of 5e-5, 3e-5, 2e-5), decay 0.01 but not on biases and LayerNorm, 10% warm-up, linear to 0
+  dcgan               DCGAN: Adam 2e-4, beta1 0.5, for both networks, one discriminator step per generator step
+  deit                DeiT: AdamW 5e-4 x batch/512, weight decay 0.05, 5 warm-up epochs, cosine to 1e-5
+  encoder-decoder     Two networks, two learning rates: Adam, encoder 1e-4, decoder 1e-3, weight decay 1e-6 only where it belongs, halved after epoch 2000
+  gpt-pretrain        GPT-3 pre-training: AdamW 6e-4, betas (0.9, 0.95), eps 1e-8, decay 0.1, clip 1.0, warm-up, cosine to 10% over 260/300 of the run, then held
+  llama-pretrain      LLaMA pre-training: AdamW 3e-4, betas (0.9, 0.95), decay 0.1, clip 1.0, 2,000 warm-up steps, cosine to 10%
+  mae-finetune        MAE fine-tuning: AdamW, base lr 1e-3 x batch/256, decay 0.05, layer-wise lr decay 0.75, 5 warm-up epochs, cosine
+  modded-nanogpt      The NanoGPT speedrun record #21 (2.933 min): Muon lr 0.05, momentum 0.95, Nesterov; Adam betas (0.8, 0.95), eps 1e-10, head 0.008, embeddings 0.6, scalars 0.04; no warm-up, the last 40% decaying to 10%
+  muon-moonlight      Moonlight: Muon with its update RMS matched to AdamW's (adjust_lr_fn 'match_rms_adamw'), so one lr 4.2e-4 and weight decay 0.1 for Muon and AdamW (betas (0.9, 0.95)); 2,000 warm-up steps, cosine to 10%
+  resnet-imagenet     ResNet on ImageNet (Goyal et al.): SGD Nesterov 0.9, lr 0.1 x batch/256, decay 1e-4 (none on BN), 5 warm-up epochs, / 10 at epochs 30, 60, 80 of 90
+  schedulefree-adamw  Schedule-free AdamW: lr 0.0025, betas (0.9, 0.999), no scheduler: a built-in warm-up over 2% of the run, then the iterates averaged
+  ttur                Two time-scale update rule as SAGAN uses it: Adam betas (0, 0.9), critic lr 4e-4, generator lr 1e-4, 1:1
+  wgan-gp             WGAN with gradient penalty: Adam 1e-4, betas (0, 0.9), 5 critic steps per generator step, penalty 10
 """
 
 DEIT_PAGE = """\
@@ -156,11 +157,12 @@ def test_a_gan_recipe_shows_each_optimizer_by_its_role(capsys):
 @pytest.mark.parametrize(("argv", "error"), [
     (["recipes", "bert-finetun"], "error: Unknown recipe 'bert-finetun': did you mean 'bert-finetune'? the catalogue"
      " has 'bert-finetune', 'dcgan', 'deit', 'encoder-decoder', 'gpt-pretrain', 'llama-pretrain', 'mae-finetune',"
-     " 'modded-nanogpt', 'muon-moonlight', 'resnet-imagenet', 'ttur', 'wgan-gp' (`list_recipes()`, or `python -m"
-     " lightning_optim_recipes recipes`).\n"),
+     " 'modded-nanogpt', 'muon-moonlight', 'resnet-imagenet', 'schedulefree-adamw', 'ttur', 'wgan-gp' (`list_recipes()`,"
+     " or `python -m lightning_optim_recipes recipes`).\n"),
     (["recipes", "xyz"], "error: Unknown recipe 'xyz': the catalogue has 'bert-finetune', 'dcgan', 'deit',"
      " 'encoder-decoder', 'gpt-pretrain', 'llama-pretrain', 'mae-finetune', 'modded-nanogpt', 'muon-moonlight',"
-     " 'resnet-imagenet', 'ttur', 'wgan-gp' (`list_recipes()`, or `python -m lightning_optim_recipes recipes`).\n"),
+     " 'resnet-imagenet', 'schedulefree-adamw', 'ttur', 'wgan-gp' (`list_recipes()`, or `python -m"
+     " lightning_optim_recipes recipes`).\n"),
     (["recipes", "--out", "lr.png"], "error: --out previews one recipe: name it, e.g. `recipes deit --out ...`.\n"),
 ])
 def test_errors_exit_with_1_and_a_message(argv, error, capsys):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import sys
 import types
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from lightning_optim_recipes.schedules import (
 )
 
 FOUNDATION = ("_checks", "no_decay", "param_groups", "param_checks", "layer_decay", "schedules", "schedulers", "validation",
-              "recipe", "recipe_parts",
+              "recipe", "recipe_parts", "schedule_free",
               "mixins.recipe_mixin", "catalogue._registry")
 
 #: Says what to change: an imperative, or the requirement the value breaks together with the accepted values.
@@ -102,6 +103,13 @@ class NoRecipe(OptimRecipeMixin, pl.LightningModule):
 
 def _recipe(**recipe):
     return lambda: configure_from_recipe(model(), recipe)
+
+
+def _without_schedulefree() -> None:
+    """A recipe naming schedulefree's optimizer where `import schedulefree` fails (the extra not installed)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "schedulefree", None)
+        configure_from_recipe(model(), {"lr": 1e-3, "optimizer": "SGDScheduleFree"})
 
 
 def _w(m: nn.Sequential) -> torch.Tensor:
@@ -215,6 +223,16 @@ CASES = [
     ("recipe-scheduler-name", _recipe(lr=1e-3, scheduler={"type": "cosin"}), "'cosin'"),
     ("recipe-scheduler-options", _recipe(lr=1e-3, scheduler={"type": "StepLR", "stepsize": 3}), "'stepsize'"),
     ("recipe-import", _recipe(lr=1e-3, optimizer="torch.optim.NoSuchOptimizer"), "'torch.optim.NoSuchOptimizer'"),
+    ("recipe-schedulefree-missing", _without_schedulefree, "'SGDScheduleFree'"),
+    ("recipe-warmup-fraction-no-warmup", _recipe(lr=1e-3, optimizer="AdamW", warmup_fraction=0.1), "`warmup_steps`"),
+    ("recipe-warmup-twice", _recipe(lr=1e-3, optimizer="AdamWScheduleFree", warmup_fraction=0.1,
+                                    optimizer_kwargs={"warmup_steps": 3}), "'warmup_steps'"),
+    ("recipe-warmup-fraction-range", _recipe(lr=1e-3, optimizer="AdamWScheduleFree", warmup_fraction=1.5), "got 1.5"),
+    ("recipe-warmup-fraction-no-run", _recipe(lr=1e-3, optimizer="AdamWScheduleFree", warmup_fraction=0.1),
+     "here None"),
+    ("bn-recompute-batch", lambda: lor.schedule_free.forward_inputs(nn.Linear(2, 2), {"x": 1}), "a dict batch"),
+    ("bn-recompute-batches", lambda: lor.ScheduleFreeModes(bn_recompute_batches=-1), "got -1"),
+    ("bn-forward", lambda: lor.ScheduleFreeModes(bn_forward=3), "got 3"),
     # recipe_mixin
     ("mixin-no-recipe", lambda: NoRecipe().configure_optimizers(), "NoRecipe"),
     ("warmup-decay", lambda: warmup_schedule(2, 5, decay="exponential"), "'exponential'"),

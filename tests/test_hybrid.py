@@ -333,7 +333,6 @@ def test_one_forward_and_backward_per_batch_both_parts_step_every_accumulated_st
 def test_a_scheduler_moves_both_parts_lrs_with_their_ratio_kept(tmp_path):
     model = GPT()
     fit(tmp_path, model, batches=6)  # warmup_linear: 2 warm-up steps of 6, then linear to 0 at the last step
-    multipliers = [0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
     muon = [lrs for name, _, lrs in model.steps if name == "Muon"]
     adamw = [lrs for name, _, lrs in model.steps if name == "AdamW"]
     assert [lrs[0] for lrs in muon] == pytest.approx([0.01, 0.02, 0.015, 0.01, 0.005, 0.0], abs=1e-15)

@@ -128,8 +128,8 @@ def test_scheduler_types(scheduler, kind, cadence):
         ({"lr": 0.1, "weight_decy": 0.1},
          r"^Unknown key 'weight_decy' in the recipe: did you mean 'weight_decay'\? Valid keys: 'recipe', 'optimizer',"
          r" 'lr', 'lr_scaling', 'weight_decay', 'optimizer_kwargs', 'no_decay', 'overrides', 'layer_decay', 'layer_rule',"
-         r" 'scheduler', 'gradient_clip_val', 'gradient_clip_algorithm', 'hybrid', 'batch_size', 'values',"
-         r" 'optimizers', 'alternation', 'alternation_cycle'\.$"),
+         r" 'scheduler', 'warmup_fraction', 'gradient_clip_val', 'gradient_clip_algorithm', 'hybrid', 'batch_size',"
+         r" 'values', 'optimizers', 'alternation', 'alternation_cycle'\.$"),
         ({"lr": 0.1, "optimizer": "Adamw"}, r"^Unknown optimizer 'Adamw'\. Did you mean 'AdamW'\? Expected one of \["),
         ({"lr": 0.1, "optimizer": "SDG"}, r"^Unknown optimizer 'SDG'\. Did you mean 'SGD'\?"),
         ({"lr": 0.1, "optimizer": 3}, r"^The recipe's 'optimizer' must be a name such as 'AdamW' or a class, got 3\.$"),

@@ -35,7 +35,7 @@ from lightning_optim_recipes import (
 from lightning_optim_recipes.catalogue._examples import CriticGenerator, TinyBert, TinyResNet, TinyViT
 
 NAMES = ("bert-finetune", "dcgan", "deit", "encoder-decoder", "gpt-pretrain", "llama-pretrain", "mae-finetune",
-         "modded-nanogpt", "muon-moonlight", "resnet-imagenet", "ttur", "wgan-gp")
+         "modded-nanogpt", "muon-moonlight", "resnet-imagenet", "schedulefree-adamw", "ttur", "wgan-gp")
 #: The sizes a scheduler reads when a recipe is built outside a run (long enough for LLaMA's 2,000-step warm-up).
 RUN = types.SimpleNamespace(estimated_stepping_batches=10_000, num_training_batches=100, accumulate_grad_batches=1,
                             max_epochs=100)
@@ -86,6 +86,13 @@ CITED: dict[str, dict[str, tuple[str, ...]]] = {
         "the lr held, then the last 40% of the run decaying": ("scheduler.decay_fraction", "scheduler.min_lr_ratio"),
         "choice: No warm-up (warmup_steps 0)": ("scheduler.warmup_steps",),
         "choice: Adam (not AdamW) with weight decay 0": ("weight_decay",),
+    },
+    "schedulefree-adamw": {
+        "lr 0.0025": ("lr",),
+        "betas (0.9, 0.999)": ("optimizer_kwargs.betas.*",),
+        "eps 1e-8, weight decay 0": ("optimizer_kwargs.eps", "weight_decay"),
+        "the average weighted by lr^2": ("optimizer_kwargs.weight_lr_power", "optimizer_kwargs.r"),
+        "the warm-up over 2% of the run": ("warmup_fraction",),
     },
     "muon-moonlight": {
         "one lr and one weight decay for Muon and AdamW": ("hybrid.lr", "hybrid.weight_decay"),
@@ -485,6 +492,39 @@ def test_encoder_decoder_hyperparameters_and_schedule():
     assert [m["step"] for m in preview.markers] == [2000]
 
 
+# --------------------------------------------------------------------------------------------------- schedule-free
+
+
+def test_schedulefree_adamw_hyperparameters():
+    recipe = get_recipe("schedulefree-adamw")
+    assert "scheduler" not in recipe and "gradient_clip_val" not in recipe  # the schedule is built in
+    module, (config,) = build("schedulefree-adamw")
+    optimizer = config["optimizer"]
+    assert type(optimizer).__name__ == "AdamWScheduleFree" and "lr_scheduler" not in config
+    # schedulefree 1.4.1's AdamWScheduleFree defaults: lr 0.0025, betas (0.9, 0.999), eps 1e-8, r 0, lr^2 weights
+    defaults = optimizer.defaults
+    assert (defaults["lr"], defaults["betas"], defaults["eps"], defaults["r"], defaults["weight_lr_power"]) == (
+        0.0025, (0.9, 0.999), 1e-8, 0.0, 2.0)
+    # the AlgoPerf external-tuning entry's warmup_factor 0.02: 2% of RUN's 10,000 steps
+    assert {g["warmup_steps"] for g in optimizer.param_groups} == {200}
+    assert {g["weight_decay"] for g in optimizer.param_groups} == {0.0}  # the package's default
+    decaying, (with_decay,) = build("schedulefree-adamw", weight_decay=0.08)  # AlgoPerf's: biases and norms exempt
+    decay, exempt = decayed(decaying, timm_032_exempt)
+    assert groups(decaying, with_decay["optimizer"]) == {"no_decay": (0.0, exempt), "decay": (0.08, decay)}
+    in_steps = build("schedulefree-adamw", warmup_fraction=None, optimizer_kwargs={"warmup_steps": 1000})
+    assert in_steps[1][0]["optimizer"].defaults["warmup_steps"] == 1000  # the choice's warm-up in steps
+
+
+def test_schedulefree_adamw_schedule():
+    preview = describe_recipe("schedulefree-adamw").preview_schedule()  # 10 epochs x 100 batches = 1000 steps
+    lr = lrs(preview, "decay")
+    assert len(lr) == 1000 and lr == lrs(preview, "no_decay")
+    # the built-in warm-up over 20 steps (2%), step k at (k + 1) / 20 of 0.0025, then 0.0025 to the end
+    assert lr[:20] == pytest.approx([0.0025 * (k + 1) / 20 for k in range(20)], rel=1e-12)
+    assert lr[19] == max(lr) == 0.0025 and lr[18] < 0.0025 and set(lr[19:]) == {0.0025}
+    assert preview.markers == [{"step": 19, "optimizer": 0, "label": "warmup end"}]
+
+
 # ------------------------------------------------------------------------------------- one real fit per family
 
 
@@ -629,6 +669,25 @@ def test_encoder_decoder_trains_with_two_lrs_halved_at_the_milestone(tmp_path):
     assert [lrs for _, _, lrs in model.lr_log] == [full] * 4 + [half] * 2
     assert [(g["name"], g["weight_decay"]) for g in fit.optimizers[0].param_groups] == [
         ("encoder", 1e-6), ("encoder/no_decay", 0.0), ("decoder", 1e-6), ("decoder/no_decay", 0.0)]
+
+
+class ScheduleFreeViT(ViTClassifier):
+    """TinyViT trained by ``schedulefree-adamw``: the mixin adds `ScheduleFreeModes`."""
+
+    optim_recipe = {"recipe": "schedulefree-adamw"}
+
+
+@pytest.mark.trainer
+def test_schedulefree_adamw_trains_and_ends_at_its_evaluation_weights(tmp_path, caplog):
+    data = TensorDataset(torch.randn(8, 3, 8, 8), torch.randint(4, (8,)))
+    model = ScheduleFreeViT()
+    fit = trainer(tmp_path, max_epochs=25)
+    with caplog.at_level(logging.INFO, logger="lightning_optim_recipes"):
+        fit.fit(model, DataLoader(data, batch_size=4))  # 2 steps per epoch, 50 in all: a warm-up over 1
+    assert "AdamWScheduleFree's built-in warm-up over 1 of the run's 50 optimizer steps" in caplog.text
+    assert [type(c).__name__ for c in fit.callbacks] == ["ScheduleFreeModes"]
+    group = fit.optimizers[0].param_groups[0]
+    assert (group["k"], group["scheduled_lr"], group["train_mode"]) == (50, 0.0025, False)
 
 
 # -------------------------------------------------------------------------------------------- YAML / LightningCLI

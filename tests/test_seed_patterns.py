@@ -6,12 +6,9 @@ optimizer step of that batch runs with. Expected values are written out.
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
-from helpers import TinyRegressor, loader, pl, trainer
-from torch import nn
+from helpers import TinyRegressor, loader, trainer
 
 from lightning_optim_recipes import (
     OptimRecipeMixin,

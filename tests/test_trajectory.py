@@ -14,7 +14,7 @@ import types
 
 import pytest
 import torch
-from helpers import Recorder, loader, pl, trainer
+from helpers import loader, pl, trainer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -29,7 +29,7 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from lightning_optim_recipes import LearningRateLogger, cadence, preview_schedule, validate_optimizers
+from lightning_optim_recipes import cadence, preview_schedule, validate_optimizers
 from lightning_optim_recipes.curves import replay_curves
 from lightning_optim_recipes.horizons import horizon_of
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from helpers import pl
 from torch import nn
-from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, ReduceLROnPlateau, StepLR
+from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 
 from lightning_optim_recipes import (
     OptimizerSetup,
@@ -16,7 +16,6 @@ from lightning_optim_recipes import (
     RecipeWarning,
     SchedulerSpec,
     validate_optimizers,
-    warmup_cosine,
 )
 
 

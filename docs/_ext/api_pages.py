@@ -65,8 +65,9 @@ SECTIONS: list[Section] = [
             "Several optimizers and WGAN ``n_critic`` on Lightning 2.x (see :doc:`/alternation`), and the one model "
             "of the training loop's cadence that it, the preview and the cadence check share.",
             ("mixins.alternating", "cadence"), (), ("cadence",)),
-    Section("Callbacks", "Learning rates logged, scheduler cadences checked, ``configure_optimizers`` validated.",
-            ("callbacks",), ("naming.LearningRateLoggerError",
+    Section("Callbacks", "Learning rates logged, scheduler cadences checked, ``configure_optimizers`` validated, "
+            "schedule-free optimizers switched between train and eval mode.",
+            ("callbacks", "schedule_free_modes"), ("naming.LearningRateLoggerError",
                              "callbacks.lr_logger.LearningRateLoggerWarning")),
     Section("Previews", "The schedule before training: records, a DataFrame, a plot.", ("preview", "trajectory", "plot")),
     Section("Errors and warnings", "What the library raises and warns.", ("errors",)),

@@ -19,6 +19,7 @@ from typing import Any, Optional
 
 import torch
 
+from lightning_optim_recipes import schedule_free
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.callbacks._lr_watch import PostHook, watch_for
 from lightning_optim_recipes.callbacks.cadence_check import SchedulerCadenceCheck
@@ -31,8 +32,9 @@ __all__ = ["LearningRateLogger", "LearningRateLoggerError", "LearningRateLoggerW
 _INTERVALS = (None, "step", "epoch")
 _RENAMED_TOKEN = "/pg1"  # an optimizer's single group, named 'lr-SGD', becomes 'lr-SGD/pg1' when a group is added
 
-# What an entry reads from its param group (and where it keeps the value).
-_LR, _MOMENTUM, _BETA1, _WEIGHT_DECAY = range(4)
+# What an entry reads from its param group (and where it keeps the value); _APPLIED_LR: a schedule-free optimizer's
+# lr with its built-in warm-up (`schedule_free.applied_lr`).
+_LR, _MOMENTUM, _BETA1, _WEIGHT_DECAY, _APPLIED_LR = range(5)
 
 _Entry = tuple[str, dict[str, Any], int]
 
@@ -59,7 +61,9 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
     on it keep working. Optimizers without a scheduler are logged too, param groups added during training (e.g. by
     `BackboneFinetuning`) from the next logging call on, with the single group's ``lr-SGD`` renamed ``lr-SGD/pg1``
     (its history in `lrs` follows), and a scheduler swapped in during training (`StochasticWeightAveraging`'s
-    per-epoch one) is logged at its own interval.
+    per-epoch one) is logged at its own interval. One difference, on purpose: for a schedule-free optimizer
+    (``schedulefree.AdamWScheduleFree``, ...) it logs the lr each step applies, its built-in warm-up included, where
+    `LearningRateMonitor` logs the group's ``'lr'`` (constant).
 
     Args:
         logging_interval: ``'step'`` or ``'epoch'`` to log every learning rate at that interval; None (default)
@@ -245,8 +249,9 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
         entries: list[_Entry] = []
         momentum = _BETA1 if "betas" in getattr(optimizer, "defaults", {}) else _MOMENTUM
         hybrid = isinstance(optimizer, HybridOptimizer)  # its parts differ: Muon's momentum, AdamW's beta1
+        lr = _APPLIED_LR if schedule_free.is_schedule_free(optimizer) else _LR
         for group, name in zip(optimizer.param_groups, names):
-            entries.append((name, group, _LR))
+            entries.append((name, group, lr))
             if self.log_momentum:
                 entries.append((f"{name}-momentum", group, (_BETA1 if "betas" in group else _MOMENTUM) if hybrid
                                 else momentum))
@@ -260,6 +265,9 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
         for name, group, what in entries:
             if what == _LR:
                 value = group["lr"]
+                lrs[name].append(value)
+            elif what == _APPLIED_LR:
+                value = schedule_free.applied_lr(group)
                 lrs[name].append(value)
             elif what == _WEIGHT_DECAY:
                 value = decays[name] = group.get("weight_decay", 0)

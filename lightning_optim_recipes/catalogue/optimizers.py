@@ -80,8 +80,9 @@ MUON_MOONLIGHT = register(RecipeEntry(
         "Muon takes the 2-D weights of the hidden layers; the embedding, the head (tied or not), norms and biases"
         " go to AdamW, as the reference code splits them (toy_train.py:293-305: `p.ndim >= 2 and \"embed_tokens\""
         " not in name and \"lm_head\" not in name`), by `muon_split`'s rule.",
-        "The warm-up stays 2,000 optimizer steps, as stated; the warm-up's step k runs at (k + 1) / 2000 of the"
-        " peak (the library's convention; \"linearly increases\" does not say from where). A shorter run needs"
+        "The warm-up stays 2,000 optimizer steps, as stated, and runs step k at (k + 1) / 2000 of the peak (the"
+        " library's convention; \"linearly increases\" does not say from where; `warmup_start='zero'` runs step 0 at"
+        " 0 instead). A shorter run needs"
         " scheduler={'warmup_steps': None, 'warmup_fraction': 0.01}.",
         "Stage 3 (\"the learning rate increases to 1e-4 in 100 steps, and then linearly decays to 0 in 500B"
         " tokens\", on the highest-quality data) is a separate cooldown run, not part of this recipe; neither is"

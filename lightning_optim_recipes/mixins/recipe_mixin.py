@@ -9,10 +9,13 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Optional, Union
 
 
+from lightning_optim_recipes import schedule_free
 from lightning_optim_recipes.before_training import configured
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.resume.state import ResumeReport
 from lightning_optim_recipes.recipe import Recipe, configure_from_recipe, resolve_recipe
+from lightning_optim_recipes.recipe_parts import optimizer_class
+from lightning_optim_recipes.schedule_free_modes import ScheduleFreeModes
 from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
 
 __all__ = ["OptimRecipeMixin"]
@@ -54,6 +57,9 @@ class OptimRecipeMixin:
     resume: str = "checkpoint"
     #: What the last resume compared (a `ResumeReport`), or None when the fit did not resume.
     resume_report: Optional[ResumeReport] = None
+    #: A schedule-free recipe (``optimizer: AdamWScheduleFree``) trains with `ScheduleFreeModes` added for it: the
+    #: training batches it forwards to recompute BatchNorm statistics before each evaluation (0: none).
+    bn_recompute_batches: int = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,6 +78,18 @@ class OptimRecipeMixin:
             )
         self.__dict__["_recipe_in_use"] = resolved = resolve_recipe(recipe)
         return configure_from_recipe(self, resolved)  # type: ignore[arg-type]
+
+    def configure_callbacks(self) -> Any:
+        """The module's own callbacks, and `ScheduleFreeModes` when the recipe's optimizer is schedule-free and the
+        Trainer has none (one given to the Trainer, with its own options, is kept)."""
+        own = getattr(super(), "configure_callbacks", None)
+        callbacks = own() if callable(own) else []
+        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks] if callbacks else []
+        trainer = getattr(self, "_trainer", None)
+        if schedule_free.handler([*getattr(trainer, "callbacks", ()), *callbacks]) is None and \
+                _schedule_free_recipe(self.resolve_optim_recipe()):
+            callbacks.append(ScheduleFreeModes(bn_recompute_batches=self.bn_recompute_batches))
+        return callbacks
 
     def resolve_optim_recipe(self) -> Optional[Mapping[str, Any]]:
         """The recipe in use: ``hparams['optim_recipe']`` if set, else the ``optim_recipe`` attribute, with the lr
@@ -138,6 +156,15 @@ class OptimRecipeMixin:
         self.optimizer_setup = setup
         self.resume_report = configured(self, setup, getattr(self, "_trainer", None), own_resume=self.resume)
         return setup.lightning_value(manual=not getattr(self, "automatic_optimization", True))
+
+
+def _schedule_free_recipe(recipe: Optional[Mapping[str, Any]]) -> bool:
+    """Whether an optimizer of `recipe` has train and eval modes to switch (a schedule-free optimizer's class)."""
+    if recipe is None:
+        return False
+    resolved = resolve_recipe(recipe)
+    specs = list(resolved["optimizers"].values()) if "optimizers" in resolved else [resolved]
+    return any(schedule_free.class_has_modes(optimizer_class(spec.get("optimizer", "AdamW"))) for spec in specs)
 
 
 def _hparams_recipe(module: Any) -> bool:

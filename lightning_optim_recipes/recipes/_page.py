@@ -29,7 +29,7 @@ def listing() -> str:
 
     Example:
         >>> print(listing().splitlines()[1])
-          bert-finetune    BERT fine-tuning: AdamW 5e-5 (of 5e-5, 3e-5, 2e-5), decay 0.01 but not on biases and LayerNorm, 10% warm-up, linear to 0
+          bert-finetune       BERT fine-tuning: AdamW 5e-5 (of 5e-5, 3e-5, 2e-5), decay 0.01 but not on biases and LayerNorm, 10% warm-up, linear to 0
     """
     names = sorted(REGISTRY)
     width = max(len(name) for name in names)

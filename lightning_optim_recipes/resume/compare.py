@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 from torch.optim.lr_scheduler import LambdaLR
 
+from lightning_optim_recipes import schedule_free
 from lightning_optim_recipes.resume.checkpoint import Restored, short, steps_taken
 from lightning_optim_recipes.resume.state import RECORD_KEY, ResumeDifference, ResumeReport
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec
@@ -103,8 +104,9 @@ def compare(setup: OptimizerSetup, restored: Restored, choice: str, recipe_lrs: 
                                  f" {len(old['params'])}")
             keys = ["lr", "initial_lr"] + [k for k in new if k not in ("lr", "initial_lr")] + [
                 k for k in old if k not in new and k not in ("lr", "initial_lr")]
+            state_keys = schedule_free.GROUP_STATE_KEYS if schedule_free.is_schedule_free(optimizer) else ()
             for key in keys:
-                if key in _IMPLEMENTATION or key == RECORD_KEY:
+                if key in _IMPLEMENTATION or key == RECORD_KEY or key in state_keys:  # state, not settings
                     continue
                 before = old.get(key, MISSING)
                 if key == "lr":

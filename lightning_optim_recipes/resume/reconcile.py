@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 import torch
 
-from lightning_optim_recipes import cadence, fit_checks
+from lightning_optim_recipes import cadence, fit_checks, schedule_free
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning, warn
 from lightning_optim_recipes.resume.checkpoint import Restored, checkpoint_being_restored, read_checkpoint, short, steps_taken
 from lightning_optim_recipes.resume.compare import compare, dropped_message, table_message
@@ -259,6 +259,10 @@ def _rewrite(setup: OptimizerSetup, restored: Restored, checkpoint: dict[str, An
         state = getattr(optimizer, "_optimizer", optimizer).state_dict()
         if index < len(keep) and keep[index][0]:
             state = {**state, "state": restored.optimizers[index].get("state", {})}
+            if schedule_free.is_schedule_free(optimizer):  # its step count, averaging weights and mode are state too
+                old_groups = restored.optimizers[index].get("param_groups") or []
+                state["param_groups"] = [{**group, **{k: old[k] for k in schedule_free.GROUP_STATE_KEYS if k in old}}
+                                         for group, old in zip(state["param_groups"], old_groups)]
         states.append(state)
     checkpoint["optimizer_states"] = states
     checkpoint["lr_schedulers"] = [spec.scheduler.state_dict() for spec in setup.schedulers]
