@@ -2,8 +2,9 @@
 
 The mixins (`OptimRecipeMixin`, `AlternatingOptimizersMixin`) and the checking callbacks (`ConfigureOptimizersCheck`,
 `SchedulerCadenceCheck`) all call `configured`: the checks that need the run (`lightning_optim_recipes.fit_checks`),
-then the resume reconciliation when the fit resumes from a checkpoint (`lightning_optim_recipes.resume`). One call,
-so that every entry point checks the same things in the same order.
+then the resume reconciliation when the fit resumes from a checkpoint (`lightning_optim_recipes.resume`), then the
+check of a cooldown that starts where training resumes (`lightning_optim_recipes.wsd.check_decay_start`), which the
+resume has anchored. One call, so that every entry point checks the same things in the same order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from typing import Any, Optional
 from lightning_optim_recipes import cadence, fit_checks
 from lightning_optim_recipes.resume.reconcile import on_configured
 from lightning_optim_recipes.resume.state import ResumeReport
+from lightning_optim_recipes.standin import StandInTrainer
 from lightning_optim_recipes.validation import OptimizerSetup
+from lightning_optim_recipes.wsd import check_decay_start
 
 __all__ = ["configured"]
 
@@ -35,4 +38,7 @@ def configured(module: Any, setup: OptimizerSetup, trainer: Any, *, loop: Option
         The resume's `ResumeReport`, or None when the fit does not resume.
     """
     fit_checks.check_before_training(setup, trainer, module, loop=loop, at=at)
-    return on_configured(module, setup, trainer, own=own_resume, loop=loop, at=at)
+    report = on_configured(module, setup, trainer, own=own_resume, loop=loop, at=at)
+    if trainer is not None and not isinstance(trainer, StandInTrainer):  # a preview checks after its own resume
+        check_decay_start(setup.schedulers, trainer, at=at if at is not None else fit_checks.user_line(module))
+    return report

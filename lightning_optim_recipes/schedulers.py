@@ -1,10 +1,15 @@
-"""Schedulers with an explicit cadence: `scheduled` and factories returning the dicts Lightning accepts."""
+"""Schedulers with an explicit cadence: `scheduled` and factories returning the dicts Lightning accepts.
+
+Every length a factory takes may be written in units (``"10ep"``, ``"500st"``, ``"2000ba"``, ``"5%"``: see
+`lightning_optim_recipes.units`), resolved against ``trainer=`` into the scheduler's own steps and kept on the
+scheduler (``scheduler.lengths``); a plain int keeps the meaning each factory documents.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Optional, TypedDict
+from typing import Any, Optional, TypedDict, Union
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import (
@@ -16,6 +21,7 @@ from torch.optim.lr_scheduler import (
     ReduceLROnPlateau,
 )
 
+from lightning_optim_recipes import units
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.schedules import join, linear, piecewise_constant, warmup_schedule
 
@@ -118,14 +124,16 @@ def check_frequency(frequency: Any, where: str = "`frequency`") -> None:
 
 def multistep(
     optimizer: Optimizer,
-    milestones: Sequence[int],
+    milestones: Sequence[units.LengthLike],
     gamma: float = 0.1,
     interval: str = "epoch",
     *,
     frequency: int = 1,
     name: Optional[str] = None,
+    trainer: Any = None,
 ) -> SchedulerDict:
-    """Multiply the lr by `gamma` at each of the `milestones` (counted in `interval` units).
+    """Multiply the lr by `gamma` at each of the `milestones` (counted in `interval` units; or in units, ``"30ep"``,
+    ``"5000st"``, ``"50%"``, resolved against `trainer` into the scheduler's steps).
 
     Example:
         >>> import torch
@@ -134,14 +142,21 @@ def multistep(
         >>> config["interval"], config["scheduler"].milestones
         ('epoch', Counter({2000: 1}))
     """
+    check_interval(interval)
+    given = milestones
+    if not isinstance(milestones, (int, str)):
+        milestones = units.resolve_each(milestones, "milestones", trainer, _unit(interval), "`multistep`", frequency)
     if isinstance(milestones, (int, str)) or not all(
         isinstance(m, int) and not isinstance(m, bool) and m > 0 for m in milestones
     ):
-        raise RecipeError(f"`milestones` must be a list of positive ints such as [30, 80], got {milestones!r}.")
+        raise RecipeError(f"`milestones` must be a list of positive ints such as [30, 80] (or lengths such as"
+                          f" ['30ep', '60ep']), got {given!r}.")
     if list(milestones) != sorted(milestones):
-        raise RecipeError(f"`milestones` must be increasing, got {list(milestones)}.")
+        raise RecipeError(f"`milestones` must be increasing, got {list(milestones)}{units.shown(given, milestones)}.")
     _check_gamma(gamma)
-    return scheduled(MultiStepLR(optimizer, list(milestones), gamma), interval=interval, frequency=frequency, name=name)
+    scheduler = MultiStepLR(optimizer, list(milestones), gamma)
+    units.record(scheduler, {"milestones": (units.written(given), list(milestones))})
+    return scheduled(scheduler, interval=interval, frequency=frequency, name=name)
 
 
 def exponential(
@@ -166,14 +181,16 @@ def exponential(
 
 def cosine(
     optimizer: Optimizer,
-    t_max: int,
+    t_max: units.LengthLike,
     eta_min: float = 0.0,
     interval: str = "epoch",
     *,
     frequency: int = 1,
     name: Optional[str] = None,
+    trainer: Any = None,
 ) -> SchedulerDict:
-    """Cosine annealing from the optimizer's lr to `eta_min` over `t_max` intervals (`CosineAnnealingLR`).
+    """Cosine annealing from the optimizer's lr to `eta_min` over `t_max` intervals (`CosineAnnealingLR`); `t_max`
+    may be a length in units (``"10ep"``, ``"100%"``), resolved against `trainer` into the scheduler's steps.
 
     Example:
         >>> import torch
@@ -181,16 +198,21 @@ def cosine(
         >>> cosine(opt, t_max=10)["scheduler"].T_max
         10
     """
+    check_interval(interval)
+    given, t_max = t_max, units.resolve(t_max, "t_max", trainer, _unit(interval), "`cosine`", frequency)
     if isinstance(t_max, bool) or not isinstance(t_max, int) or t_max < 1:
-        raise RecipeError(f"`t_max` must be a positive int (intervals to anneal over), got {t_max!r}.")
-    return scheduled(CosineAnnealingLR(optimizer, t_max, eta_min), interval=interval, frequency=frequency, name=name)
+        raise RecipeError(f"`t_max` must be a positive int (intervals to anneal over) or a length ('10ep', '100%'),"
+                          f" got {given!r}{units.shown(given, t_max)}.")
+    scheduler = CosineAnnealingLR(optimizer, t_max, eta_min)
+    units.record(scheduler, {"t_max": (given, t_max)})
+    return scheduled(scheduler, interval=interval, frequency=frequency, name=name)
 
 
 def warmup_cosine(
     optimizer: Optimizer,
     *,
-    warmup_steps: Optional[int] = None,
-    total_steps: Optional[int] = None,
+    warmup_steps: Optional[units.LengthLike] = None,
+    total_steps: Optional[units.LengthLike] = None,
     min_lr: Optional[float] = None,
     trainer: Any = None,
     name: Optional[str] = None,
@@ -202,8 +224,8 @@ def warmup_cosine(
 ) -> SchedulerDict:
     """Linear warmup to the optimizer's lr, then cosine down to `min_lr` at the last optimizer step (interval 'step').
 
-    The warm-up is `warmup_steps` optimizer steps, or `warmup_fraction` of the run, or `warmup_epochs` epochs (the
-    last two read the run's length from `trainer`). Its step k runs at ``(k + 1) / warmup_steps`` of the peak, or,
+    The warm-up is `warmup_steps` optimizer steps (or a length in units: ``"2ep"``, ``"5%"``, ``"400ba"``), or
+    `warmup_fraction` of the run, or `warmup_epochs` epochs (these read the run's length from `trainer`). Its step k runs at ``(k + 1) / warmup_steps`` of the peak, or,
     with ``warmup_start`` (a number in [0, 1], as in `warmup_multistep`), from ``warmup_start`` of the peak at step
     0 to the peak at the warm-up's last step. `min_lr` is absolute for groups that use the optimizer's default lr
     (``min_lr_ratio``: a fraction of the peak instead); groups with their own lr keep their ratio to it.
@@ -233,8 +255,8 @@ def warmup_cosine(
 def warmup_linear(
     optimizer: Optimizer,
     *,
-    warmup_steps: Optional[int] = None,
-    total_steps: Optional[int] = None,
+    warmup_steps: Optional[units.LengthLike] = None,
+    total_steps: Optional[units.LengthLike] = None,
     trainer: Any = None,
     name: Optional[str] = None,
     warmup_fraction: Optional[float] = None,
@@ -264,9 +286,9 @@ def warmup_linear(
 def warmup_multistep(
     optimizer: Optimizer,
     *,
-    milestones: Sequence[float],
+    milestones: Sequence[Union[float, str]],
     gamma: float = 0.1,
-    warmup_steps: Optional[int] = None,
+    warmup_steps: Optional[units.LengthLike] = None,
     warmup_epochs: Optional[float] = None,
     warmup_start: Optional[float] = None,
     of_epochs: Optional[int] = None,
@@ -280,7 +302,8 @@ def warmup_multistep(
     [0, 1]: their unscaled lr over the scaled one, which a recipe's ``'warmup_start': 'unscaled'`` computes; default
     ``1 / warmup_steps``) and the milestones are counted in epochs but applied at the exact optimizer
     step where their epoch starts. With ``of_epochs``, the milestones are fractions of that many epochs scaled to
-    the run's (``milestones=[30, 60, 80], of_epochs=90`` on a 9-epoch run: epochs 3, 6 and 8).
+    the run's (``milestones=[30, 60, 80], of_epochs=90`` on a 9-epoch run: epochs 3, 6 and 8). A milestone or the
+    warm-up may be a length in units instead (``"5000st"``, ``"50%"``): the optimizer step it resolves to.
 
     Example:
         >>> import torch
@@ -293,18 +316,24 @@ def warmup_multistep(
         [0.5, 1.0, 1.0, 1.0, 0.1, 0.1, 0.01, 0.01]
     """
     per_epoch = steps_per_epoch or _steps_per_epoch(trainer, "warmup_multistep")
+    given = milestones
     if of_epochs is not None:
         epochs = getattr(trainer, "max_epochs", None)
         if not isinstance(epochs, int) or epochs < 1:
             raise RecipeError("`of_epochs` scales the milestones to the run's epochs: pass `trainer=self.trainer`.")
-        milestones = [max(1, round(m * epochs / of_epochs)) for m in milestones]
+        milestones = [m if isinstance(m, str) else max(1, round(m * epochs / of_epochs)) for m in milestones]
     if isinstance(milestones, (int, str)) or not all(
-            isinstance(m, (int, float)) and not isinstance(m, bool) and m > 0 for m in milestones):
-        raise RecipeError(f"`milestones` must be a list of positive epochs such as [30, 60], got {milestones!r}.")
+            isinstance(m, str) or (isinstance(m, (int, float)) and not isinstance(m, bool) and m > 0)
+            for m in milestones):
+        raise RecipeError(f"`milestones` must be a list of positive epochs such as [30, 60] (or lengths such as"
+                          f" ['5000st', '50%']), got {milestones!r}.")
     _check_gamma(gamma)
     _check_warmup_start(warmup_start)
-    warmup = _warmup_length(warmup_steps, None, warmup_epochs, None, per_epoch, "warmup_multistep")
-    boundaries = [int(round(m * per_epoch)) for m in milestones]
+    run = units.RunSize.of(trainer, steps_per_epoch=steps_per_epoch)
+    warmup_resolved = units.resolve(warmup_steps, "warmup_steps", run, what="`warmup_multistep`")
+    warmup = _warmup_length(warmup_resolved, None, warmup_epochs, None, per_epoch, "warmup_multistep")
+    boundaries = [units.resolve(m, "milestones", run, what="`warmup_multistep`") if isinstance(m, str)
+                  else int(round(m * per_epoch)) for m in milestones]
     if boundaries != sorted(set(boundaries)) or (boundaries and warmup > boundaries[0]):
         raise RecipeError(
             f"`milestones` must be increasing and after the warm-up: got epochs {list(milestones)} (steps"
@@ -320,6 +349,7 @@ def warmup_multistep(
     scheduler = LambdaLR(optimizer, schedule)
     scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
     scheduler.milestone_steps = boundaries  # type: ignore[attr-defined]
+    units.record(scheduler, {"warmup_steps": (warmup_steps, warmup), "milestones": (units.written(given), boundaries)})
     return scheduled(scheduler, interval="step", name=name)
 
 
@@ -344,22 +374,28 @@ def _final(optimizer: Optimizer, what: str, min_lr: Optional[float], min_lr_rati
 
 
 def _warmup(
-    optimizer: Optimizer, decay: str, what: str, warmup_steps: Optional[int], warmup_fraction: Optional[float],
-    warmup_epochs: Optional[float], total_steps: Optional[int], trainer: Any, name: Optional[str], final: float,
+    optimizer: Optimizer, decay: str, what: str, warmup_steps: Optional[units.LengthLike],
+    warmup_fraction: Optional[float], warmup_epochs: Optional[float], total_steps: Optional[units.LengthLike],
+    trainer: Any, name: Optional[str], final: float,
     start: Optional[float] = None, decay_fraction: Optional[float] = None,
 ) -> SchedulerDict:
     _check_warmup_start(start)
-    if total_steps is None:
-        total_steps = _total_steps_from(trainer, what)
+    total: Any = _total_steps_from(trainer, what) if total_steps is None else \
+        units.resolve(total_steps, "total_steps", trainer, what=f"`{what}`")
+    steps: Any = warmup_steps
+    if isinstance(warmup_steps, str):
+        run = units.RunSize.of(trainer, total_steps=total if isinstance(total, int) else None)
+        steps = units.resolve(warmup_steps, "warmup_steps", run, what=f"`{what}`")
     per_epoch = _steps_per_epoch(trainer, what) if warmup_epochs is not None else None
-    warmup = _warmup_length(warmup_steps, warmup_fraction, warmup_epochs, total_steps, per_epoch, what)
-    decay_steps = _decay_steps(decay_fraction, total_steps, warmup, what)
-    scheduler = LambdaLR(optimizer, warmup_schedule(warmup, total_steps, decay=decay, final=final, start=start,
+    warmup = _warmup_length(steps, warmup_fraction, warmup_epochs, total, per_epoch, what)
+    decay_steps = _decay_steps(decay_fraction, total, warmup, what)
+    scheduler = LambdaLR(optimizer, warmup_schedule(warmup, total, decay=decay, final=final, start=start,
                                                     decay_steps=decay_steps))
     scheduler.warmup_steps = warmup  # type: ignore[attr-defined]  # read by previews and the fit checks
-    scheduler.total_steps = total_steps  # type: ignore[attr-defined]
+    scheduler.total_steps = total  # type: ignore[attr-defined]
     if decay_steps is not None:  # compared on resume (a LambdaLR saves no function)
         scheduler.decay_steps = decay_steps  # type: ignore[attr-defined]
+    units.record(scheduler, {"warmup_steps": (warmup_steps, warmup), "total_steps": (total_steps, total)})
     return scheduled(scheduler, interval="step", name=name)
 
 
@@ -392,7 +428,7 @@ def _decay_steps(fraction: Any, total: int, warmup: int, what: str) -> Optional[
 
 
 def _warmup_length(
-    steps: Optional[int], fraction: Optional[float], epochs: Optional[float], total: Optional[int],
+    steps: Any, fraction: Optional[float], epochs: Optional[float], total: Optional[int],
     per_epoch: Optional[int], what: str,
 ) -> int:
     given = [k for k, v in (("warmup_steps", steps), ("warmup_fraction", fraction), ("warmup_epochs", epochs))
@@ -444,6 +480,10 @@ def _total_steps_from(trainer: Any, what: str = "warmup_cosine") -> int:
             " `max_epochs` on the Trainer, or pass `total_steps=`."
         )
     return int(total)
+
+
+def _unit(interval: str) -> str:
+    return "epochs" if interval == "epoch" else "steps"
 
 
 def _check_gamma(gamma: Any) -> None:

@@ -20,7 +20,9 @@ from typing import Optional
 from lightning_optim_recipes.errors import RecipeError
 
 __all__ = [
+    "DECAY_SHAPES",
     "Schedule",
+    "anneal",
     "constant",
     "cosine_decay",
     "join",
@@ -29,6 +31,7 @@ __all__ = [
     "schedule_length",
     "warmup_cosine_schedule",
     "warmup_schedule",
+    "warmup_stable_decay_schedule",
 ]
 
 #: A schedule maps a scheduler step (0, 1, 2, ...) to a multiplier of the base learning rate.
@@ -198,6 +201,76 @@ def _hold(step: int, *, schedule: Schedule, steps: int) -> float:
     return schedule(step)
 
 
+#: The shapes of `anneal`: its multiplier at the fraction ``x`` of the way through, from 1 at 0 to 0 at 1.
+DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+def anneal(steps: int, final: float = 0.0, shape: str = "linear") -> Schedule:
+    """A decay over `steps` steps from the multiplier 1 before it to `final` at its last step, then `final`.
+
+    Its step i runs at ``final + (1 - final) * f((i + 1) / steps)``, ``f(x)`` being ``1 - x`` (``"linear"``),
+    ``(1 + cos(pi x)) / 2`` (``"cosine"``) or ``1 - sqrt(x)`` (``"1-sqrt"``, Hägele et al. 2024, Eq. (1-sqrt)): every
+    step is below the lr before the decay, as every warm-up step is below the peak, and the last is at `final`.
+
+    Example:
+        >>> [round(anneal(4, shape="1-sqrt")(k), 3) for k in range(5)]
+        [0.5, 0.293, 0.134, 0.0, 0.0]
+    """
+    _check_positive_int("steps", steps)
+    if shape not in DECAY_SHAPES:
+        raise RecipeError(f"`decay_shape` must be one of {list(DECAY_SHAPES)}, got {shape!r}.")
+    return functools.partial(_anneal, steps=steps, final=float(final), shape=shape)
+
+
+def _anneal(step: int, *, steps: int, final: float, shape: str) -> float:
+    x = min(max(step + 1, 0) / steps, 1.0)
+    left = 1.0 - x if shape == "linear" else (1.0 - math.sqrt(x) if shape == "1-sqrt"
+                                               else 0.5 * (1.0 + math.cos(math.pi * x)))
+    return final + (1.0 - final) * left
+
+
+def warmup_stable_decay_schedule(
+    warmup_steps: int,
+    decay_start: Optional[int],
+    decay_steps: int,
+    shape: str = "linear",
+    final: float = 0.0,
+    start: Optional[float] = None,
+) -> Schedule:
+    """Warm-up, stable, decay (WSD): a linear warm-up to 1 over `warmup_steps`, 1 up to `decay_start`, then
+    `anneal` over `decay_steps` to `final` (the decay's last step, ``decay_start + decay_steps - 1``, at `final`).
+
+    The warm-up's step k runs at ``(k + 1) / warmup_steps`` (or from `start` at step 0, as in `warmup_schedule`).
+    ``decay_start=None``: no decay yet (the stable phase runs on): a cooldown that starts where training resumes
+    is placed later (`lightning_optim_recipes.wsd`).
+
+    Example:
+        >>> s = warmup_stable_decay_schedule(2, 4, 2, shape="linear", final=0.1)
+        >>> [round(s(k), 3) for k in range(7)], schedule_length(s)
+        ([0.5, 1.0, 1.0, 1.0, 0.55, 0.1, 0.1], 6)
+    """
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise RecipeError(f"`warmup_steps` must be a non-negative int, got {warmup_steps!r}.")
+    decay = anneal(decay_steps, final, shape)
+    if decay_start is not None and (isinstance(decay_start, bool) or not isinstance(decay_start, int)
+                                    or decay_start < warmup_steps):
+        raise RecipeError(f"The decay must start after the {warmup_steps}-step warm-up, at step {warmup_steps} or"
+                          f" later, got decay_start={decay_start!r}: shorten the warm-up or start the decay later.")
+    parts: list[Schedule] = []
+    boundaries: list[int] = []
+    if warmup_steps:
+        parts.append(linear(start, 1.0, warmup_steps) if start is not None
+                     else linear(1.0 / warmup_steps, 1.0, warmup_steps))
+        boundaries.append(warmup_steps)
+    parts.append(constant(1.0))
+    if decay_start is not None:
+        parts.append(decay)
+        boundaries.append(decay_start)
+    if decay_start == 0:  # no warm-up, no stable phase: the decay from the first step
+        return decay
+    return parts[0] if len(parts) == 1 else join(parts, boundaries)
+
+
 def piecewise_constant(boundaries: Sequence[int], factors: Sequence[float]) -> Schedule:
     """``factors[i]`` from ``boundaries[i - 1]`` on (``factors[0]`` before the first boundary): a MultiStepLR in
     steps, for `join`.
@@ -225,7 +298,7 @@ def schedule_length(schedule: object) -> Optional[int]:
     if not isinstance(schedule, functools.partial):
         return None
     keywords = schedule.keywords
-    if schedule.func is _cosine_decay or schedule.func is _hold:
+    if schedule.func is _cosine_decay or schedule.func is _hold or schedule.func is _anneal:
         return int(keywords["steps"])
     if schedule.func is _linear:
         return int(keywords["steps"]) if keywords["end"] < keywords["start"] else None

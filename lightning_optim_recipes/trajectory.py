@@ -54,9 +54,11 @@ class SchedulePreview(list):  # type: ignore[type-arg]
         steps_per_epoch: the training batches per epoch previewed.
         accumulate_grad_batches: the ``Trainer(accumulate_grad_batches=...)`` previewed.
         markers: ``{'step', 'optimizer', 'label'}`` dicts, one per MultiStepLR milestone reached and per warmup end
-            (schedulers with a ``warmup_steps`` attribute, as `warmup_cosine` makes): the first optimizer step that
-            runs at the new lr.
+            (schedulers with a ``warmup_steps`` attribute, as `warmup_cosine` makes) and decay start
+            (`warmup_stable_decay`): the first optimizer step that runs at the new lr.
         resume_report: for a resumed run (``resume_from=``), what the resume compared (a `ResumeReport`), else None.
+        lengths: every length given in units (``'5%'``, ``'2ep'``), as written and resolved for this run
+            (`lightning_optim_recipes.units.table`).
     """
 
     max_epochs: int
@@ -64,6 +66,7 @@ class SchedulePreview(list):  # type: ignore[type-arg]
     accumulate_grad_batches: int
     markers: list[dict[str, Any]]
     resume_report: Any = None
+    lengths: list[dict[str, Any]] = []
 
 
 class Recording:
@@ -121,6 +124,9 @@ class Recording:
             warmup = getattr(scheduler, "warmup_steps", None)
             if isinstance(warmup, int) and warmup > 0 and count == warmup - 1:
                 labels.append("warmup end")
+            decay_start = getattr(scheduler, "decay_start", None)  # warmup_stable_decay
+            if isinstance(decay_start, int) and not isinstance(decay_start, bool) and count == decay_start:
+                labels.append("decay start")
             for label in labels:
                 if (k, label) not in self._marked:
                     self._marked.add((k, label))
