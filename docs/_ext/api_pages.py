@@ -50,8 +50,9 @@ SECTIONS: list[Section] = [
     Section("Param groups", "Weight decay where it belongs, per-module options, layer-wise lr decay.",
             ("param_groups", "param_checks", "no_decay", "layer_decay")),
     Section("Schedulers with a cadence",
-            "Scheduler dicts that say when they step, and pure step -> multiplier schedules for ``LambdaLR``.",
-            ("schedulers", "schedules"), (), ("schedules",)),
+            "Scheduler dicts that say when they step, warmup-stable-decay and cooldowns from any checkpoint, pure"
+            " step -> multiplier schedules for ``LambdaLR``, and lengths in units (``'10ep'``, ``'5%'``).",
+            ("schedulers", "schedules", "wsd", "units"), (), ("schedules", "units")),
     Section("The validator", "Every ``configure_optimizers`` form of Lightning 1.x and 2.x, checked and normalized.",
             ("validation",)),
     Section("Declarative recipes",
