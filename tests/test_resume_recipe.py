@@ -222,6 +222,22 @@ def test_warmup_cosine_trained_longer_held_at_its_floor(warm_run, choice):
     assert report_counts(check) == ([(NEW_TOTAL,) * 3], [(NEW_TOTAL, NEW_TOTAL)])
 
 
+def test_the_preview_of_a_finished_schedule_held_or_refused(warm_run):
+    new_lr = warm(END, NEW_TOTAL, 0.1)
+    point = ResumeFrom(Warm(), step=END, max_epochs=OLD_EPOCHS, extend_schedule="hold")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecipeWarning)
+        held = preview_schedule(Warm(resume="recipe"), max_epochs=NEW_EPOCHS, steps_per_epoch=BATCHES,
+                                resume_from=point)
+        stretched = preview_schedule(Warm(resume="recipe"), max_epochs=NEW_EPOCHS, steps_per_epoch=BATCHES,
+                                     resume_from=point._replace(extend_schedule=None))
+    assert [r["lr"] for r in held][END:] == pytest.approx([MIN_LR] * (NEW_TOTAL - END), rel=1e-12)
+    assert [r["lr"] for r in stretched][END] == pytest.approx(new_lr, rel=1e-12)
+    with pytest.raises(RecipeError, match=r"^`extend_schedule` must be 'stretch' or 'hold' \(or None\), got 'rewarm'"):
+        preview_schedule(Warm(resume="recipe"), max_epochs=NEW_EPOCHS, steps_per_epoch=BATCHES,
+                         resume_from=point._replace(extend_schedule="rewarm"))
+
+
 @pytest.mark.parametrize("choice", CHOICES)
 def test_warmup_cosine_new_peak_and_adamw_mid_epoch(warm_run, choice):
     directory, _ = warm_run
