@@ -9,6 +9,7 @@ training will (a module's own ``lr_scheduler_step`` included). Optimizers never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Optional, TypedDict
 
 from torch.optim.lr_scheduler import MultiStepLR
@@ -66,7 +67,7 @@ class SchedulePreview(list):  # type: ignore[type-arg]
     accumulate_grad_batches: int
     markers: list[dict[str, Any]]
     resume_report: Any = None
-    lengths: list[dict[str, Any]] = []
+    lengths: Sequence[dict[str, Any]] = ()
 
 
 class Recording:

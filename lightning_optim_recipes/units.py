@@ -118,6 +118,12 @@ class RunSize:
             if isinstance(estimated, (int, float)) and math.isfinite(estimated) and estimated >= 1:
                 total = int(estimated)
         batches = getattr(trainer, "num_training_batches", None) if trainer is not None else None
+        if batches == float("inf") and getattr(trainer, "train_dataloader", 0) is None and hasattr(trainer, "fit_loop"):
+            try:  # a run sized by max_steps alone: Lightning's estimate skips the loader, which epochs need
+                trainer.fit_loop.setup_data()
+                batches = trainer.num_training_batches
+            except Exception:  # noqa: BLE001 - no loader yet: the epoch's length is unknown
+                pass
         batches = batches if isinstance(batches, int) and not isinstance(batches, bool) and batches > 0 else None
         if steps_per_epoch is not None:
             batches, accumulate = steps_per_epoch, 1

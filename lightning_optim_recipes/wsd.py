@@ -242,11 +242,10 @@ def _lazy_run(trainer: Any, total_steps: Any, what: str) -> Callable[[], units.R
 def _steps(value: Any, key: str, run: Callable[[], units.RunSize], what: str, minimum: int) -> int:
     resolved = units.resolve(value, key, run() if isinstance(value, str) else units.RunSize(), what=f"`{what}`")
     if isinstance(resolved, bool) or not isinstance(resolved, int) or resolved < minimum:
-        kind = "a length" if key != "decay_start" else "a position"
+        kind, now = ("a position", ", or 'now'") if key == "decay_start" else ("a length", "")
         raise RecipeError(
             f"`{key}` must be {kind} of at least {minimum} optimizer steps (an int, or '10ep', '500st', '2000ba',"
-            f" '5%'{', or' + repr(NOW) if key == 'decay_start' else ''}), got {value!r}"
-            + (f" = {resolved} steps" if isinstance(value, str) else "") + "."
+            f" '5%'{now}), got {value!r}" + (f" = {resolved} steps" if isinstance(value, str) else "") + "."
         )
     return resolved
 

@@ -88,7 +88,8 @@ def test_batches_are_the_optimizer_steps_the_loop_takes_over_them(batches, accum
      r"^`warmup_stable_decay`'s 60-step warm-up and 50-step decay \(decay '50%'\) do not fit the run's 100 optimizer"
      r" steps: shorten one of them, or train longer\.$"),
     (lambda o: warmup_stable_decay(o, warmup=10, decay=5, decay_start="5st"),
-     r"^`decay_start` must be a position of at least 10 optimizer steps .* got '5st' = 5 steps\.$"),
+     r"^`decay_start` must be a position of at least 10 optimizer steps \(an int, or '10ep', '500st', '2000ba', '5%',"
+     r" or 'now'\), got '5st' = 5 steps\.$"),
     (lambda o: warmup_stable_decay(o, warmup=0, decay=5, decay_shape="exp", total_steps=10),
      r"^`decay_shape` must be one of \['linear', 'cosine', '1-sqrt'\], got 'exp'"),
     (lambda o: cosine(o, t_max="2.5ep", trainer=RunSize(batches=10)),
