@@ -84,6 +84,7 @@ benchmark: $(VENV)/.demo
 	$(PY) benchmarks/callbacks_overhead.py
 	$(PY) benchmarks/alternating_overhead.py
 	$(PY) benchmarks/param_groups_scale.py
+	$(PY) benchmarks/wsd_overhead.py
 
 clean:
 	rm -rf $(VENV) demo_out *.egg-info .mypy_cache docs/_build docs/_generated docs/api docs/notebooks

@@ -9,7 +9,9 @@ the settings kept) and anchoring a cooldown at step 100,000 (`place_scheduler`, 
 building a hand-written ``LambdaLR``.
 
 Times are CPU times of this process, the best of several interleaved rounds; the garbage collector is paused while
-timing. Printed: microseconds per call and the ratio to the hand-written equivalent (1.00: the same).
+timing. Printed: microseconds per call and the ratio to the hand-written equivalent (1.00: the same). On a loaded
+2-core machine: ``scheduler.step()`` 4.4 us against 4.1 us (1.08x); building the scheduler about 70 us against 40 us,
+once per run.
 
 Run: python benchmarks/wsd_overhead.py [--quick]
 """

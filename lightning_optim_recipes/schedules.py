@@ -251,24 +251,28 @@ def warmup_stable_decay_schedule(
     """
     if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
         raise RecipeError(f"`warmup_steps` must be a non-negative int, got {warmup_steps!r}.")
-    decay = anneal(decay_steps, final, shape)
+    anneal(decay_steps, final, shape)  # checks the decay
     if decay_start is not None and (isinstance(decay_start, bool) or not isinstance(decay_start, int)
                                     or decay_start < warmup_steps):
         raise RecipeError(f"The decay must start after the {warmup_steps}-step warm-up, at step {warmup_steps} or"
                           f" later, got decay_start={decay_start!r}: shorten the warm-up or start the decay later.")
-    parts: list[Schedule] = []
-    boundaries: list[int] = []
-    if warmup_steps:
-        parts.append(linear(start, 1.0, warmup_steps) if start is not None
-                     else linear(1.0 / warmup_steps, 1.0, warmup_steps))
-        boundaries.append(warmup_steps)
-    parts.append(constant(1.0))
-    if decay_start is not None:
-        parts.append(decay)
-        boundaries.append(decay_start)
-    if decay_start == 0:  # no warm-up, no stable phase: the decay from the first step
-        return decay
-    return parts[0] if len(parts) == 1 else join(parts, boundaries)
+    ramp_from = float(start) if start is not None else (1.0 / warmup_steps if warmup_steps else 1.0)
+    return functools.partial(_warmup_stable_decay, warmup_steps, ramp_from, decay_start, decay_steps, float(final),
+                             shape)
+
+
+def _warmup_stable_decay(warmup: int, ramp_from: float, decay_start: Optional[int], decay_steps: int, final: float,
+                         shape: str, step: int) -> float:
+    """One function rather than a `join` of three, its settings bound by position (a third of the cost of keyword
+    binding): a scheduler calls it once per param group at every step (`benchmarks/wsd_overhead.py`)."""
+    if step < warmup:
+        return ramp_from + (1.0 - ramp_from) * min(max(step, 0) / (warmup - 1), 1.0) if warmup > 1 else 1.0
+    if decay_start is None or step < decay_start:
+        return 1.0
+    x = min((step - decay_start + 1) / decay_steps, 1.0)  # as `_anneal`, inlined
+    left = 1.0 - x if shape == "linear" else (1.0 - math.sqrt(x) if shape == "1-sqrt"
+                                               else 0.5 * (1.0 + math.cos(math.pi * x)))
+    return final + (1.0 - final) * left
 
 
 def piecewise_constant(boundaries: Sequence[int], factors: Sequence[float]) -> Schedule:
@@ -302,6 +306,9 @@ def schedule_length(schedule: object) -> Optional[int]:
         return int(keywords["steps"])
     if schedule.func is _linear:
         return int(keywords["steps"]) if keywords["end"] < keywords["start"] else None
+    if schedule.func is _warmup_stable_decay:
+        start, steps = schedule.args[2], schedule.args[3]
+        return None if start is None else int(start) + int(steps)
     if schedule.func is _join:
         last = schedule_length(keywords["schedules"][-1])
         return None if last is None else int(keywords["boundaries"][-1]) + last
