@@ -16,7 +16,7 @@ import pytest
 from lightning_optim_recipes.__main__ import main
 
 LISTING = """\
-10 recipes (python -m lightning_optim_recipes recipes NAME shows one):
+11 recipes (python -m lightning_optim_recipes recipes NAME shows one):
   bert-finetune    BERT fine-tuning: AdamW 5e-5 (of 5e-5, 3e-5, 2e-5), decay 0.01 but not on biases and LayerNorm, 10% warm-up, linear to 0
   dcgan            DCGAN: Adam 2e-4, beta1 0.5, for both networks, one discriminator step per generator step
   deit             DeiT: AdamW 5e-4 x batch/512, weight decay 0.05, 5 warm-up epochs, cosine to 1e-5
@@ -27,6 +27,7 @@ LISTING = """\
   resnet-imagenet  ResNet on ImageNet (Goyal et al.): SGD Nesterov 0.9, lr 0.1 x batch/256, decay 1e-4 (none on BN), 5 warm-up epochs, / 10 at epochs 30, 60, 80 of 90
   ttur             Two time-scale update rule as SAGAN uses it: Adam betas (0, 0.9), critic lr 4e-4, generator lr 1e-4, 1:1
   wgan-gp          WGAN with gradient penalty: Adam 1e-4, betas (0, 0.9), 5 critic steps per generator step, penalty 10
+  wsd              Warmup-stable-decay (constant lr + cooldown): AdamW 8e-4, betas (0.9, 0.95), decay 0.1, clip 1.0, 300 warm-up steps, the peak held, a (1-sqrt) cooldown to 0 over the last 20% of the run
 """
 
 DEIT_PAGE = """\
@@ -146,10 +147,11 @@ def test_a_gan_recipe_shows_each_optimizer_by_its_role(capsys):
 @pytest.mark.parametrize(("argv", "error"), [
     (["recipes", "bert-finetun"], "error: Unknown recipe 'bert-finetun': did you mean 'bert-finetune'? the catalogue"
      " has 'bert-finetune', 'dcgan', 'deit', 'encoder-decoder', 'gpt-pretrain', 'llama-pretrain', 'mae-finetune',"
-     " 'resnet-imagenet', 'ttur', 'wgan-gp' (`list_recipes()`, or `python -m lightning_optim_recipes recipes`).\n"),
+     " 'resnet-imagenet', 'ttur', 'wgan-gp', 'wsd' (`list_recipes()`, or `python -m lightning_optim_recipes"
+     " recipes`).\n"),
     (["recipes", "xyz"], "error: Unknown recipe 'xyz': the catalogue has 'bert-finetune', 'dcgan', 'deit',"
-     " 'encoder-decoder', 'gpt-pretrain', 'llama-pretrain', 'mae-finetune', 'resnet-imagenet', 'ttur', 'wgan-gp'"
-     " (`list_recipes()`, or `python -m lightning_optim_recipes recipes`).\n"),
+     " 'encoder-decoder', 'gpt-pretrain', 'llama-pretrain', 'mae-finetune', 'resnet-imagenet', 'ttur', 'wgan-gp',"
+     " 'wsd' (`list_recipes()`, or `python -m lightning_optim_recipes recipes`).\n"),
     (["recipes", "--out", "lr.png"], "error: --out previews one recipe: name it, e.g. `recipes deit --out ...`.\n"),
 ])
 def test_errors_exit_with_1_and_a_message(argv, error, capsys):
