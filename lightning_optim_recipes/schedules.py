@@ -255,7 +255,8 @@ def warmup_stable_decay_schedule(
     if decay_start is not None and (isinstance(decay_start, bool) or not isinstance(decay_start, int)
                                     or decay_start < warmup_steps):
         raise RecipeError(f"The decay must start after the {warmup_steps}-step warm-up, at step {warmup_steps} or"
-                          f" later, got decay_start={decay_start!r}: shorten the warm-up or start the decay later.")
+                          f" later, got `decay_start={decay_start!r}`: use a shorter warm-up, or start the decay"
+                          " later.")
     ramp_from = float(start) if start is not None else (1.0 / warmup_steps if warmup_steps else 1.0)
     return functools.partial(_warmup_stable_decay, warmup_steps, ramp_from, decay_start, decay_steps, float(final),
                              shape)

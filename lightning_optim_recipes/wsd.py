@@ -102,7 +102,7 @@ def warmup_stable_decay(
         if total - length < warm:
             raise RecipeError(
                 f"`{what}`'s {warm}-step warm-up and {length}-step decay{_written(warmup, decay)} do not fit the run's"
-                f" {total} optimizer steps: shorten one of them, or train longer."
+                f" {total} optimizer steps: give a shorter warm-up or decay, or train longer."
             )
     elif decay_start == NOW:
         start = NOW
@@ -162,7 +162,7 @@ def start_decay(scheduler: Any, step: int) -> bool:
     if step < warm:
         raise RecipeError(
             f"The cooldown (decay_start='now') would start at step {step}, where training resumes, inside its"
-            f" {warm}-step warm-up: resume from a checkpoint after the warm-up."
+            f" {warm}-step warm-up: use a checkpoint from after the warm-up (or a shorter warm-up)."
         )
     schedule = warmup_stable_decay_schedule(warm, step, int(settings["decay_length"]), str(settings["decay_shape"]),
                                             float(settings["min_lr_ratio"]), settings["warmup_start"])
@@ -199,9 +199,9 @@ def check_decay_start(schedulers: Sequence[Any], trainer: Any, at: Any = None) -
         if window is None:
             raise RecipeError(
                 f"{label} starts its decay where training resumes (decay_start='now'), but this run does not resume"
-                " from a checkpoint: resume a stable-phase checkpoint (`trainer.fit(..., ckpt_path=...)`, with"
-                " `resume = \"recipe\"`; in a preview, `resume_from=ResumeFrom(...)`), or say where the decay"
-                " starts (decay_start='80%', '8000st', or leave it out to decay at the end of the run)."
+                " from a checkpoint: resume a stable-phase checkpoint (pass `ckpt_path=` to `trainer.fit`, with"
+                " `resume = \"recipe\"`; in a preview, `resume_from=ResumeFrom(...)`), or give decay_start as a"
+                " position ('80%', '8000st'), or remove it to decay at the end of the run."
             )
         total = units.RunSize.of(trainer).total_steps
         first, last = window

@@ -34,16 +34,21 @@ from lightning_optim_recipes.recipes import describe_recipe, get_recipe
 from lightning_optim_recipes.catalogue._registry import register
 from lightning_optim_recipes.schedulers import warmup_linear, warmup_multistep
 from lightning_optim_recipes.schedules import (
+    anneal,
     constant,
     join,
     linear,
     piecewise_constant,
     warmup_cosine_schedule,
     warmup_schedule,
+    warmup_stable_decay_schedule,
 )
+from lightning_optim_recipes.units import RunSize, parse, resolve
+from lightning_optim_recipes.validation import SchedulerSpec
+from lightning_optim_recipes.wsd import check_decay_start
 
 FOUNDATION = ("_checks", "no_decay", "param_groups", "param_checks", "layer_decay", "schedules", "schedulers", "validation",
-              "recipe", "recipe_parts",
+              "recipe", "recipe_parts", "units", "wsd",
               "mixins.recipe_mixin", "catalogue._registry")
 
 #: Says what to change: an imperative, or the requirement the value breaks together with the accepted values.
@@ -274,6 +279,32 @@ CASES = [
      "`decay_fraction` 0.3"),
     ("decay-steps-none", lambda: warmup_schedule(2, 5, decay="none", decay_steps=3), "decay='none'"),
     ("decay-steps-range", lambda: warmup_schedule(2, 5, decay_steps=6), "got 6"),
+    # lengths in units
+    ("units-not-a-length", lambda: parse("ten", "warmup"), "'ten'"),
+    ("units-unknown", lambda: parse("10 epochs", "warmup"), "'epochs'"),
+    ("units-whole", lambda: parse("2.5st", "warmup"), "'2.5st'"),
+    ("units-frequency", lambda: resolve("5ep", "t_max", RunSize(batches=10), unit="epochs", frequency=2), "'5ep'"),
+    ("units-share", lambda: resolve("5%", "warmup", RunSize()), "'5%'"),
+    ("units-epochs", lambda: resolve("2ep", "warmup", RunSize()), "'2ep'"),
+    ("units-batches", lambda: resolve("300ba", "warmup", RunSize()), "'300ba'"),
+    ("units-epoch-whole", lambda: resolve("2.5ep", "t_max", RunSize(batches=10), unit="epochs"), "'2.5ep'"),
+    ("units-epoch-share", lambda: resolve("50%", "t_max", RunSize(), unit="epochs"), "'50%'"),
+    ("units-epoch-length", lambda: resolve("500st", "t_max", RunSize(), unit="epochs"), "'500st'"),
+    ("units-epoch-not-whole", lambda: resolve("25st", "t_max", RunSize(batches=10), unit="epochs"), "'25st'"),
+    # warmup-stable-decay
+    ("anneal-shape", lambda: anneal(5, shape="exp"), "'exp'"),
+    ("wsd-schedule-start", lambda: warmup_stable_decay_schedule(5, 3, 2), "decay_start=3"),
+    ("wsd-schedule-warmup", lambda: warmup_stable_decay_schedule(-1, 3, 2), "got -1"),
+    ("wsd-shape", lambda: lor.warmup_stable_decay(sgd(), warmup=0, decay=5, decay_shape="exp", total_steps=10),
+     "'exp'"),
+    ("wsd-no-length", lambda: lor.warmup_stable_decay(sgd(), warmup=1, decay=5), "`total_steps=`"),
+    ("wsd-room", lambda: lor.warmup_stable_decay(sgd(), warmup=6, decay=5, total_steps=10), "6-step warm-up"),
+    ("wsd-total-steps", lambda: lor.warmup_stable_decay(sgd(), warmup=1, decay="50%", total_steps=0), "got 0"),
+    ("wsd-length", lambda: lor.warmup_stable_decay(sgd(), warmup=-1, decay=5, total_steps=10), "got -1"),
+    ("wsd-inside-warmup", lambda: lor.place_scheduler(
+        lor.warmup_stable_decay(sgd(), warmup=10, decay=5, decay_start="now")["scheduler"], 3), "step 3"),
+    ("wsd-not-resumed", lambda: check_decay_start([SchedulerSpec(lor.cooldown(sgd(), steps=5)["scheduler"], 0)],
+                                                  types.SimpleNamespace()), "decay_start='now'"),
     ("unknown-recipe", lambda: get_recipe("wgan-pg"), "'wgan-pg'"),
     ("recipe-registered-twice", lambda: register(describe_recipe("wgan-gp")), "'wgan-gp'"),
 ]

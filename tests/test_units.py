@@ -86,7 +86,7 @@ def test_batches_are_the_optimizer_steps_the_loop_takes_over_them(batches, accum
      r"^`warmup_stable_decay` decays at the end of the run, whose length it needs: pass `trainer=self\.trainer`"),
     (lambda o: warmup_stable_decay(o, warmup=60, decay="50%", total_steps=100),
      r"^`warmup_stable_decay`'s 60-step warm-up and 50-step decay \(decay '50%'\) do not fit the run's 100 optimizer"
-     r" steps: shorten one of them, or train longer\.$"),
+     r" steps: give a shorter warm-up or decay, or train longer\.$"),
     (lambda o: warmup_stable_decay(o, warmup=10, decay=5, decay_start="5st"),
      r"^`decay_start` must be a position of at least 10 optimizer steps \(an int, or '10ep', '500st', '2000ba', '5%',"
      r" or 'now'\), got '5st' = 5 steps\.$"),
