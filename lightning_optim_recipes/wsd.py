@@ -93,10 +93,12 @@ def warmup_stable_decay(
     total = run().total_steps if decay_start is None or trainer is not None or total_steps is not None else None
     if decay_start is None:
         if total is None:
+            source = ("the Trainer's run has no end (set `max_steps` or `max_epochs`)" if trainer is not None else
+                      "pass `trainer=self.trainer` inside `configure_optimizers` (its `estimated_stepping_batches`)")
             raise RecipeError(
-                f"`{what}` decays at the end of the run, whose length it needs: pass `trainer=self.trainer` inside"
-                " `configure_optimizers` (its `estimated_stepping_batches`), or `total_steps=`, or say where the"
-                " decay starts (`decay_start='80%'`, or 'now' for a cooldown from the checkpoint being resumed)."
+                f"`{what}` decays at the end of the run, whose length it needs: {source}, or `total_steps=`, or say"
+                " where the decay starts (`decay_start='80%'`, or 'now' for a cooldown from the checkpoint being"
+                " resumed)."
             )
         start: Union[int, str] = total - length
         if total - length < warm:
