@@ -1,6 +1,8 @@
 """lightning_optim_recipes: correct `configure_optimizers` for PyTorch Lightning, by construction.
 
-Param groups with weight decay where it belongs (and layer-wise lr decay), Muon beside AdamW in one optimizer, schedulers with an explicit cadence, a
+Param groups with weight decay where it belongs (and layer-wise lr decay), Muon beside AdamW in one optimizer,
+schedulers with an explicit cadence (and warmup-stable-decay schedules with cooldowns from any checkpoint, lengths in
+units such as ``"10ep"``), a
 catalogue of cited paper recipes, a validator for every `configure_optimizers` form, mixins (declarative recipes,
 Lightning 1.x multi-optimizer modules and WGAN-style alternation on Lightning 2.x), callbacks that log learning rates
 and check every scheduler's cadence, schedule-free optimizers switched between train and eval mode at every boundary,
@@ -42,9 +44,9 @@ from lightning_optim_recipes.schedulers import (
     warmup_cosine,
     warmup_linear,
     warmup_multistep,
-    warmup_stable_decay,
 )
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec, validate_optimizers
+from lightning_optim_recipes.wsd import cooldown, warmup_stable_decay
 
 __version__ = "0.1.0"
 
@@ -80,6 +82,7 @@ __all__ = [
     "SplitRow",
     "check_param_groups",
     "configure_from_recipe",
+    "cooldown",
     "cosine",
     "describe_recipe",
     "exponential",

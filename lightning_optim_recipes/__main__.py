@@ -267,6 +267,11 @@ def _format_table(preview: SchedulePreview, title: str = "") -> str:
     markers = getattr(preview, "markers", [])
     if markers:
         lines.append("markers: " + ", ".join(f"step {m['step']} {m['label']}" for m in markers))
+    lengths = getattr(preview, "lengths", ())
+    if lengths:  # the lengths given in units, resolved for this run
+        lines.append("lengths: " + ", ".join(
+            f"{r['length']} {r['written']!r} = {r['resolved']}" + ("" if r["length"] == "decay_start" else
+                                                                 f" {r['unit']}") for r in lengths))
     return "\n".join(lines) + "\n"
 
 

@@ -3,8 +3,9 @@
 The mixins (`OptimRecipeMixin`, `AlternatingOptimizersMixin`) and the checking callbacks (`ConfigureOptimizersCheck`,
 `SchedulerCadenceCheck`) all call `configured`: the checks that need the run (`lightning_optim_recipes.fit_checks`),
 the schedule-free checks (`check_schedule_free`), then the resume reconciliation when the fit resumes from a
-checkpoint (`lightning_optim_recipes.resume`). One call, so that every entry point checks the same things in the same
-order.
+checkpoint (`lightning_optim_recipes.resume`), then the check of a cooldown that starts where training resumes
+(`lightning_optim_recipes.wsd.check_decay_start`), which the resume has anchored. One call, so that every entry point
+checks the same things in the same order.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from lightning_optim_recipes.resume.reconcile import on_configured
 from lightning_optim_recipes.resume.state import ResumeReport
 from lightning_optim_recipes.standin import StandInTrainer
 from lightning_optim_recipes.validation import OptimizerSetup
+from lightning_optim_recipes.wsd import check_decay_start
 
 __all__ = ["check_schedule_free", "configured"]
 
@@ -38,7 +40,10 @@ def configured(module: Any, setup: OptimizerSetup, trainer: Any, *, loop: Option
     """
     fit_checks.check_before_training(setup, trainer, module, loop=loop, at=at)
     check_schedule_free(module, setup, trainer, at=at)
-    return on_configured(module, setup, trainer, own=own_resume, loop=loop, at=at)
+    report = on_configured(module, setup, trainer, own=own_resume, loop=loop, at=at)
+    if trainer is not None and not isinstance(trainer, StandInTrainer):  # a preview checks after its own resume
+        check_decay_start(setup.schedulers, trainer, at=at if at is not None else fit_checks.user_line(module))
+    return report
 
 
 def check_schedule_free(module: Any, setup: OptimizerSetup, trainer: Any, *, at: Any = None) -> None:

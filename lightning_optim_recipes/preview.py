@@ -15,12 +15,14 @@ from typing import Any, Optional
 
 from torch import nn
 
+from lightning_optim_recipes import units
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning
 from lightning_optim_recipes.resume.preview import preview_resumed
 from lightning_optim_recipes._lightning import namespace_of
 from lightning_optim_recipes.standin import StandInTrainer, configure, run_hook
 from lightning_optim_recipes.trajectory import SchedulePreview, ScheduleRecord, simulate
 from lightning_optim_recipes.validation import SchedulerSpec
+from lightning_optim_recipes.wsd import check_decay_start
 
 __all__ = ["SchedulePreview", "ScheduleRecord", "preview_schedule"]
 
@@ -103,6 +105,7 @@ def preview_schedule(
     trainer = StandInTrainer(max_epochs, steps_per_epoch, accumulate_grad_batches, batch_size,
                              namespace=namespace_of(module_or_recipe))
     model, setup = configure(module_or_recipe, module, trainer, callbacks)
+    check_decay_start(setup.schedulers, trainer)  # a cooldown from where training resumes needs `resume_from`
     for spec in setup.schedulers:
         if spec.reduce_on_plateau:
             warnings.warn(
@@ -115,6 +118,7 @@ def preview_schedule(
     preview.max_epochs, preview.steps_per_epoch = max_epochs, steps_per_epoch
     preview.accumulate_grad_batches = accumulate_grad_batches
     preview.markers = []
+    preview.lengths = units.table(setup.schedulers)
     if setup.optimizers:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")

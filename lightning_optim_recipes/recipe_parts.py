@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from lightning_optim_recipes import schedule_free
+from lightning_optim_recipes import schedule_free, units
 from lightning_optim_recipes._checks import check_keys, count
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, POSITION_TOKEN_NAMES, NoDecayRule
@@ -29,8 +29,8 @@ from lightning_optim_recipes.schedulers import (
     warmup_cosine,
     warmup_linear,
     warmup_multistep,
-    warmup_stable_decay,
 )
+from lightning_optim_recipes.wsd import cooldown, warmup_stable_decay
 
 __all__ = ["CADENCE_KEYS", "SCHEDULER_FACTORIES", "builtin_warmup", "global_batch_size", "no_decay_rule",
            "optimizer_class", "say", "scaled_lr", "scheduler_config"]
@@ -50,12 +50,9 @@ SCHEDULER_FACTORIES: dict[str, Callable[..., Any]] = {
     "warmup_cosine": warmup_cosine,
     "warmup_linear": warmup_linear,
     "warmup_multistep": warmup_multistep,
-    "warmup_stable_decay": warmup_stable_decay,
+    "wsd": warmup_stable_decay,
+    "cooldown": cooldown,
 }
-
-
-#: Factories that read the run's length from the Trainer.
-_READS_TRAINER = ("warmup_cosine", "warmup_linear", "warmup_multistep", "warmup_stable_decay")
 
 
 log = logging.getLogger("lightning_optim_recipes")
@@ -287,14 +284,18 @@ def scheduler_config(optimizer: torch.optim.Optimizer, spec: Any, trainer: Any) 
     kind, options = spec["type"], {k: v for k, v in spec.items() if k != "type"}
     if kind in SCHEDULER_FACTORIES:
         factory = SCHEDULER_FACTORIES[kind]
-        if kind in _READS_TRAINER:
+        parameters = tuple(inspect.signature(factory).parameters)[1:]
+        if "trainer" in parameters:  # the run's length, and lengths in units
             options.setdefault("trainer", trainer)
-        check_keys(options, tuple(inspect.signature(factory).parameters)[1:], f"the {kind!r} scheduler")
+        check_keys(options, parameters, f"the {kind!r} scheduler")
         config = factory(optimizer, **options)
+        scheduler = config["scheduler"]
         if kind == "warmup_multistep" and "of_epochs" in spec:
-            scheduler = config["scheduler"]
             say(f"{kind}: milestones {list(spec['milestones'])} of {spec['of_epochs']} epochs scaled to this run:"
                 f" optimizer steps {scheduler.milestone_steps}")
+        resolved = units.describe(scheduler, config.get("interval", "step"))
+        if resolved:
+            say(f"{kind}: {resolved}")
         return config
     cls = _scheduler_class(kind)
     cadence = {k: options.pop(k) for k in CADENCE_KEYS if k in options}

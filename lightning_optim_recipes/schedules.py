@@ -20,7 +20,9 @@ from typing import Optional, Union
 from lightning_optim_recipes.errors import RecipeError
 
 __all__ = [
+    "DECAY_SHAPES",
     "Schedule",
+    "anneal",
     "constant",
     "cosine_decay",
     "join",
@@ -205,41 +207,89 @@ def warmup_schedule(
     return join([ramp, after], [peak])
 
 
-def warmup_stable_decay_schedule(
-    warmup_steps: int, total_steps: int, decay_steps: int, final: float = 0.0, start: Optional[float] = None
-) -> Schedule:
-    """Warm-up, stable, decay ("WSD"): a linear warm-up to 1 (as `warmup_schedule`'s), 1 held, then a linear decay
-    over the last `decay_steps` steps, from 1 at step ``total_steps - decay_steps`` to `final` at the last step.
-
-    Example:
-        >>> [round(warmup_stable_decay_schedule(0, 6, 3, final=0.1)(k), 3) for k in range(6)]
-        [1.0, 1.0, 1.0, 1.0, 0.55, 0.1]
-        >>> s = warmup_stable_decay_schedule(2, 8, 3)
-        >>> [round(s(k), 3) for k in range(8)], schedule_length(s)
-        ([0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0], 8)
-    """
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise RecipeError(f"`warmup_steps` must be a non-negative int, got {warmup_steps!r}.")
-    _check_positive_int("total_steps", total_steps)
-    _check_positive_int("decay_steps", decay_steps)
-    if decay_steps < 2 or warmup_steps + decay_steps > total_steps:
-        raise RecipeError(
-            f"`decay_steps` ({decay_steps}) must be at least 2 and fit after the `warmup_steps` ({warmup_steps})"
-            f" within `total_steps` ({total_steps}): train longer, or shorten the warm-up or the decay."
-        )
-    decay = linear(1.0, final, decay_steps)
-    stable_until = total_steps - decay_steps
-    if warmup_steps == 0:
-        return join([constant(1.0), decay], [stable_until])
-    ramp = linear(start, 1.0, warmup_steps) if start is not None else linear(1.0 / warmup_steps, 1.0, warmup_steps)
-    if stable_until == warmup_steps:
-        return join([ramp, decay], [warmup_steps])
-    return join([ramp, constant(1.0), decay], [warmup_steps, stable_until])
-
-
 def _hold(step: int, *, schedule: Schedule, steps: int) -> float:
     """`schedule`, which has ended and holds its last value, written for `steps` steps (see `schedule_length`)."""
     return schedule(step)
+
+
+#: The shapes of `anneal`: its multiplier at the fraction ``x`` of the way through, from 1 at 0 to 0 at 1.
+DECAY_SHAPES = ("linear", "cosine", "1-sqrt")
+
+
+def anneal(steps: int, final: float = 0.0, shape: str = "linear") -> Schedule:
+    """A decay over `steps` steps from the multiplier 1 before it to `final` at its last step, then `final`.
+
+    Its step i runs at ``final + (1 - final) * f((i + 1) / steps)``, ``f(x)`` being ``1 - x`` (``"linear"``),
+    ``(1 + cos(pi x)) / 2`` (``"cosine"``) or ``1 - sqrt(x)`` (``"1-sqrt"``, Hägele et al. 2024, Eq. (1-sqrt)): every
+    step is below the lr before the decay, as every warm-up step is below the peak, and the last is at `final`.
+
+    Example:
+        >>> [round(anneal(4, shape="1-sqrt")(k), 3) for k in range(5)]
+        [0.5, 0.293, 0.134, 0.0, 0.0]
+    """
+    _check_positive_int("steps", steps)
+    if shape not in DECAY_SHAPES:
+        raise RecipeError(f"`decay_shape` must be one of {list(DECAY_SHAPES)}, got {shape!r}.")
+    return functools.partial(_anneal, steps=steps, final=float(final), shape=shape)
+
+
+def _anneal(step: int, *, steps: int, final: float, shape: str) -> float:
+    x = min(max(step + 1, 0) / steps, 1.0)
+    left = 1.0 - x if shape == "linear" else (1.0 - math.sqrt(x) if shape == "1-sqrt"
+                                               else 0.5 * (1.0 + math.cos(math.pi * x)))
+    return final + (1.0 - final) * left
+
+
+def warmup_stable_decay_schedule(
+    warmup_steps: int,
+    decay_start: Optional[int],
+    decay_steps: int,
+    shape: str = "linear",
+    final: float = 0.0,
+    start: Union[float, str, None] = None,
+) -> Schedule:
+    """Warm-up, stable, decay (WSD): a linear warm-up to 1 over `warmup_steps`, 1 up to `decay_start`, then
+    `anneal` over `decay_steps` to `final` (the decay's last step, ``decay_start + decay_steps - 1``, at `final`).
+
+    The warm-up's step k runs at ``(k + 1) / warmup_steps`` (or from `start` at step 0, as in `warmup_schedule`;
+    ``start="zero"``: at ``k / warmup_steps``, the peak one step after the warm-up).
+    ``decay_start=None``: no decay yet (the stable phase runs on): a cooldown that starts where training resumes
+    is placed later (`lightning_optim_recipes.wsd`).
+
+    Example:
+        >>> s = warmup_stable_decay_schedule(2, 4, 2, shape="linear", final=0.1)
+        >>> [round(s(k), 3) for k in range(7)], schedule_length(s)
+        ([0.5, 1.0, 1.0, 1.0, 0.55, 0.1, 0.1], 6)
+    """
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise RecipeError(f"`warmup_steps` must be a non-negative int, got {warmup_steps!r}.")
+    anneal(decay_steps, final, shape)  # checks the decay
+    if decay_start is not None and (isinstance(decay_start, bool) or not isinstance(decay_start, int)
+                                    or decay_start < warmup_steps):
+        raise RecipeError(f"The decay must start after the {warmup_steps}-step warm-up, at step {warmup_steps} or"
+                          f" later, got `decay_start={decay_start!r}`: use a shorter warm-up, or start the decay"
+                          " later.")
+    if start == "zero":  # step k at k / W: the ramp spans W steps from 0
+        ramp_from, span = 0.0, warmup_steps
+    else:
+        ramp_from = float(start) if start is not None else (1.0 / warmup_steps if warmup_steps else 1.0)
+        span = warmup_steps - 1
+    return functools.partial(_warmup_stable_decay, warmup_steps, ramp_from, span, decay_start, decay_steps,
+                             float(final), shape)
+
+
+def _warmup_stable_decay(warmup: int, ramp_from: float, span: int, decay_start: Optional[int], decay_steps: int,
+                         final: float, shape: str, step: int) -> float:
+    """One function rather than a `join` of three, its settings bound by position (a third of the cost of keyword
+    binding): a scheduler calls it once per param group at every step (`benchmarks/wsd_overhead.py`)."""
+    if step < warmup:
+        return ramp_from + (1.0 - ramp_from) * min(max(step, 0) / span, 1.0) if span > 0 else 1.0
+    if decay_start is None or step < decay_start:
+        return 1.0
+    x = min((step - decay_start + 1) / decay_steps, 1.0)  # as `_anneal`, inlined
+    left = 1.0 - x if shape == "linear" else (1.0 - math.sqrt(x) if shape == "1-sqrt"
+                                               else 0.5 * (1.0 + math.cos(math.pi * x)))
+    return final + (1.0 - final) * left
 
 
 def piecewise_constant(boundaries: Sequence[int], factors: Sequence[float]) -> Schedule:
@@ -269,10 +319,13 @@ def schedule_length(schedule: object) -> Optional[int]:
     if not isinstance(schedule, functools.partial):
         return None
     keywords = schedule.keywords
-    if schedule.func is _cosine_decay or schedule.func is _hold:
+    if schedule.func is _cosine_decay or schedule.func is _hold or schedule.func is _anneal:
         return int(keywords["steps"])
     if schedule.func is _linear:
         return int(keywords["steps"]) if keywords["end"] < keywords["start"] else None
+    if schedule.func is _warmup_stable_decay:
+        start, steps = schedule.args[3], schedule.args[4]
+        return None if start is None else int(start) + int(steps)
     if schedule.func is _join:
         last = schedule_length(keywords["schedules"][-1])
         return None if last is None else int(keywords["boundaries"][-1]) + last

@@ -10,7 +10,7 @@ the same way on copies of the schedulers (`lightning_optim_recipes.curves`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Optional, TypedDict
 
 from torch.optim.lr_scheduler import MultiStepLR
@@ -56,9 +56,11 @@ class SchedulePreview(list):  # type: ignore[type-arg]
         steps_per_epoch: the training batches per epoch previewed.
         accumulate_grad_batches: the ``Trainer(accumulate_grad_batches=...)`` previewed.
         markers: ``{'step', 'optimizer', 'label'}`` dicts, one per MultiStepLR milestone reached and per warmup end
-            (schedulers with a ``warmup_steps`` attribute, as `warmup_cosine` makes): the first optimizer step that
-            runs at the new lr.
+            (schedulers with a ``warmup_steps`` attribute, as `warmup_cosine` makes) and decay start
+            (`warmup_stable_decay`): the first optimizer step that runs at the new lr.
         resume_report: for a resumed run (``resume_from=``), what the resume compared (a `ResumeReport`), else None.
+        lengths: every length given in units (``'5%'``, ``'2ep'``), as written and resolved for this run
+            (`lightning_optim_recipes.units.table`).
     """
 
     max_epochs: int
@@ -66,6 +68,7 @@ class SchedulePreview(list):  # type: ignore[type-arg]
     accumulate_grad_batches: int
     markers: list[dict[str, Any]]
     resume_report: Any = None
+    lengths: Sequence[dict[str, Any]] = ()
 
 
 class StepProbe:
@@ -194,6 +197,9 @@ class Recording(Replay):
             requested = getattr(scheduler, "warmup_requested", None)
             if warmup == 0 and isinstance(requested, float) and requested > 0 and count == 0:
                 labels.append(f"no warm-up ({requested:.3g} steps rounded to 0)")
+            decay_start = getattr(scheduler, "decay_start", None)  # warmup_stable_decay
+            if isinstance(decay_start, int) and not isinstance(decay_start, bool) and count == decay_start:
+                labels.append("decay start")
             for label in labels:
                 if (k, label) not in self._marked:
                     self._marked.add((k, label))

@@ -16,7 +16,7 @@ import pytest
 from lightning_optim_recipes.__main__ import main
 
 LISTING = """\
-13 recipes (python -m lightning_optim_recipes recipes NAME shows one):
+14 recipes (python -m lightning_optim_recipes recipes NAME shows one):
   bert-finetune       BERT fine-tuning: AdamW 5e-5 (of 5e-5, 3e-5, 2e-5), decay 0.01 but not on biases and LayerNorm, 10% warm-up, linear to 0
   dcgan               DCGAN: Adam 2e-4, beta1 0.5, for both networks, one discriminator step per generator step
   deit                DeiT: AdamW 5e-4 x batch/512, weight decay 0.05, 5 warm-up epochs, cosine to 1e-5
@@ -30,6 +30,7 @@ LISTING = """\
   schedulefree-adamw  Schedule-free AdamW: lr 0.0025, betas (0.9, 0.999), no scheduler: a built-in warm-up over 2% of the run, then the iterates averaged
   ttur                Two time-scale update rule as SAGAN uses it: Adam betas (0, 0.9), critic lr 4e-4, generator lr 1e-4, 1:1
   wgan-gp             WGAN with gradient penalty: Adam 1e-4, betas (0, 0.9), 5 critic steps per generator step, penalty 10
+  wsd                 Warmup-stable-decay (constant lr + cooldown): AdamW 8e-4, betas (0.9, 0.95), decay 0.1, clip 1.0, 300 warm-up steps, the peak held, a (1-sqrt) cooldown to 0 over the last 20% of the run
 """
 
 DEIT_PAGE = """\
@@ -157,11 +158,11 @@ def test_a_gan_recipe_shows_each_optimizer_by_its_role(capsys):
 @pytest.mark.parametrize(("argv", "error"), [
     (["recipes", "bert-finetun"], "error: Unknown recipe 'bert-finetun': did you mean 'bert-finetune'? the catalogue"
      " has 'bert-finetune', 'dcgan', 'deit', 'encoder-decoder', 'gpt-pretrain', 'llama-pretrain', 'mae-finetune',"
-     " 'modded-nanogpt', 'muon-moonlight', 'resnet-imagenet', 'schedulefree-adamw', 'ttur', 'wgan-gp' (`list_recipes()`,"
-     " or `python -m lightning_optim_recipes recipes`).\n"),
+     " 'modded-nanogpt', 'muon-moonlight', 'resnet-imagenet', 'schedulefree-adamw', 'ttur', 'wgan-gp', 'wsd'"
+     " (`list_recipes()`, or `python -m lightning_optim_recipes recipes`).\n"),
     (["recipes", "xyz"], "error: Unknown recipe 'xyz': the catalogue has 'bert-finetune', 'dcgan', 'deit',"
      " 'encoder-decoder', 'gpt-pretrain', 'llama-pretrain', 'mae-finetune', 'modded-nanogpt', 'muon-moonlight',"
-     " 'resnet-imagenet', 'schedulefree-adamw', 'ttur', 'wgan-gp' (`list_recipes()`, or `python -m"
+     " 'resnet-imagenet', 'schedulefree-adamw', 'ttur', 'wgan-gp', 'wsd' (`list_recipes()`, or `python -m"
      " lightning_optim_recipes recipes`).\n"),
     (["recipes", "--out", "lr.png"], "error: --out previews one recipe: name it, e.g. `recipes deit --out ...`.\n"),
 ])

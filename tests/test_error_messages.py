@@ -32,9 +32,11 @@ from lightning_optim_recipes import (
     warmup_cosine,
 )
 from lightning_optim_recipes.recipes import describe_recipe, get_recipe
+from lightning_optim_recipes.catalogue._examples import TinyGPT
 from lightning_optim_recipes.catalogue._registry import register
-from lightning_optim_recipes.schedulers import warmup_linear, warmup_multistep, warmup_stable_decay
+from lightning_optim_recipes.schedulers import warmup_linear, warmup_multistep
 from lightning_optim_recipes.schedules import (
+    anneal,
     constant,
     join,
     linear,
@@ -43,14 +45,18 @@ from lightning_optim_recipes.schedules import (
     warmup_schedule,
     warmup_stable_decay_schedule,
 )
+from lightning_optim_recipes.units import RunSize, parse, resolve
+from lightning_optim_recipes.validation import SchedulerSpec
+from lightning_optim_recipes.wsd import check_decay_start
 
-FOUNDATION = ("_checks", "no_decay", "param_groups", "param_checks", "layer_decay", "schedules", "schedulers", "validation",
-              "recipe", "recipe_parts", "schedule_free",
+FOUNDATION = ("_checks", "no_decay", "param_groups", "param_checks", "layer_decay", "schedules", "schedulers", "run_lengths",
+              "validation",
+              "recipe", "recipe_parts", "schedule_free", "units", "wsd", "muon_split", "hybrid",
               "mixins.recipe_mixin", "catalogue._registry")
 
 #: Says what to change: an imperative, or the requirement the value breaks together with the accepted values.
 FIX = re.compile(
-    r"\b(use|pass|add|remove|set|write|make|give|build|move|fix|define|construct|return|rename|lower|merge|install"
+    r"\b(use|pass|add|remove|set|write|make|give|build|move|fix|define|construct|return|rename|lower|merge|install|change"
     r"|did you mean|must be|must exceed|must map|expected one of|expected an?|valid keys|takes an?|needs an?|only tensors)\b",
     re.IGNORECASE,
 )
@@ -304,10 +310,32 @@ CASES = [
      "'layer_decay'"),
     ("hybrid-kwargs-decay", _recipe(optimizer="Muon", lr=0.02, hybrid={"lr": 3e-4, "optimizer_kwargs": {
         "weight_decay": 0.1}}), "'weight_decay'"),
-    ("wsd-warmup", lambda: warmup_stable_decay_schedule(-1, 10, 4), "got -1"),
-    ("wsd-room", lambda: warmup_stable_decay_schedule(8, 10, 4), "`warmup_steps` (8)"),
-    ("wsd-decay-fraction", lambda: warmup_stable_decay(sgd(), decay_fraction=0, warmup_steps=0, total_steps=10),
-     "got 0"),
+    # the split and the one optimizer over its parts
+    ("split-module", lambda: lor.muon_split(3), "got int"),
+    ("split-no-decay", lambda: lor.muon_split(TinyGPT(), no_decay="x"), "got 'x'"),
+    ("split-unused-override", lambda: lor.muon_split(TinyGPT(), overrides={"nothing.here": "adamw"}),
+     "'nothing.here'"),
+    ("split-head", lambda: lor.muon_split(TinyGPT(), head="nohead"), "'nohead'"),
+    ("split-override-1d", lambda: lor.muon_split(TinyGPT(), overrides={"transformer.h.0.ln_1": "muon"}), "(8,)"),
+    ("split-override-embedding", lambda: lor.muon_split(TinyGPT(), overrides={"transformer.wpe": "muon"}),
+     "(16, 8)"),
+    ("split-overrides-type", lambda: lor.muon_split(TinyGPT(), overrides=["x"]), "got list"),
+    ("split-overrides-key", lambda: lor.muon_split(TinyGPT(), overrides={3: "muon"}), "got 3"),
+    ("split-overrides-side", lambda: lor.muon_split(TinyGPT(), overrides={"transformer.h.0": "sgd"}), "got 'sgd'"),
+    ("split-overrides-tie", lambda: lor.muon_split(TinyGPT(), overrides={"transformer.h.*.attn": "muon",
+                                                                          "transformer.h.0.*": "adamw"}),
+     "'transformer.h.0.*'"),
+    ("hybrid-parts", lambda: lor.HybridOptimizer([3]), "got (3,)"),
+    ("hybrid-add-group", lambda: lor.HybridOptimizer([torch.optim.SGD([nn.Parameter(torch.zeros(2))], lr=0.1)])
+     .add_param_group({"params": [nn.Parameter(torch.zeros(2))]}), "add_param_group"),
+    ("hybrid-shared", lambda: (lambda p: lor.HybridOptimizer([torch.optim.SGD(p, lr=0.1), torch.optim.SGD(p, lr=0.1)]))(
+        [nn.Parameter(torch.zeros(2, 2))]), "shape (2, 2)"),
+    ("hybrid-optimizer-class", lambda: lor.hybrid_optimizer(TinyGPT(), adamw={"optimizer": 3}), "got 3"),
+    ("hybrid-options", lambda: lor.hybrid_optimizer(TinyGPT(), adamw={"lr": 1e-3, "bogus": 1}), "'bogus'"),
+    ("hybrid-group-kind", lambda: lor.hybrid_optimizer(TinyGPT(), adamw={"lr": 1e-3, "groups": {"nope": {}}}),
+     "'nope'"),
+    ("hybrid-group-values", lambda: lor.hybrid_optimizer(TinyGPT(), adamw={"lr": 1e-3, "groups": {"embedding": 3}}),
+     "got 3"),
     # warm-up start and a decay that ends before the run
     ("warmup-start", lambda: warmup_linear(sgd(), warmup_steps=2, total_steps=5, warmup_start=1.5), "got 1.5"),
     ("decay-fraction", lambda: warmup_cosine(sgd(), warmup_steps=1, total_steps=5, decay_fraction=0), "got 0"),
@@ -315,6 +343,32 @@ CASES = [
      "`decay_fraction` 0.3"),
     ("decay-steps-none", lambda: warmup_schedule(2, 5, decay="none", decay_steps=3), "decay='none'"),
     ("decay-steps-range", lambda: warmup_schedule(2, 5, decay_steps=6), "got 6"),
+    # lengths in units
+    ("units-not-a-length", lambda: parse("ten", "warmup"), "'ten'"),
+    ("units-unknown", lambda: parse("10 epochs", "warmup"), "'epochs'"),
+    ("units-whole", lambda: parse("2.5st", "warmup"), "'2.5st'"),
+    ("units-frequency", lambda: resolve("5ep", "t_max", RunSize(batches=10), unit="epochs", frequency=2), "'5ep'"),
+    ("units-share", lambda: resolve("5%", "warmup", RunSize()), "'5%'"),
+    ("units-epochs", lambda: resolve("2ep", "warmup", RunSize()), "'2ep'"),
+    ("units-batches", lambda: resolve("300ba", "warmup", RunSize()), "'300ba'"),
+    ("units-epoch-whole", lambda: resolve("2.5ep", "t_max", RunSize(batches=10), unit="epochs"), "'2.5ep'"),
+    ("units-epoch-share", lambda: resolve("50%", "t_max", RunSize(), unit="epochs"), "'50%'"),
+    ("units-epoch-length", lambda: resolve("500st", "t_max", RunSize(), unit="epochs"), "'500st'"),
+    ("units-epoch-not-whole", lambda: resolve("25st", "t_max", RunSize(batches=10), unit="epochs"), "'25st'"),
+    # warmup-stable-decay
+    ("anneal-shape", lambda: anneal(5, shape="exp"), "'exp'"),
+    ("wsd-schedule-start", lambda: warmup_stable_decay_schedule(5, 3, 2), "decay_start=3"),
+    ("wsd-schedule-warmup", lambda: warmup_stable_decay_schedule(-1, 3, 2), "got -1"),
+    ("wsd-shape", lambda: lor.warmup_stable_decay(sgd(), warmup=0, decay=5, decay_shape="exp", total_steps=10),
+     "'exp'"),
+    ("wsd-no-length", lambda: lor.warmup_stable_decay(sgd(), warmup=1, decay=5), "`total_steps=`"),
+    ("wsd-room", lambda: lor.warmup_stable_decay(sgd(), warmup=6, decay=5, total_steps=10), "6-step warm-up"),
+    ("wsd-total-steps", lambda: lor.warmup_stable_decay(sgd(), warmup=1, decay="50%", total_steps=0), "got 0"),
+    ("wsd-length", lambda: lor.warmup_stable_decay(sgd(), warmup=-1, decay=5, total_steps=10), "got -1"),
+    ("wsd-inside-warmup", lambda: lor.place_scheduler(
+        lor.warmup_stable_decay(sgd(), warmup=10, decay=5, decay_start="now")["scheduler"], 3), "step 3"),
+    ("wsd-not-resumed", lambda: check_decay_start([SchedulerSpec(lor.cooldown(sgd(), steps=5)["scheduler"], 0)],
+                                                  types.SimpleNamespace()), "decay_start='now'"),
     ("unknown-recipe", lambda: get_recipe("wgan-pg"), "'wgan-pg'"),
     ("recipe-registered-twice", lambda: register(describe_recipe("wgan-gp")), "'wgan-gp'"),
 ]

@@ -1,4 +1,5 @@
-"""`strategy="ddp"` with 2 CPU processes (gloo): `OptimRecipeMixin` gives every rank the same lrs.
+"""`strategy="ddp"` with 2 CPU processes (gloo): `OptimRecipeMixin` gives every rank the same lrs, and lengths in
+units resolve against each rank's share of the data.
 
 Lightning's "ddp" launches its other ranks by re-running the command line (`sys.argv`), which under pytest would
 re-run the test session: so the test writes a small script to `tmp_path`, runs it with `python script.py`, and each
@@ -28,7 +29,8 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])
     warnings.filterwarnings("ignore")
     from helpers import NAMESPACE, TinyRegressor, loader, pl
-    from lightning_optim_recipes import OptimRecipeMixin
+    import torch
+    from lightning_optim_recipes import OptimRecipeMixin, warmup_stable_decay
 
     class RecipeRegressor(OptimRecipeMixin, TinyRegressor):
         optim_recipe = {
@@ -43,11 +45,14 @@ SCRIPT = textwrap.dedent(
     )
     trainer.fit(model, loader(8))  # 8 batches of 4, split by the DistributedSampler: 4 batches per rank and epoch
     groups = trainer.optimizers[0].param_groups
+    # lengths in units, resolved against this rank's share of the run
+    units = warmup_stable_decay(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1), warmup="1ep",
+                                decay="25%", decay_start="6ba", trainer=trainer)["scheduler"].lengths
     with open(f"{sys.argv[1]}/rank{trainer.global_rank}.json", "w") as f:
         json.dump({
             "namespace": NAMESPACE, "world_size": trainer.world_size, "backend": trainer.strategy._process_group_backend,
             "total_steps": trainer.lr_scheduler_configs[0].scheduler.total_steps,
-            "names": [g["name"] for g in groups], "lr_log": model.lr_log,
+            "names": [g["name"] for g in groups], "lr_log": model.lr_log, "units": units,
         }, f)
 
     # end cleanly: both ranks have written their results; gloo's threads at interpreter exit can abort a rank
@@ -84,6 +89,8 @@ def test_every_rank_sees_the_same_lrs(tmp_path):
         assert seen["namespace"] == NAMESPACE and seen["world_size"] == 2 and seen["backend"] == "gloo"
         assert seen["total_steps"] == 8  # estimated_stepping_batches counts each rank's share of the data
         assert seen["names"] == ["decay", "no_decay", "decoder", "decoder/no_decay"]
+        # each rank's epoch is 4 batches (4 optimizer steps), its run 8: '6ba' is one epoch and 2 batches
+        assert seen["units"] == {"warmup": ["1ep", 4], "decay": ["25%", 2], "decay_start": ["6ba", 6]}
     assert ranks[0]["lr_log"] == ranks[1]["lr_log"]
     log = ranks[0]["lr_log"]
     assert [(epoch, batch) for epoch, batch, _ in log] == [(e, b) for e in range(2) for b in range(4)]

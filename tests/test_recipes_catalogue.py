@@ -35,7 +35,7 @@ from lightning_optim_recipes import (
 from lightning_optim_recipes.catalogue._examples import CriticGenerator, TinyBert, TinyResNet, TinyViT
 
 NAMES = ("bert-finetune", "dcgan", "deit", "encoder-decoder", "gpt-pretrain", "llama-pretrain", "mae-finetune",
-         "modded-nanogpt", "muon-moonlight", "resnet-imagenet", "schedulefree-adamw", "ttur", "wgan-gp")
+         "modded-nanogpt", "muon-moonlight", "resnet-imagenet", "schedulefree-adamw", "ttur", "wgan-gp", "wsd")
 #: The sizes a scheduler reads when a recipe is built outside a run (long enough for LLaMA's 2,000-step warm-up).
 RUN = types.SimpleNamespace(estimated_stepping_batches=10_000, num_training_batches=100, accumulate_grad_batches=1,
                             max_epochs=100)
@@ -83,9 +83,15 @@ CITED: dict[str, dict[str, tuple[str, ...]]] = {
         "Nesterov momentum, 5 Newton-Schulz steps": ("optimizer_kwargs.ns_steps",),
         "Adam betas (0.8, 0.95), eps 1e-10, no weight decay": ("hybrid.optimizer_kwargs.*", "hybrid.weight_decay"),
         "Adam lrs: head 0.008, embeddings 0.6, scalars 0.04": ("hybrid.lr", "hybrid.groups.*.lr"),
-        "the lr held, then the last 40% of the run decaying": ("scheduler.decay_fraction", "scheduler.min_lr_ratio"),
-        "choice: No warm-up (warmup_steps 0)": ("scheduler.warmup_steps",),
+        "the lr held, then the last 40% of the run decaying": ("scheduler.min_lr_ratio",),
+        "choice: No warm-up (warmup 0)": ("scheduler.warmup",),
         "choice: Adam (not AdamW) with weight decay 0": ("weight_decay",),
+    },
+    "wsd": {
+        "AdamW, beta1 0.9, beta2 0.95, weight decay 0.1, gradient clipping 1.0": (
+            "optimizer_kwargs.betas.*", "weight_decay", "gradient_clip_val"),
+        "lr 8e-4": ("lr",),
+        "down to 0": ("scheduler.min_lr_ratio",),
     },
     "schedulefree-adamw": {
         "lr 0.0025": ("lr",),
@@ -362,6 +368,51 @@ def test_llama_pretrain_schedule():
     shorter = preview_schedule(get_recipe("llama-pretrain", scheduler={"warmup_steps": None, "warmup_fraction": 0.01}),
                                module=describe_recipe("llama-pretrain").module(), max_epochs=1, steps_per_epoch=500)
     assert lrs(shorter, "decay")[4] == 3e-4  # the choice's advice for a short run
+
+
+def test_wsd_hyperparameters():
+    recipe = get_recipe("wsd")
+    assert recipe["gradient_clip_val"] == 1.0 and recipe.get("gradient_clip_algorithm", "norm") == "norm"
+    module, (config,) = build("wsd")
+    optimizer = config["optimizer"]
+    # Hägele et al., Appendix A.1: AdamW (0.9, 0.95), decoupled weight decay 0.1; Section 3.3: lr 8e-4; eps: torch's
+    assert type(optimizer) is torch.optim.AdamW and type(module).__name__ == "TinyLlama"
+    assert (optimizer.defaults["lr"], optimizer.defaults["betas"], optimizer.defaults["eps"]) == (8e-4, (0.9, 0.95),
+                                                                                                 1e-8)
+    owners = {f"{m_name}.{p_name}" if m_name else p_name: m for m_name, m in module.named_modules()
+              for p_name, _ in m.named_parameters(recurse=False)}
+
+    def reference_exempt(name: str, param: torch.Tensor) -> bool:
+        """epfml/schedules-and-scaling's get_parameter_group_specs: biases, and the weights of LayerNorm, RMSNorm
+        and Embedding (BLACKLIST_WEIGHT_MODULES); Linear weights are decayed."""
+        return name.endswith("bias") or isinstance(owners[name], (nn.LayerNorm, nn.RMSNorm, nn.Embedding))
+
+    decay, exempt = decayed(module, reference_exempt)
+    assert groups(module, optimizer) == {"decay": (0.1, decay), "no_decay": (0.0, exempt)}
+    assert "tok_embeddings.weight" in exempt and "output.weight" in decay
+
+
+def test_wsd_schedule():
+    preview = describe_recipe("wsd").preview_schedule()  # 10 epochs x 300 batches = 3000 optimizer steps
+    lr = lrs(preview, "decay")
+    assert len(lr) == 3000
+    # Appendix A.1: 300 warm-up steps, step k at (k + 1) / 300 of the peak 8e-4
+    assert lr[0] == pytest.approx(2.6666666666666667e-06, rel=1e-12)
+    assert lr[298] == pytest.approx(7.973333333333334e-04, rel=1e-12)
+    # Eq. (1): the peak held from the warm-up's last step to the cooldown, the last 20% of the run: steps 2400-2999
+    assert lr[299:2400] == [8e-4] * 2101
+    # Eq. (1-sqrt): step 2400 + i at 8e-4 x (1 - sqrt((i + 1) / 600)), down to 0 at the last step
+    assert lr[2400] == pytest.approx(7.6734013676289e-04, rel=1e-12)  # 8e-4 x (1 - sqrt(1 / 600))
+    assert lr[2699] == pytest.approx(2.343145750507619e-04, rel=1e-12)  # 8e-4 x (1 - sqrt(1 / 2)), half-way
+    assert lr[2998] == pytest.approx(6.66944676167347e-07, rel=1e-9) and lr[2999] == 0.0
+    assert preview.markers == [{"step": 299, "optimizer": 0, "label": "warmup end"},
+                               {"step": 2400, "optimizer": 0, "label": "decay start"}]
+    assert [(row["length"], row["written"], row["resolved"]) for row in preview.lengths] == [
+        ("warmup", "300st", 300), ("decay", "20%", 600)]
+    # MiniCPM's 10% (Hu et al., Section 4.3), as the note gives it: the cooldown over the last 300 steps
+    shorter = lrs(preview_schedule(get_recipe("wsd", scheduler={"decay": "10%"}), module=describe_recipe("wsd").module(),
+                                   max_epochs=10, steps_per_epoch=300), "decay")
+    assert shorter[2699] == 8e-4 and shorter[2700] == pytest.approx(7.538119784648299e-04, rel=1e-12)
 
 
 # ---------------------------------------------------------------------------------------------------------- vision
@@ -787,9 +838,11 @@ def test_modded_nanogpt_schedule():
     preview = describe_recipe("modded-nanogpt").preview_schedule()  # 10 epochs x 177 batches = 1770 steps
     muon = lrs(preview, "hidden")
     assert len(muon) == 1770
-    # get_lr (train_gpt.py:544-548): held for the first 60%, then linear over the last 40% (708 steps) to 0.1
-    assert muon[:1063] == [0.05] * 1063
-    assert muon[1062 + 354] == pytest.approx(0.05 * (1 - 0.9 * 354 / 707), rel=1e-12)
+    # get_lr (train_gpt.py:544-548): held for the first 60% (1062 steps), then linear over the last 40% (708 steps)
+    # to 0.1, the decay's step i at 1 - 0.9 (i + 1) / 708 (the record's multiplier one step later)
+    assert muon[:1062] == [0.05] * 1062
+    assert muon[1062] == pytest.approx(0.05 * (1 - 0.9 / 708), rel=1e-12)
+    assert muon[1062 + 354] == pytest.approx(0.05 * (1 - 0.9 * 355 / 708), rel=1e-12)
     assert muon[-1] == pytest.approx(0.005, rel=1e-12)
     assert lrs(preview, "embedding")[-1] == pytest.approx(0.06, rel=1e-12)  # one multiplier for both optimizers
 
@@ -819,7 +872,7 @@ def test_modded_nanogpt_trains_muon_and_adam_as_one_optimizer(tmp_path):
     fit.fit(model, DataLoader(TensorDataset(ids), batch_size=4))  # 10 steps: held for 6, the last 4 decaying
     optimizer = fit.optimizers[0]
     assert [type(p).__name__ for p in optimizer.parts] == ["Muon", "Adam"]
-    multipliers = [1.0] * 7 + [0.7, 0.4, 0.1]  # 1.0 at step 6, the decay's first, to 0.1 at the last
+    multipliers = [1.0] * 6 + [0.775, 0.55, 0.325, 0.1]  # the decay's step i at 1 - 0.9 (i + 1) / 4
     assert [lrs["hidden"] for lrs in model.lr_log] == pytest.approx([0.05 * m for m in multipliers], rel=1e-12)
     assert [lrs["embedding"] for lrs in model.lr_log] == pytest.approx([0.6 * m for m in multipliers], rel=1e-12)
     assert [lrs["head"] for lrs in model.lr_log] == pytest.approx([0.008 * m for m in multipliers], rel=1e-12)

@@ -154,26 +154,88 @@ def warm_run(tmp_path_factory):
     return directory, model
 
 
-@pytest.mark.parametrize("choice", CHOICES)
-def test_warmup_cosine_trained_longer(warm_run, choice):
+def table_message(messages: list[str]) -> str:
+    (message,) = [m for m in messages if m.startswith("Resuming from") and "\nwhat " in m]
+    return message
+
+
+def test_warmup_cosine_trained_longer_is_stretched_under_recipe(warm_run):
+    """The checkpoint's schedule had ended (step 20 of 20): resume='recipe' stretches the new one over the longer
+    run, and the table's note says so."""
     directory, _ = warm_run
-    model = Warm(resume=choice)
+    model = Warm(resume="recipe")
     run, check, messages = fit(directory, model, NEW_EPOCHS, ckpt=END)
     old_lr, new_lr = warm(END, OLD_TOTAL, 0.1), warm(END, NEW_TOTAL, 0.1)
+    assert old_lr == pytest.approx(MIN_LR, rel=1e-12)  # the checkpoint's lr is the floor
     assert rows(messages) == [
-        ("optimizer 0, group 0: lr", g(old_lr), g(new_lr), g(new_lr if choice == "recipe" else old_lr)),
-        # under "checkpoint" the LambdaLR keeps the checkpoint's attribute, but the recipe's function runs
-        ("scheduler 0 (LambdaLR): total_steps", "20", "40", "40" if choice == "recipe" else "40 (the function)"),
+        ("optimizer 0, group 0: lr", g(old_lr), g(new_lr), g(new_lr)),
+        ("scheduler 0 (LambdaLR): total_steps", "20", "40", "40"),
     ]
+    assert ("Scheduler 0 (LambdaLR)'s schedule had ended in the checkpoint (total_steps=20; lr 0.001): the new"
+            f" schedule, placed at step 20, takes it to {g(new_lr)} and runs to the new end (stretched over the"
+            " longer run). To keep the lr where it ended instead, set `extend_schedule = \"hold\"` on the module;"
+            " `extend_schedule = \"stretch\"` drops this note.") in table_message(messages).splitlines()
     assert sorted(model.steps) == list(range(END, NEW_TOTAL))
     for step, lrs in model.steps.items():
-        # checkpoint: the restored lr for the first step, then the new function on the old counter and base lr
-        expected = old_lr if choice == "checkpoint" and step == END else warm(step, NEW_TOTAL, 0.1)
-        assert lrs == pytest.approx((expected,), rel=1e-9), step
+        assert lrs == pytest.approx((warm(step, NEW_TOTAL, 0.1),), rel=1e-9), step
     assert run.global_step == NEW_TOTAL
     assert adam_steps(run.optimizers[0]) == NEW_TOTAL  # the moments and their step count were kept
     assert report_counts(check) == ([(NEW_TOTAL,) * 3], [(NEW_TOTAL, NEW_TOTAL)])
-    assert model.resume_report.choice == choice and model.resume_report.positions == (END,)
+    assert model.resume_report.choice == "recipe" and model.resume_report.positions == (END,)
+
+
+def test_a_finished_schedule_trained_longer_under_checkpoint_is_an_error_naming_the_choice(warm_run):
+    directory, _ = warm_run
+    new_lr = warm(END, NEW_TOTAL, 0.1)
+    with pytest.raises(RecipeError) as raised:
+        fit(directory, Warm(resume="checkpoint"), NEW_EPOCHS, ckpt=END)
+    assert str(raised.value) == (
+        "Resuming from the checkpoint 'step=20.ckpt' with resume='checkpoint': scheduler 0 (LambdaLR)'s schedule had"
+        " ended there (total_steps=20, and it had stepped 20 times; lr 0.001), and this run trains on to step 40. As"
+        " Lightning resumes, it runs past its end (the recipe's function on the checkpoint's counter, for a"
+        " LambdaLR). Choose what the lr does over the added steps:\n"
+        f"- stretch the new recipe's schedule over the longer run, placed where training stands (the lr goes to"
+        f" {g(new_lr)} there and decays again to the new end): set `resume = \"recipe\"` on the module (or"
+        " `resume=\"recipe\"` on ConfigureOptimizersCheck/SchedulerCadenceCheck);\n"
+        "- hold the lr at 0.001, where the schedule ended: set `extend_schedule = \"hold\"` on the module;\n"
+        "- or train on at a high lr and cool down again: resume a checkpoint from before the decay (a"
+        " warmup_stable_decay run's stable phase) with a cooldown (`cooldown(optimizer, steps=...)`, or {'type':"
+        " 'wsd', 'decay_start': 'now', ...} in a recipe)."
+    )
+
+
+@pytest.mark.parametrize("choice", CHOICES)
+def test_warmup_cosine_trained_longer_held_at_its_floor(warm_run, choice):
+    directory, _ = warm_run
+    model = Warm(resume=choice)
+    model.extend_schedule = "hold"
+    run, check, messages = fit(directory, model, NEW_EPOCHS, ckpt=END)
+    new_lr = warm(END, NEW_TOTAL, 0.1)
+    assert rows(messages) == [
+        ("optimizer 0, group 0: lr", "0.001", g(new_lr), "0.001"),
+        ("scheduler 0 (LambdaLR): total_steps", "20", "40", "40" if choice == "recipe" else "40 (the function)"),
+    ]
+    assert ("Scheduler 0 (LambdaLR)'s schedule had ended in the checkpoint (total_steps=20): extend_schedule='hold'"
+            " keeps its lr at 0.001 for the rest of the run.") in table_message(messages).splitlines()
+    assert model.steps == {step: pytest.approx((MIN_LR,), rel=1e-12) for step in range(END, NEW_TOTAL)}
+    assert run.global_step == NEW_TOTAL and adam_steps(run.optimizers[0]) == NEW_TOTAL
+    assert report_counts(check) == ([(NEW_TOTAL,) * 3], [(NEW_TOTAL, NEW_TOTAL)])
+
+
+def test_the_preview_of_a_finished_schedule_held_or_refused(warm_run):
+    new_lr = warm(END, NEW_TOTAL, 0.1)
+    point = ResumeFrom(Warm(), step=END, max_epochs=OLD_EPOCHS, extend_schedule="hold")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecipeWarning)
+        held = preview_schedule(Warm(resume="recipe"), max_epochs=NEW_EPOCHS, steps_per_epoch=BATCHES,
+                                resume_from=point)
+        stretched = preview_schedule(Warm(resume="recipe"), max_epochs=NEW_EPOCHS, steps_per_epoch=BATCHES,
+                                     resume_from=point._replace(extend_schedule=None))
+    assert [r["lr"] for r in held][END:] == pytest.approx([MIN_LR] * (NEW_TOTAL - END), rel=1e-12)
+    assert [r["lr"] for r in stretched][END] == pytest.approx(new_lr, rel=1e-12)
+    with pytest.raises(RecipeError, match=r"^`extend_schedule` must be 'stretch' or 'hold' \(or None\), got 'rewarm'"):
+        preview_schedule(Warm(resume="recipe"), max_epochs=NEW_EPOCHS, steps_per_epoch=BATCHES,
+                         resume_from=point._replace(extend_schedule="rewarm"))
 
 
 @pytest.mark.parametrize("choice", CHOICES)
@@ -520,21 +582,39 @@ def check_gan(model, run, check, start: int, critic_lr: float, t_max: int) -> No
     assert report_counts(check) == ([(critic,) * 3, (generator,) * 3], [(critic, critic), (generator, generator)])
 
 
-@pytest.mark.parametrize("choice", CHOICES)
-def test_alternating_trained_longer_with_a_longer_cosine(gan_run, choice):
+def test_alternating_trained_longer_with_a_longer_cosine(gan_run):
     directory, _ = gan_run
-    model = Gan(t_max=NEW_T_MAX, resume=choice)
+    model = Gan(t_max=NEW_T_MAX, resume="recipe")
     run, check, messages = fit(directory, model, NEW_EPOCHS, ckpt=END)
-    recipe = choice == "recipe"
     n = critic_steps(END)
     old, new = cosine(n, OLD_T_MAX, 0.1), cosine(n, NEW_T_MAX, 0.1)
     assert rows(messages) == [
-        ("optimizer 0, group 0: lr", g(old), g(new), g(new if recipe else old)),
-        ("scheduler 0 (CosineAnnealingLR): T_max", "14", "27", "27" if recipe else "14"),
+        ("optimizer 0, group 0: lr", g(old), g(new), g(new)),
+        ("scheduler 0 (CosineAnnealingLR): T_max", "14", "27", "27"),
     ]
-    # under "checkpoint" the critic's cosine goes on past its T_max=14 (torch's cosine is periodic)
-    check_gan(model, run, check, END, 0.1, NEW_T_MAX if recipe else OLD_T_MAX)
+    assert "Scheduler 0 (CosineAnnealingLR)'s schedule had ended in the checkpoint (T_max=14; lr 0.001)" in \
+        table_message(messages)
+    check_gan(model, run, check, END, 0.1, NEW_T_MAX)
     assert adam_steps(run.optimizers[1]) == NEW_TOTAL - NEW_T_MAX  # the generator's Adam state was kept
+
+
+@pytest.mark.parametrize(("extend", "error"), [
+    # Lightning's resume would run the critic's cosine on past its T_max=14: torch's cosine is periodic
+    (None, "Resuming from the checkpoint 'step=20.ckpt' with resume='checkpoint': scheduler 0 (CosineAnnealingLR)'s"
+           " schedule had ended there (T_max=14, and it had stepped 14 times; lr 0.001), and this run trains on to"
+           " step 40. As Lightning resumes, its cosine climbs back up to the peak (torch's cosine is periodic)."),
+    ("hold", "extend_schedule='hold' keeps the lr where the finished schedule left it, which a CosineAnnealingLR"
+             " cannot do past its end (T_max=14): use one of this library's schedules (`warmup_cosine`,"
+             " `warmup_stable_decay`: a LambdaLR), or resume='recipe' to stretch the new schedule over the longer"
+             " run."),
+])
+def test_a_finished_torch_cosine_trained_longer(gan_run, extend, error):
+    directory, _ = gan_run
+    model = Gan(t_max=NEW_T_MAX)
+    model.extend_schedule = extend
+    with pytest.raises(RecipeError) as raised:
+        fit(directory, model, NEW_EPOCHS, ckpt=END)
+    assert str(raised.value).split("\n")[0].startswith(error)
 
 
 @pytest.mark.parametrize("choice", CHOICES)

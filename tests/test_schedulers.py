@@ -104,11 +104,13 @@ def test_scheduled_plateau_needs_monitor_and_keeps_strict():
          r"^`monitor` is read only by `ReduceLROnPlateau`, not by StepLR: remove `monitor`\.$"),
         (lambda o: scheduled(StepLR(o, 1), name=""), r"^`name` must be a non-empty string, got ''\.$"),
         (lambda o: scheduled(o), r"^`scheduled` takes a torch lr scheduler .* got SGD\.$"),
-        (lambda o: multistep(o, milestones=2000), r"^`milestones` must be a list of positive ints such as \[30, 80\], got 2000\.$"),
+        (lambda o: multistep(o, milestones=2000), r"^`milestones` must be a list of positive ints such as \[30, 80\] \(or lengths such as \['30ep', '60ep'\]\),"
+                                                     r" got 2000\.$"),
         (lambda o: multistep(o, milestones=[4, 2]), r"^`milestones` must be increasing, got \[4, 2\]\.$"),
         (lambda o: multistep(o, milestones=[2], gamma=0), r"^`gamma` must be a positive number \(the lr multiplier\), got 0\.$"),
         (lambda o: exponential(o, gamma=-0.5), r"^`gamma` must be a positive number .* got -0\.5\.$"),
-        (lambda o: cosine(o, t_max=0), r"^`t_max` must be a positive int \(intervals to anneal over\), got 0\.$"),
+        (lambda o: cosine(o, t_max=0), r"^`t_max` must be a positive int \(intervals to anneal over\) or a length \('10ep', '100%'\),"
+                                            r" got 0\.$"),
         (lambda o: warmup_cosine(o, warmup_steps=10),
          r"^`warmup_cosine` needs the length of training: pass `total_steps=`, or `trainer=self\.trainer` inside"),
         (lambda o: warmup_cosine(o, warmup_steps=1, total_steps=5, min_lr=1.0),

@@ -52,8 +52,9 @@ SECTIONS: list[Section] = [
     Section("Muon beside AdamW", "The per-parameter split and one optimizer over Muon and AdamW (see :doc:`/muon`).",
             ("muon_split", "hybrid")),
     Section("Schedulers with a cadence",
-            "Scheduler dicts that say when they step, and pure step -> multiplier schedules for ``LambdaLR``.",
-            ("schedulers", "schedules"), (), ("schedules",)),
+            "Scheduler dicts that say when they step, warmup-stable-decay and cooldowns from any checkpoint, pure"
+            " step -> multiplier schedules for ``LambdaLR``, and lengths in units (``'10ep'``, ``'5%'``).",
+            ("schedulers", "schedules", "wsd", "units"), (), ("schedules", "units")),
     Section("The validator", "Every ``configure_optimizers`` form of Lightning 1.x and 2.x, checked and normalized.",
             ("validation",)),
     Section("Declarative recipes",

@@ -201,3 +201,91 @@ LLAMA_PRETRAIN = register(RecipeEntry(
     preview={"max_epochs": 10, "steps_per_epoch": 1000},
     module=TinyLlama,
 ))
+
+WSD = register(RecipeEntry(
+    name="wsd",
+    summary="Warmup-stable-decay (constant lr + cooldown): AdamW 8e-4, betas (0.9, 0.95), decay 0.1, clip 1.0,"
+            " 300 warm-up steps, the peak held, a (1-sqrt) cooldown to 0 over the last 20% of the run",
+    source=Source(
+        authors="Hägele, Bakouch, Kosson, Ben Allal, Von Werra, Jaggi",
+        year=2024,
+        title="Scaling Laws and Compute-Optimal Training Beyond Fixed Training Durations",
+        venue="NeurIPS 2024 (arXiv:2405.18392)",
+        where="Section 3 (Eq. 1 and Eq. (1-sqrt)), Sections 3.2 and 3.3, Appendix A.1",
+    ),
+    also=(Source(
+        authors="Hu et al. (25 authors)",
+        year=2024,
+        title="MiniCPM: Unveiling the Potential of Small Language Models with Scalable Training Strategies",
+        venue="arXiv:2404.06395",
+        where="Sections 4.2 (Eq. 1), 4.3 and 6.2",
+    ),),
+    recipe={
+        "optimizer": "AdamW",
+        "lr": 8e-4,
+        "weight_decay": 0.1,
+        "optimizer_kwargs": {"betas": [0.9, 0.95]},
+        "no_decay": {"module_types": ["Embedding"]},
+        "scheduler": {"type": "wsd", "warmup": "300st", "decay": "20%", "decay_shape": "1-sqrt", "min_lr_ratio": 0.0},
+        "gradient_clip_val": 1.0,
+    },
+    numbers=(
+        ("AdamW, beta1 0.9, beta2 0.95, weight decay 0.1, gradient clipping 1.0", "Appendix A.1",
+         "we follow standard practices in LLM training and use the AdamW optimizer with beta parameters (β1, β2) ="
+         " (0.9, 0.95), decoupled weight decay of 0.1 and gradient clipping with 1.0."),
+        ("lr 8e-4 (the 1B model's)", "Section 3.3",
+         "we set an approximately optimal batch size and LR of 1.8M and 8e-4 for 100B and 460B token runs"),
+        ("warm-up of 300 optimizer steps ('300st')", "Appendix A.1",
+         "For warmup steps, we use a short warmup of 300 steps for the majority of runs and 1000-3000 for longer runs"
+         " (above 100k total steps)."),
+        ("the lr held at its peak between the warm-up and the cooldown", "Section 3, Eq. (1)",
+         "η(n) = η_max if N_warmup < n ≤ N − N_decay"),
+        ("the cooldown over the last 20% of the run (decay '20%')", "Section 3.2",
+         "Our study of the relative number of cooldown steps, as shown in Fig. 5, reveals that the benefits of"
+         " extended cooldown periods plateau at around 20%, which we select for the remaining experiments."),
+        ("the (1-sqrt) shape (decay_shape '1-sqrt')", "Section 3.2, Eq. (1-sqrt)",
+         "We identify a new function (1-sqrt) that outperforms the linear cooldown. / f(n, N, N_decay) ="
+         " (1 − sqrt((n − (N − N_decay)) / N_decay))"),
+        ("down to 0 (min_lr_ratio 0)", "Section 3",
+         "The cooldown phase typically has the LR go to zero, mirroring the warmup phase, which gives rise to an"
+         " overall trapezoidal shape"),
+    ),
+    choices=(
+        "The warm-up's step k runs at (k + 1) / 300 of the peak (this library's convention): Eq. (1)'s"
+        " n / N_warmup · η_max with the steps counted from 1. The reference code counts from 0 and starts the warm-up"
+        " at 1/100 of the peak (epfml/schedules-and-scaling, src/optim/utils.py `wsd_schedule`, `init_div_factor=1e2`,"
+        " commit 17e78d6).",
+        "The cooldown's step i (from 0) runs at 1 − sqrt((i + 1) / N_decay) of the peak, Eq. (1-sqrt) with"
+        " n − (N − N_decay) = i + 1: every cooldown step is below the peak and the last is at 0. The reference code"
+        " evaluates it at i / N_decay (its first cooldown step at the peak, its last one step short of 0).",
+        "lr 8e-4: the paper sweeps the lr of its 210M models (Figure 3) and states one, its 1B runs' (Section 3.3);"
+        " for another: get_recipe('wsd', lr=1e-3).",
+        "eps: the paper states none; torch's AdamW default 1e-8 is kept, as the reference code keeps it"
+        " (src/main.py passes only lr, betas and weight decay).",
+        "No decay on biases, norm weights and embeddings, decay on Linear weights: the reference code's"
+        " get_parameter_group_specs (src/models/base.py: whitelist torch.nn.Linear; src/models/utils.py:"
+        " BLACKLIST_WEIGHT_MODULES = LayerNorm, RMSNorm, Embedding); the paper says \"decoupled weight decay\" only.",
+        "The warm-up stays 300 optimizer steps ('300st'), as the paper gives it in steps; for runs above 100k steps,"
+        " get_recipe('wsd', scheduler={'warmup': '1000st'}). The cooldown is a share of the run ('20%'), read from the"
+        " Trainer, so any run length keeps it.",
+        "To branch cooldowns from a stable-phase checkpoint of a long run (\"the cooldown can be initiated at any"
+        " time\", Section 3.1): get_recipe('wsd', scheduler={'decay_start': 'now', 'decay': '2000st'}) resumed with"
+        " resume='recipe' and Trainer(max_steps=<checkpoint step> + 2000).",
+    ),
+    notes=(
+        "Hu et al. (MiniCPM) name the schedule WSD, \"WSD(T; s) = ... f(s − T)η, T < s < S, where 0 < f(s − T) ≤ 1"
+        " is a decreasing function about s\" (Section 4.2, Eq. 1), and find that \"having a decay of 10% of the total"
+        " tokens is sufficient to achieve the best results, while a decay of 2.5% of total tokens falls short\""
+        " (Section 4.3): get_recipe('wsd', scheduler={'decay': '10%'}).",
+        "MiniCPM's own models decay exponentially, \"f(s − T) = 0.5^((s−S)/T), in which T is set to be 5000 steps"
+        " (20B tokens)\" (Section 6.2): a shape this library does not offer (decay_shape 'linear', 'cosine' or"
+        " '1-sqrt').",
+        "Hägele et al.'s main comparison with cosine uses \"a cooldown for 20% of steps linearly going to zero\""
+        " (Section 3.2): get_recipe('wsd', scheduler={'decay_shape': 'linear'}); and \"using only 5% decay with the"
+        " (1-sqrt) cooldown can nearly match the performance of the cosine schedule on a 20B token run\" (Section 3.2).",
+        "Continuing a run: \"the natural approach is to use checkpoints before the cooldown to continue training with a"
+        " high LR; this avoids loss spikes and brittle training when rewarming the learning rate\" (Section 3.1).",
+    ),
+    preview={"max_epochs": 10, "steps_per_epoch": 300},
+    module=TinyLlama,
+))

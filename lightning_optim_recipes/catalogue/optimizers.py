@@ -118,7 +118,7 @@ MODDED_NANOGPT = register(RecipeEntry(
         "hybrid": {"optimizer": "Adam", "lr": 0.008, "weight_decay": 0.0,
                    "optimizer_kwargs": {"betas": [0.8, 0.95], "eps": 1e-10},
                    "groups": {"embedding": {"lr": 0.6}, "scalar": {"lr": 0.04}}},
-        "scheduler": {"type": "warmup_stable_decay", "warmup_steps": 0, "decay_fraction": 0.4, "min_lr_ratio": 0.1},
+        "scheduler": {"type": "wsd", "warmup": 0, "decay": "40%", "min_lr_ratio": 0.1},
     },
     numbers=(
         ("Muon lr 0.05, momentum 0.95", "train_gpt.py:540",
@@ -137,17 +137,18 @@ MODDED_NANOGPT = register(RecipeEntry(
          "hidden_matrix_params = [p for n, p in model.blocks.named_parameters() if p.ndim >= 2 and \"embed\" not in"
          " n] / embed_params = [p for n, p in model.named_parameters() if \"embed\" in n] / scalar_params = [p for p"
          " in model.parameters() if p.ndim < 2] / head_params = [model.lm_head.weight]"),
-        ("the lr held, then the last 40% of the run decaying linearly to 10% of it (decay_fraction 0.4,"
-         " min_lr_ratio 0.1), the same multiplier for both optimizers", "train_gpt.py:473, 544-549",
+        ("the lr held, then the last 40% of the run decaying linearly to 10% of it (a 'wsd' schedule:"
+         " decay '40%', min_lr_ratio 0.1), the same multiplier for both optimizers", "train_gpt.py:473, 544-549",
          "cooldown_frac = 0.4 # fraction of training spent cooling down the learning rate / t = 1 - step /"
          " args.num_iterations # time remaining in training / w = min(t / args.cooldown_frac, 1.0) # 1 -> 0 /"
          " return w * 1.0 + (1 - w) * 0.1 / schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, get_lr) for opt in"
          " optimizers]"),
     ),
     choices=(
-        "No warm-up (warmup_steps 0): get_lr has none; the decay's last step runs at exactly 10% (the library's"
+        "No warm-up (warmup 0): get_lr has none; the decay's last step runs at exactly 10% (the library's"
         " convention). The record's get_lr reaches 0.1 at step num_iterations = 1770, one past the last step it"
-        " trains, whose multiplier is 0.1 + 0.9 / (0.4 x 1770) = 0.10127.",
+        " trains, whose multiplier is 0.1 + 0.9 / (0.4 x 1770) = 0.10127: every decay step here runs at the record's"
+        " multiplier for the step after it (the wsd schedule's convention, Hägele et al.'s reference code).",
         "Not reproduced: Muon's momentum warm-up from 0.85 to 0.95 over the first 300 steps (train_gpt.py:615-617,"
         " `frac = min(step / 300, 1)` / `group[\"momentum\"] = (1 - frac) * 0.85 + frac * 0.95`): a recipe"
         " schedules lrs, not momentum. The recipe keeps 0.95 from the first step.",

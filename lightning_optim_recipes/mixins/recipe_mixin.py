@@ -55,6 +55,10 @@ class OptimRecipeMixin:
     #: scheduler settings win) or ``"recipe"`` (keep the weights, progress and moments, train with this recipe, every
     #: scheduler placed where training stands). Either way changed settings are reported (see `resume.reconcile`).
     resume: str = "checkpoint"
+    #: On a resume whose checkpoint schedule had ended (a cosine at its floor) into a longer run: None (``"recipe"``
+    #: stretches the new schedule over the longer run; ``"checkpoint"`` is a `RecipeError` naming the choice),
+    #: ``"hold"`` (the lr stays where the schedule ended) or ``"stretch"`` (see `resume.extend`).
+    extend_schedule: Optional[str] = None
     #: What the last resume compared (a `ResumeReport`), or None when the fit did not resume.
     resume_report: Optional[ResumeReport] = None
     #: A schedule-free recipe (``optimizer: AdamWScheduleFree``) trains with `ScheduleFreeModes` added for it: the

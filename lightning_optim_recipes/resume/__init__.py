@@ -60,14 +60,21 @@ the batches trained so far: its steps in its own unit, the new schedule as if fr
 one optimizer are stepped in the order training steps them, by the same replay. `SchedulerCadenceCheck` takes the
 new positions as the run's counts so far.
 
+**Cooldowns and finished schedules.** A scheduler that starts its decay where training resumes
+(``warmup_stable_decay(decay_start="now")``, `cooldown`) is anchored at its position when it is placed. A scheduler
+whose checkpoint schedule had ended (a cosine at its floor), resumed into a longer run, is stretched under
+``"recipe"`` (a note says so), held at its last lr with the module's ``extend_schedule = "hold"``, and under
+``"checkpoint"`` without it is a `RecipeError` naming the choice (`resume.extend`).
+
 **Previews** (`preview_schedule(..., resume_from=ResumeFrom(old, step=..., max_epochs=...))`): the old module or
 recipe is previewed up to ``step``, its state is turned into a checkpoint dict as Lightning would save it, the new
 one is configured, passed through the same `reconcile`, restored as Lightning restores, and previewed on from there.
 
 The package, from the bottom: `resume.state` (the choice, the record in checkpoints, the report's types: what
 callbacks read), `resume.checkpoint` (reading a checkpoint dict), `resume.place` (placing schedulers),
-`resume.compare` (the table), `resume.reconcile` (the machinery the entry points call) and `resume.preview` (the
-resumed preview, above `lightning_optim_recipes.trajectory`).
+`resume.compare` (the table), `resume.extend` (a finished schedule in a longer run), `resume.reconcile` (the
+machinery the entry points call) and `resume.preview` (the resumed preview, above
+`lightning_optim_recipes.trajectory`).
 """
 
 from lightning_optim_recipes.resume.place import place_scheduler

@@ -27,7 +27,7 @@ _IMPLEMENTATION = frozenset({"params", "foreach", "fused", "capturable", "differ
 #: Scheduler state that is a position or derived from one, not a hyper-parameter.
 _SCHEDULER_COUNTERS = frozenset({
     "last_epoch", "base_lrs", "verbose", "lr_lambdas", "optimizer", "T_cur", "T_i", "best", "num_bad_epochs",
-    "cooldown_counter", "mode_worse",
+    "cooldown_counter", "mode_worse", "lengths",  # `lengths`: the hyper-parameters' lengths as written in units
 })
 
 

@@ -14,6 +14,7 @@ from lightning_optim_recipes import cadence
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.resume.checkpoint import Restored, steps_taken
 from lightning_optim_recipes.validation import OptimizerSetup
+from lightning_optim_recipes.wsd import start_decay
 
 __all__ = ["STEP_BEFORE_OPTIMIZER", "place_all", "place_scheduler", "positions_of"]
 
@@ -28,7 +29,8 @@ def place_scheduler(scheduler: Any, step: int) -> None:
     A ``LambdaLR`` jumps there (its lr is a function of its counter); any other scheduler is stepped `step` times
     without optimizer steps (about 3 µs a step), which is exactly what training computes with it. The optimizer's
     ``lr`` (and, for ``OneCycleLR``, its momentum) follow, as they do in training. ``ReduceLROnPlateau`` follows a
-    metric, not steps: it cannot be placed.
+    metric, not steps: it cannot be placed. A cooldown that starts where training resumes
+    (``warmup_stable_decay(decay_start="now")``, `cooldown`) starts its decay at `step`.
 
     Example:
         >>> import torch
@@ -48,6 +50,7 @@ def place_scheduler(scheduler: Any, step: int) -> None:
             f"place_scheduler needs a {type(scheduler).__name__} that has not stepped yet, this one is at step"
             f" {taken}: build a new one."
         )
+    start_decay(scheduler, step)  # a cooldown from where training resumes (decay_start="now") starts at `step`
     if step == 0:
         return
     with warnings.catch_warnings():
@@ -121,6 +124,9 @@ def place_all(setup: OptimizerSetup, positions: Sequence[int], counts: Optional[
     """Place every scheduler of `setup` (plateau ones excepted) at its position: in the order training steps them
     when several share an optimizer and the cadence model knows that order, else one after the other."""
     stepped = [None if s.reduce_on_plateau else s.scheduler for s in setup.schedulers]
+    for k, scheduler in enumerate(stepped):  # a cooldown from where training resumes starts at its position
+        if scheduler is not None:
+            start_decay(scheduler, positions[k])
     per_optimizer = Counter(s.optimizer_index for s in setup.schedulers if not s.reduce_on_plateau)
     interleave = (any(n > 1 for n in per_optimizer.values()) and counts is not None and loop is not None
                   and per_epoch is not None and batches is not None

@@ -7,13 +7,15 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Optional
 
-from lightning_optim_recipes import cadence, fit_checks
+from lightning_optim_recipes import cadence, fit_checks, units
 from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.resume.extend import check_extend
 from lightning_optim_recipes.resume.place import STEP_BEFORE_OPTIMIZER
 from lightning_optim_recipes.resume.reconcile import reconcile
 from lightning_optim_recipes.resume.state import check_choice, choose, record
 from lightning_optim_recipes.standin import StandInTrainer, configure
 from lightning_optim_recipes.trajectory import Recording, SchedulePreview, loop_of
+from lightning_optim_recipes.wsd import check_decay_start
 
 __all__ = ["ResumeFrom", "preview_resumed"]
 
@@ -28,6 +30,8 @@ class ResumeFrom(NamedTuple):
         max_epochs: the interrupted run's ``max_epochs`` (default: the new run's), for schedules that read the run's
             length (`warmup_cosine`, ``T_max=self.trainer.max_epochs``).
         module: the model an old recipe dict was built for (default: the preview's ``module``).
+        extend_schedule: what a schedule that had ended at `step` does in a longer new run: ``"hold"`` or
+            ``"stretch"`` (default: the new module's ``extend_schedule``; see `lightning_optim_recipes.resume.extend`).
 
     Example:
         >>> from lightning_optim_recipes import preview_schedule
@@ -50,6 +54,7 @@ class ResumeFrom(NamedTuple):
     step: int
     max_epochs: Optional[int] = None
     module: Any = None
+    extend_schedule: Optional[str] = None
 
 
 def preview_resumed(new: Any, resume_from: Any, choice: Optional[str], *, max_epochs: int, steps_per_epoch: int,
@@ -68,6 +73,7 @@ def preview_resumed(new: Any, resume_from: Any, choice: Optional[str], *, max_ep
     old_trainer = StandInTrainer(old_epochs, per_epoch, accumulate, batch_size)
     old_module = (point.module if point.module is not None else module) if isinstance(point.old, Mapping) else None
     old_model, old_setup = configure(point.old, old_module, old_trainer)
+    check_decay_start(old_setup.schedulers, old_trainer)  # the old run is previewed from its start: it resumes nothing
     record(old_setup)
     loop = loop_of(old_model, old_setup, old_trainer)
     state = cadence.LoopState.fresh(loop.optimizers)
@@ -102,8 +108,12 @@ def preview_resumed(new: Any, resume_from: Any, choice: Optional[str], *, max_ep
     chosen = check_choice(choice) if choice is not None else choose(new_model, own if isinstance(own, str) else None,
                                                                       None)
     new_loop = loop_of(new_model, new_setup, new_trainer)
+    extend = point.extend_schedule if point.extend_schedule is not None else getattr(new_model, "extend_schedule", None)
     report = reconcile(new_setup, checkpoint, chosen, loop=new_loop, batches_per_epoch=per_epoch,
-                       at=fit_checks.caller_line(), source=f"the checkpoint at step {point.step}")
+                       at=fit_checks.caller_line(), source=f"the checkpoint at step {point.step}",
+                       extend=check_extend(extend), run_steps=new_trainer.estimated_stepping_batches)
+    check_decay_start(new_setup.schedulers, new_trainer, at=fit_checks.caller_line())
+    result.lengths = units.table(new_setup.schedulers)
     with warnings.catch_warnings():  # restore as Lightning does
         warnings.filterwarnings("ignore", STEP_BEFORE_OPTIMIZER)
         for optimizer, saved in zip(new_setup.optimizers, checkpoint["optimizer_states"]):

@@ -12,10 +12,11 @@ from typing import Any, Optional
 
 import torch
 
-from lightning_optim_recipes import cadence, fit_checks, schedule_free
+from lightning_optim_recipes import cadence, fit_checks, schedule_free, units
 from lightning_optim_recipes.errors import RecipeError, RecipeWarning, warn
 from lightning_optim_recipes.resume.checkpoint import Restored, checkpoint_being_restored, read_checkpoint, short, steps_taken
 from lightning_optim_recipes.resume.compare import compare, dropped_message, table_message
+from lightning_optim_recipes.resume.extend import check_extend, extended
 from lightning_optim_recipes.resume.place import place_all, positions_of
 from lightning_optim_recipes.resume.state import (
     ResumeReport,
@@ -56,11 +57,14 @@ def on_configured(module: Any, setup: OptimizerSetup, trainer: Any, *, own: Opti
         accumulate = int(getattr(trainer, "accumulate_grad_batches", 1) or 1)
         loop = cadence.Loop("automatic", 1, _timings(setup), accumulate=(accumulate,))
     per_epoch = _batches_per_epoch(trainer) if setup.schedulers else None
+    extend = check_extend(getattr(module, "extend_schedule", None), f"`{type(module).__name__}.extend_schedule`")
+    run_steps = units.RunSize.of(trainer).total_steps if setup.schedulers else None
     with warnings.catch_warnings():
         if not getattr(trainer, "is_global_zero", True):  # every rank reconciles its copy; rank 0 tells
             warnings.simplefilter("ignore", RecipeWarning)
         return reconcile(setup, checkpoint, choice, loop=loop, batches_per_epoch=per_epoch,
-                         at=at if at is not None else fit_checks.user_line(module), source=_source(trainer))
+                         at=at if at is not None else fit_checks.user_line(module), source=_source(trainer),
+                         extend=extend, run_steps=run_steps)
 
 
 def _source(trainer: Any) -> str:
@@ -99,8 +103,8 @@ def _restore(setup: OptimizerSetup, snapshot: tuple[list[list[dict[str, Any]]], 
 
 
 def reconcile(setup: OptimizerSetup, checkpoint: dict[str, Any], choice: str, *, loop: Optional[cadence.Loop] = None,
-              batches_per_epoch: Optional[int] = None, at: Any = None,
-              source: str = "the checkpoint") -> Optional[ResumeReport]:
+              batches_per_epoch: Optional[int] = None, at: Any = None, source: str = "the checkpoint",
+              extend: Optional[str] = None, run_steps: Optional[int] = None) -> Optional[ResumeReport]:
     """Compare the freshly built `setup` with what `checkpoint` (a Lightning checkpoint dict, not restored yet) will
     restore; warn with the table of differences; for ``choice="recipe"``, place the schedulers and edit `checkpoint`
     so that restoring it keeps only the optimizers' state and the counters.
@@ -115,12 +119,16 @@ def reconcile(setup: OptimizerSetup, checkpoint: dict[str, Any], choice: str, *,
         batches_per_epoch: training batches per epoch (for the same).
         at: where the warnings point (the module's ``configure_optimizers``).
         source: the checkpoint as messages name it.
+        extend: ``extend_schedule``: what a schedule that had ended in the checkpoint does in a longer run
+            (`lightning_optim_recipes.resume.extend`).
+        run_steps: the optimizer steps of the run being resumed (None: unknown, it trains on).
 
     Returns:
         The `ResumeReport` (also when nothing differs).
 
     Raises:
-        RecipeError: under ``"checkpoint"``, for a change Lightning cannot restore (another param-group layout).
+        RecipeError: under ``"checkpoint"``, for a change Lightning cannot restore (another param-group layout), or a
+            schedule that had ended, in a longer run, without ``extend="hold"``.
 
     Example:
         >>> import torch
@@ -155,6 +163,7 @@ def reconcile(setup: OptimizerSetup, checkpoint: dict[str, Any], choice: str, *,
             raise
         recipe_lrs = None
         notes.append(f"The new schedule's lr at the resume step is unknown: {err}")
+    notes.extend(extended(setup, restored, choice, extend, recipe_lrs, run_steps, source))
     keep = [_state_fits(setup, restored, i) for i in range(min(len(setup.optimizers), len(restored.optimizers)))]
     if snapshot is not None:
         _restore(setup, snapshot)
