@@ -3,8 +3,10 @@
 #
 #   1. python -m venv .venv
 #   2. torch 2.13.0 (CPU) with pip, which reads pip's configuration: that is where the CPU build lies on disk here.
-#      A bare `torch` from PyPI would be a CUDA build of several GB. Compiled to bytecode on every core (compileall;
-#      `|| true`: like pip's own compile step, it skips the few test files written for newer Pythons).
+#      A bare `torch` from PyPI would be a CUDA build of several GB. torch and its dependencies (sympy, networkx, ...)
+#      compiled to bytecode on every core (compileall; `|| true`: like pip's own compile step, it skips the few test
+#      files written for newer Pythons): where PYTHONDONTWRITEBYTECODE is set, nothing else would cache them, and
+#      every process (each notebook's kernel, each rank) would compile sympy again (about 3 s).
 #   3. the package (editable) with the target's extras, with uv (fast; fetched into .venv with pip) and torch pinned to
 #      the one installed, so nothing can replace it. If uv cannot be had or fails, pip does it. INSTALLER=pip skips uv.
 PYTHON ?= python3.11
@@ -41,7 +43,7 @@ $(VENV)/.torch:
 	$(call say,installing torch $(TORCH) (CPU))
 	@$(PY) -c "$(TORCH_VERSION)" >/dev/null 2>&1 || { \
 	  $(PY) -m pip install --quiet --quiet --no-compile "torch==$(TORCH)" \
-	  && { $(PY) -m compileall -q -j 0 "$(SITE)/torch" >/dev/null || true; }; }
+	  && { $(PY) -m compileall -q -j 0 "$(SITE)" >/dev/null || true; }; }
 	@echo "[setup] torch $$($(PY) -c "$(TORCH_VERSION)")"
 	@touch $@
 
@@ -59,7 +61,7 @@ $(VENV)/.test: $(VENV)/.torch $(SETUP_FILES)
 
 $(VENV)/.benchmark: $(VENV)/.torch $(SETUP_FILES)
 	$(call say,installing the package and the benchmarks' extras)
-	$(call install_package,demo$(comma)schedulefree)
+	$(call install_package,benchmark)
 	@touch $@
 	$(call say,done)
 
@@ -93,6 +95,7 @@ benchmark: $(VENV)/.benchmark
 	$(PY) benchmarks/hybrid_step.py
 	$(PY) benchmarks/schedule_free_overhead.py
 	$(PY) benchmarks/wsd_overhead.py
+	$(PY) benchmarks/replay_speed.py
 
 clean:
 	rm -rf $(VENV) demo_out *.egg-info .mypy_cache docs/_build docs/_generated docs/api docs/notebooks
