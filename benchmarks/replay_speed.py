@@ -64,6 +64,18 @@ def trainer() -> Any:
     return _Run()
 
 
+class HalvingEvery(torch.optim.lr_scheduler.LRScheduler):
+    """A user's own scheduler with a recursive `get_lr`: no formula to evaluate, so it is replayed step by step."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, every: int) -> None:
+        self.every = every
+        super().__init__(optimizer)
+
+    def get_lr(self) -> list[float]:
+        halve = self.last_epoch > 0 and self.last_epoch % self.every == 0
+        return [group["lr"] * (0.5 if halve else 1.0) for group in self.optimizer.param_groups]
+
+
 def transformers_cases() -> dict[str, Callable[[torch.optim.Optimizer], Any]]:
     try:
         import transformers
@@ -89,6 +101,7 @@ CASES: dict[str, Callable[[torch.optim.Optimizer], Any]] = {
                                                                  trainer=trainer())["scheduler"],
     "library warmup_multistep": lambda o: warmup_multistep(o, milestones=[500, 750], warmup_steps=2_000,
                                                            trainer=trainer())["scheduler"],
+    "a user's own LRScheduler (step by step, bounded)": lambda o: HalvingEvery(o, every=200_000),
 }
 
 

@@ -9,7 +9,7 @@ Two ways give the same `Curve`:
   any scheduler, and bounded in time (`TIME_BUDGET`): past it, the curve covers the steps replayed so far.
 * **by formula**, for a long run whose optimizers have one scheduler each whose lr is a function of its step count
   (``LambdaLR``, and so transformers' schedules and the library's; torch's classes with a closed form; ``OneCycleLR``,
-  ``CyclicLR``): the lr is evaluated at every scheduler step of a short run, else at a few thousand of them, dense
+  ``CyclicLR``; a ``SequentialLR`` of those): the lr is evaluated at every scheduler step of a short run, else at a few thousand of them, dense
   at the start, and the edges the checks need (where the lr reaches 0, where it last changes) are found by bisection.
   A million optimizer steps with ten param groups take milliseconds.
 
@@ -19,6 +19,7 @@ rising at the end, and where it last changed (a decay that ends and holds).
 
 from __future__ import annotations
 
+import bisect
 import copy
 import dataclasses
 import functools
@@ -30,7 +31,7 @@ from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
 import torch
-from torch.optim.lr_scheduler import CyclicLR, LambdaLR, OneCycleLR
+from torch.optim.lr_scheduler import CyclicLR, LambdaLR, OneCycleLR, SequentialLR
 
 from lightning_optim_recipes import cadence
 from lightning_optim_recipes.trajectory import Replay
@@ -270,6 +271,17 @@ def _lr_function(scheduler: Any) -> Optional[Callable[[int], list[float]]]:
             return out
 
         return lambda_lrs
+    if cls is SequentialLR:  # child i from milestone i - 1 on, restarted there at its own count 0
+        parts = [_lr_function(child) for child in scheduler._schedulers]
+        milestones = list(scheduler._milestones)
+        if any(part is None for part in parts):
+            return None
+
+        def sequential_lrs(n: int) -> list[float]:
+            index = bisect.bisect_right(milestones, n)
+            return parts[index](n - (milestones[index - 1] if index else 0))  # type: ignore[misc]
+
+        return sequential_lrs
     closed = getattr(cls, "_get_closed_form_lr", None)
     if closed is not None and cls.__module__.startswith("torch.") or isinstance(scheduler, (OneCycleLR, CyclicLR)):
         method = scheduler._get_closed_form_lr if closed is not None else scheduler.get_lr

@@ -26,6 +26,7 @@ from torch.optim.lr_scheduler import (
     MultiStepLR,
     OneCycleLR,
     PolynomialLR,
+    SequentialLR,
     StepLR,
 )
 
@@ -53,10 +54,13 @@ _MAKERS = {
     "exponential": lambda opt, n, k: ExponentialLR(opt, gamma=0.999),
     "polynomial": lambda opt, n, k: PolynomialLR(opt, total_iters=int(n * (0.5 + k[1])) + 1, power=2.0),
     "onecycle": lambda opt, n, k: OneCycleLR(opt, max_lr=0.1, total_steps=n + 5),
+    "sequential": lambda opt, n, k: SequentialLR(opt, [LinearLR(opt, start_factor=max(k[0], 0.01), total_iters=n // 4 + 1),
+                                                       CosineAnnealingLR(opt, T_max=max(1, int(n * k[1])), eta_min=0.0)],
+                                                 milestones=[n // 4 + 1]),
 }
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(kind=st.sampled_from(sorted(_MAKERS)), batches=st.integers(3, 9), epochs=st.integers(1, 4),
        accumulate=st.integers(1, 3), interval=st.sampled_from(["step", "epoch"]),
        knobs=st.tuples(st.sampled_from([0.0, 0.05, 0.5]), st.floats(0.1, 1.0), st.floats(0.0, 1.0),

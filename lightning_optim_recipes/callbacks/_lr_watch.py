@@ -38,7 +38,7 @@ class _Track:
     """One optimizer's lr so far."""
 
     __slots__ = ("group", "active", "steps", "previous", "peak", "last_change", "gap", "rhythm", "falling", "zeros",
-                 "done", "total")
+                 "done", "total", "hold", "judged")
 
     def __init__(self, groups: Sequence[dict[str, Any]]) -> None:
         self.active = [g for g, group in enumerate(groups) if float(group.get("initial_lr", group["lr"]) or 0) > 0]
@@ -48,6 +48,8 @@ class _Track:
         self.last_change, self.gap, self.rhythm = 0, 0, 0
         self.falling, self.zeros, self.done = False, 0, not self.active
         self.total: Optional[int] = None
+        self.hold = 20  # steps without a change before a hold is judged (raised to 5% of the run once it is known)
+        self.judged = -1  # the last change whose hold has been judged fine
 
 
 class Watch:
@@ -72,19 +74,22 @@ class Watch:
         step = track.steps
         track.steps = step + 1
         lr = groups[track.group]["lr"] if track.group < len(groups) else 0.0
-        if step and all(groups[g]["lr"] <= 0 for g in track.active if g < len(groups)):
+        if step and lr <= 0 and all(groups[g]["lr"] <= 0 for g in track.active if g < len(groups)):
             track.zeros += 1
-        else:
+        elif track.zeros:
             track.zeros = 0
         previous = track.previous
-        if previous is not None and lr != previous:
-            gap = step - track.last_change
-            track.rhythm = track.rhythm + 1 if gap == track.gap else 1
-            track.gap, track.last_change, track.falling = gap, step, lr < previous
-        if lr > track.peak:
-            track.peak = lr
-        track.previous = lr
-        if track.zeros >= 2 or (step - track.last_change) >= 2:
+        if lr != previous:
+            if previous is not None:
+                gap = step - track.last_change
+                track.rhythm = track.rhythm + 1 if gap == track.gap else 1
+                track.gap, track.last_change, track.falling = gap, step, lr < previous
+            if lr > track.peak:
+                track.peak = lr
+            track.previous = lr
+        # judged only when something may be wrong: a run of lr 0, or a steady decay that has stopped a while
+        if track.zeros >= 2 or (track.falling and track.rhythm >= RHYTHM and step - track.last_change >= track.hold
+                                and track.last_change != track.judged):
             self._judge(index, track, step, lr)
 
     def _judge(self, index: int, track: _Track, step: int, lr: float) -> None:
@@ -106,10 +111,12 @@ class Watch:
             )
             return
         held = step - track.last_change
+        track.hold = max(20, math.ceil(HOLD_FOR * total))
+        if track.zeros or held < track.hold:
+            return
         per_epoch = self.per_epoch(index) or 1
-        if not (track.falling and 0 < lr < track.peak and track.last_change < HOLD_BEFORE * total
-                and held >= max(20, math.ceil(HOLD_FOR * total)) and track.rhythm >= RHYTHM
-                and track.gap <= per_epoch):
+        if not (0 < lr < track.peak and track.last_change < HOLD_BEFORE * total and track.gap <= per_epoch):
+            track.judged = track.last_change  # a hold the run allows: judged again after the next change
             return
         track.done = True
         self.warn(
