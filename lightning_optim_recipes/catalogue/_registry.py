@@ -44,22 +44,9 @@ class Source:
 
 @dataclasses.dataclass(frozen=True)
 class RecipeEntry:
-    """One named recipe of the catalogue, as data (`describe_recipe` returns it as a `CatalogueRecipe`).
-
-    Attributes:
-        name: its name in `list_recipes()`.
-        summary: one line for `list_recipes()`.
-        source: the paper it reproduces.
-        recipe: the recipe dict (the format of `configure_from_recipe`).
-        numbers: ``(what, where in the source, the source's words)`` for every number the recipe takes from it.
-        choices: where the source leaves a value open, the common choice made and why.
-        preview: the sizes of a run that shows the schedule (``max_epochs``, ``steps_per_epoch``), and for a recipe
-            that scales its lr by the global batch, the ``batch_size`` previewed.
-        notes: where the recipe differs from what is often said of it, or from another version of its source
-            (the reference code, a later paper), with the source's words.
-        also: the other sources a choice or a note quotes.
-        module: a class, built without arguments, of a small model the recipe is written for (the parameter names
-            and module types its no-decay rule, overrides and layer-wise decay read): previews use it.
+    """One named recipe of the catalogue, as data (`describe_recipe` returns it as a `CatalogueRecipe`, whose
+    docstring describes each field for the public API: name, summary, source, recipe, numbers, choices, preview, notes,
+    also, module).
     """
 
     name: str
