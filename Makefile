@@ -74,7 +74,7 @@ $(VENV)/.docs: $(VENV)/.torch $(SETUP_FILES)
 install: $(VENV)/.test
 
 test: $(VENV)/.test
-	LOR_NOTEBOOK_QUICK=1 $(PY) -m pytest -q --nbmake tests lightning_optim_recipes notebooks
+	LOR_NOTEBOOK_QUICK=1 $(PY) -m pytest -q tests lightning_optim_recipes
 	LOR_LIGHTNING=lightning $(PY) -m pytest -q -m "trainer and not slow" tests
 	$(PY) -m mypy lightning_optim_recipes tests/typing
 
