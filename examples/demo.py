@@ -1,11 +1,15 @@
-"""The main job (`make demo`): two short, real CPU trainings that exercise the recipes and show what they did.
+"""The main job (`make demo`): short, real CPU trainings that exercise the recipes and show what they did.
 
 1. A small classifier (torchmetrics accuracy) trained with `param_groups` + weight decay + MultiStepLR.
 2. A WGAN-GP from the catalogue's `wgan-gp` recipe (Gulrajani et al. 2017, Algorithm 1: Adam, betas (0, 0.9),
    n_critic = 5, gradient penalty 10) on the authors' 8-Gaussians toy data, alternating critic and generator on
    Lightning 2.x. It is judged by where its samples land: the share within 0.25 of each of the 8 modes.
 
-Both run with `LearningRateLogger` and `SchedulerCadenceCheck`. Outputs go to `demo_out/`: the classifier's lr plot,
+3. Never a silent wrong schedule: the classifier with a warm-up written by hand (a `LambdaLR` in optimizer steps,
+   left on Lightning's default 'epoch' interval) under `ConfigureOptimizersCheck`: the warning before the first step
+   and the lr the run trained with, then the same module fixed, silent.
+
+The first two run with `LearningRateLogger` and `SchedulerCadenceCheck`. Outputs go to `demo_out/`: the classifier's lr plot,
 the GAN's samples against the real data, the mode coverage as CSV, the logged metrics as CSV, and the cadence tables.
 In a terminal each training shows Lightning's progress bar; piped to a file it prints one line per stage instead.
 """
@@ -19,6 +23,7 @@ import math
 import platform
 import shutil
 import sys
+import textwrap
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +37,9 @@ from torchmetrics.classification import MulticlassAccuracy
 import lightning_optim_recipes
 from lightning_optim_recipes import (
     AlternatingOptimizersMixin,
+    ConfigureOptimizersCheck,
     LearningRateLogger,
+    RecipeWarning,
     SchedulerCadenceCheck,
     get_recipe,
     multistep,
@@ -107,6 +114,21 @@ class Classifier(pl.LightningModule):
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(param_groups(self, weight_decay=0.01), lr=3e-3)
         return {"optimizer": optimizer, "lr_scheduler": multistep(optimizer, milestones=[4, 7], gamma=0.5)}
+
+
+class HandWrittenWarmup(Classifier):
+    """The classifier with a warm-up written by hand, as many modules write it: a `LambdaLR` counting optimizer steps
+    (100 of them), returned without an ``'interval'``, so Lightning steps it once per epoch (its default)."""
+
+    def __init__(self, interval: str | None = None) -> None:
+        super().__init__()
+        self.interval = interval
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(param_groups(self, weight_decay=0.01), lr=3e-3)
+        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 100))
+        scheduler = warmup if self.interval is None else {"scheduler": warmup, "interval": self.interval}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
 def blobs(n: int = 2048, classes: int = 4, seed: int = 0) -> TensorDataset:
@@ -256,11 +278,50 @@ def run_classifier() -> None:
     preview = preview_schedule(Classifier(), max_epochs=10, steps_per_epoch=len(data))
     plot_schedule(preview, path=OUT / "classifier_lr.png")
     cadence = SchedulerCadenceCheck(print_report=False)
-    stage(f"1/2 classifier: AdamW on param_groups(weight_decay=0.01), MultiStepLR; 10 epochs of {len(data)} batches")
+    stage(f"1/3 classifier: AdamW on param_groups(weight_decay=0.01), MultiStepLR; 10 epochs of {len(data)} batches")
     seconds = train("classifier", classifier, data, epochs=10, log_every=8, cadence=cadence)
     accuracy = classifier.trainer.callback_metrics["train_acc"].item()
     done(f"done in {seconds:.1f} s, training accuracy {accuracy:.3f}")
     print(f"\nCadence check of the classifier's run (SchedulerCadenceCheck)\n{cadence.table()}\n")
+
+
+def run_never_silent() -> dict[str, tuple[list[str], list[float]]]:
+    """The hand-written warm-up twice under `ConfigureOptimizersCheck`: as written (a warning before the first step,
+    with the numbers and the fix), then with the fix (silent), and the lrs each run actually trained with."""
+    data = DataLoader(blobs(), batch_size=64, shuffle=True)
+    stage(f"3/3 never a silent wrong schedule: a hand-written warm-up of 100 optimizer steps, 4 epochs of {len(data)}"
+          " batches, as written and fixed")
+    started, lrs, said = time.perf_counter(), {}, {}
+    for label, interval in (("as written", None), ("fixed: 'interval': 'step'", "step")):
+        torch.manual_seed(0)
+        model = HandWrittenWarmup(interval)
+        seen: list[float] = []
+        trainer = pl.Trainer(accelerator="cpu", devices=1, max_epochs=4, logger=False, enable_checkpointing=False,
+                             enable_model_summary=False, enable_progress_bar=False,
+                             callbacks=[ConfigureOptimizersCheck(), _LrTrace(seen)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RecipeWarning)
+            trainer.fit(model, data)
+        said[label] = [str(w.message) for w in caught if issubclass(w.category, RecipeWarning)]
+        lrs[label] = seen
+    done(f"done in {time.perf_counter() - started:.1f} s")
+    steps = (0, 31, 32, 99, 127)
+    rows = [[label, str(len(said[label])), *(short(lrs[label][s]) for s in steps)] for label in lrs]
+    print(table("The lr each optimizer step trained with, and the warnings before the first step",
+                ["module", "warnings", *(f"step {s}" for s in steps)], rows))
+    for message in said["as written"]:
+        print("\nRecipeWarning (as written), before the first step:\n" + textwrap.fill(message, 118) + "\n")
+    return {label: (said[label], lrs[label]) for label in lrs}
+
+
+class _LrTrace(pl.Callback):
+    """Records the lr of the first param group at each optimizer step."""
+
+    def __init__(self, seen: list[float]) -> None:
+        self.seen = seen
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.seen.append(optimizer.param_groups[0]["lr"])
 
 
 def run_gan(seed: int = 0) -> dict:
@@ -270,7 +331,7 @@ def run_gan(seed: int = 0) -> dict:
     data = gan_data(seed)
     epochs = math.ceil(GENERATOR_STEPS * 6 / len(data))
     cadence = SchedulerCadenceCheck(print_report=False)
-    stage(f"2/2 WGAN-GP: {epochs} epochs of {len(data)} batches of {BATCH}, n_critic = 5:"
+    stage(f"2/3 WGAN-GP: {epochs} epochs of {len(data)} batches of {BATCH}, n_critic = 5:"
           f" {GENERATOR_STEPS * 5} critic and {GENERATOR_STEPS} generator steps")
     seconds = train("wgan_gp", gan, data, epochs=epochs, log_every=60, cadence=cadence)
     with torch.no_grad():
@@ -376,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Goal (every mode >= 5%, all >= 60%): {'met' if met else 'NOT met'}."
           f" Written to {OUT / 'gan_coverage.csv'}\n")
     save_samples(result, OUT / "gan_samples.png")
+
+    run_never_silent()
 
     say(f"finished in {time.perf_counter() - started:.0f} s (after imports). Wrote "
         + ", ".join(str(p) for p in sorted(OUT.rglob("*")) if p.suffix in {".png", ".csv"}))
