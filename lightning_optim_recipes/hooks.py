@@ -455,10 +455,24 @@ class _Pure(ast.NodeVisitor):
     visit_ImportFrom = visit_Global  # type: ignore[assignment]  # noqa: N815
 
 
-def legacy_hooks(cls: type) -> list[str]:
+#: The hooks Lightning never calls under manual optimization (``automatic_optimization = False``): ``training_step``
+#: steps, zeroes and clips, and steps the schedulers, itself.
+AUTOMATIC_ONLY = ("optimizer_step", "optimizer_zero_grad", "lr_scheduler_step", "configure_gradient_clipping")
+
+
+def uncalled_hooks(cls: type, automatic: bool) -> list[str]:
+    """The module's own hooks that Lightning never calls in its optimization mode: under manual optimization, its
+    overrides of `AUTOMATIC_ONLY` (their code never runs)."""
+    return [] if automatic else [name for name in AUTOMATIC_ONLY if user_hook(cls, name) is not None]
+
+
+def legacy_hooks(cls: type, automatic: bool = True) -> list[str]:
     """The module's own hooks in their Lightning 1.x form (with ``optimizer_idx``), and 1.x's
-    ``training_epoch_end``, which Lightning 2 refuses or calls with the wrong arguments."""
-    found = [name for name in HOOKS if (function := user_hook(cls, name)) is not None and takes_1x(function, name)]
+    ``training_epoch_end``, which Lightning 2 refuses or calls with the wrong arguments; under manual optimization
+    (not `automatic`), not the hooks Lightning never calls then (`uncalled_hooks`), whatever their form."""
+    uncalled = uncalled_hooks(cls, automatic)
+    found = [name for name in HOOKS if name not in uncalled and (function := user_hook(cls, name)) is not None
+             and takes_1x(function, name)]
     if user_hook(cls, "training_epoch_end") is not None:
         found.append("training_epoch_end")
     return found
