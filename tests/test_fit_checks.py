@@ -221,6 +221,53 @@ def test_plateau_on_a_validation_metric_with_validation_every_other_epoch(tmp_pa
     assert model.lr_log == []
 
 
+class PlateauEveryStep(TinyRegressor):
+    """A ReduceLROnPlateau on a validation metric, stepped per optimizer step (Lightning-AI/pytorch-lightning issue
+    #1156): Lightning fails at its first step before any validation has logged the metric."""
+
+    def __init__(self, frequency: int = 1) -> None:
+        super().__init__()
+        self.frequency = frequency
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", 1.0)
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": ReduceLROnPlateau(opt), "monitor": "val_loss",
+                                                   "interval": "step", "frequency": self.frequency}}
+
+
+@pytest.mark.parametrize(("options", "why", "frequency"), [
+    ({}, "the first validation runs after batch 3 (`val_check_interval=1.0`)", 4),
+    ({"val_check_interval": 2}, "the first validation runs after batch 1 (`val_check_interval=2`)", 2),
+    ({"check_val_every_n_epoch": 2}, "`Trainer(check_val_every_n_epoch=2)` first validates at the end of epoch 1",
+     None),
+    ({"limit_val_batches": 0}, "this run validates nothing (no `validation_step`, no val data, or"
+                               " `limit_val_batches=0`)", None),
+])
+def test_plateau_stepped_per_step_before_the_first_validation(tmp_path, options, why, frequency):
+    model = PlateauEveryStep()
+    with pytest.raises(RecipeError) as raised:
+        trainer(tmp_path, max_epochs=2, callbacks=[ConfigureOptimizersCheck()], **options).fit(
+            model, loader(4), loader(1))
+    advice = f" 'frequency': {frequency} (step it after each validation)," if frequency else ""
+    assert str(raised.value) == (
+        "The ReduceLROnPlateau monitors 'val_loss' after every optimizer step (interval='step'), so it first steps"
+        f" after batch 0 of epoch 0, but {why}: Lightning stops there with \"ReduceLROnPlateau conditioned on metric"
+        " val_loss which is not available\". Fix one of: 'interval': 'epoch' in its scheduler dict (step it once per"
+        f" epoch, after validation),{advice} 'strict': False (skip the steps without the metric), or monitor a metric"
+        " logged in `training_step`.")
+    assert model.lr_log == []
+    if frequency:  # the advice, followed: the plateau steps after each validation, and nothing is said
+        corrected = PlateauEveryStep(frequency)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RecipeWarning)
+            trainer(tmp_path, max_epochs=2, callbacks=[ConfigureOptimizersCheck()], **options).fit(
+                corrected, loader(4), loader(1))
+        assert len(corrected.lr_log) == 8
+
+
 def test_preview_schedule_runs_the_same_checks():
     recipe = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [30]}}
     with pytest.warns(RecipeWarning, match=r"^The MultiStepLR scheduler never reaches milestone 30: this run steps it"
