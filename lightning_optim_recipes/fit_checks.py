@@ -9,7 +9,8 @@ epoch, so accumulation, frequencies and the alternating mixin's turns are counte
 horizon off by more than one epoch's worth of steps, and a milestone or warm-up end the run never reaches, get a
 `RecipeWarning` that gives both numbers, the likely cause and the fix, pointing at the module's
 ``configure_optimizers`` (or its recipe). A ``ReduceLROnPlateau`` that watches a validation metric on epochs without
-validation, or steps per optimizer step before the run's first validation, is a `RecipeError`.
+validation, or steps per optimizer step before the run's first validation, is a `RecipeError`; so is a ``OneCycleLR``
+the run steps past its ``total_steps`` (torch raises there).
 
 The mixins, `ConfigureOptimizersCheck`, `SchedulerCadenceCheck` and `preview_schedule` run these checks.
 """
@@ -26,7 +27,7 @@ from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.curves import Curve, replay_curves
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.horizons import Horizon, horizon_of
-from lightning_optim_recipes.misfit import schedule_misfit
+from lightning_optim_recipes.misfit import schedule_misfit, schedule_overrun
 from lightning_optim_recipes.naming import optimizer_names
 from lightning_optim_recipes.runs import Run, run_of
 from lightning_optim_recipes.shapes import shape_problem
@@ -64,6 +65,10 @@ def check_before_training(setup: OptimizerSetup, trainer: Any, module: Any = Non
         log.debug("%s steps its schedulers by hand in `%s`: the schedules are checked during training.",
                   type(module).__name__, by_hand)
         return
+    for index, spec in enumerate(setup.schedulers):
+        overrun = schedule_overrun(spec, index, run)
+        if overrun:  # a scheduler that raises past its end: the run would stop there
+            raise RecipeError(overrun)
     misfits: dict[int, bool] = {}
     if module is not None:
         module.__dict__[WARNED_KEY] = misfits  # the optimizers warned about

@@ -50,6 +50,8 @@ class Horizon:
         reach: ``(step, what)`` points the run should reach: milestones, warm-up ends.
         in_steps: the schedule is written in optimizer steps whatever its interval (OneCycleLR, warm-ups).
         declared: the length was read from names the schedule declares (not from a class the library knows).
+        hard: stepping it past `end` raises (torch's OneCycleLR: "Tried to step 7 times. The specified number of
+            total steps is 6"), so a run that steps it more often stops there.
     """
 
     end: Optional[int] = None
@@ -57,6 +59,7 @@ class Horizon:
     reach: tuple[tuple[int, str], ...] = ()
     in_steps: bool = False
     declared: bool = False
+    hard: bool = False
 
 
 def horizon_of(scheduler: Any) -> Horizon:
@@ -78,7 +81,7 @@ def horizon_of(scheduler: Any) -> Horizon:
         (1000, "its lr_lambda's num_training_steps=1000", ((10, 'the warm-up end (num_warmup_steps=10)'),))
     """
     if isinstance(scheduler, OneCycleLR):
-        return Horizon(int(scheduler.total_steps), f"total_steps={scheduler.total_steps}", in_steps=True)
+        return Horizon(int(scheduler.total_steps), f"total_steps={scheduler.total_steps}", in_steps=True, hard=True)
     if isinstance(scheduler, CosineAnnealingLR):
         return Horizon(int(scheduler.T_max), f"T_max={scheduler.T_max}")
     if isinstance(scheduler, PolynomialLR):

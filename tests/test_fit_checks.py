@@ -268,6 +268,41 @@ def test_plateau_stepped_per_step_before_the_first_validation(tmp_path, options,
         assert len(corrected.lr_log) == 8
 
 
+class OneCycleFloor(TinyRegressor):
+    """OneCycleLR sized with `batches // accumulate_grad_batches` per epoch (jspaezp/elfragmentador, model.py), where
+    Lightning also steps on each epoch's last, partial window; `exact` sizes it with the run."""
+
+    def __init__(self, exact: bool = False) -> None:
+        super().__init__()
+        self.exact = exact
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=1e-4)
+        total = self.trainer.estimated_stepping_batches if self.exact else (
+            10 // self.trainer.accumulate_grad_batches) * self.trainer.max_epochs
+        return [opt], [{"scheduler": OneCycleLR(opt, max_lr=1e-3, total_steps=total), "interval": "step"}]
+
+
+def test_a_onecycle_stepped_past_its_end_is_an_error_before_training(tmp_path):
+    model = OneCycleFloor()
+    with pytest.raises(RecipeError) as raised:
+        fit(tmp_path, model, batches=10, accumulate_grad_batches=3, max_epochs=2)
+    assert str(raised.value) == (
+        "The OneCycleLR scheduler is written for 6 scheduler steps (total_steps=6), but this run steps it 8 times"
+        " (interval='step': after each optimizer step, over 2 epochs): stepped past its end, torch's OneCycleLR raises"
+        " \"Tried to step 7 times. The specified number of total steps is 6\", so training would stop at its step 7."
+        " Likely cause: the length counts only the full accumulation windows of an epoch (10 // 3 = 3), but the"
+        " optimizer also steps on each epoch's last, partial window: 4 steps per epoch. Compute it from the run:"
+        " `trainer.estimated_stepping_batches` (optimizer steps; it counts accumulation, devices, limit_train_batches"
+        " and max_steps), e.g. OneCycleLR(..., total_steps=8).")
+    assert model.lr_log == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        corrected = OneCycleFloor(exact=True)
+        fit(tmp_path, corrected, batches=10, accumulate_grad_batches=3, max_epochs=2)
+    assert len(corrected.lr_log) == 20  # every batch; the OneCycleLR stepped its 8 steps
+
+
 def test_preview_schedule_runs_the_same_checks():
     recipe = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [30]}}
     with pytest.warns(RecipeWarning, match=r"^The MultiStepLR scheduler never reaches milestone 30: this run steps it"
