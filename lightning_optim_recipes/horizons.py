@@ -19,6 +19,8 @@ from typing import Any, Optional
 from torch.optim.lr_scheduler import (
     ConstantLR,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
     LambdaLR,
     LinearLR,
     MultiStepLR,
@@ -52,6 +54,8 @@ class Horizon:
         declared: the length was read from names the schedule declares (not from a class the library knows).
         hard: stepping it past `end` raises (torch's OneCycleLR: "Tried to step 7 times. The specified number of
             total steps is 6"), so a run that steps it more often stops there.
+        cycles: it rises again after each decay by design (torch's CyclicLR and CosineAnnealingWarmRestarts): a rise
+            after a fall is its next cycle, not a warm-up.
     """
 
     end: Optional[int] = None
@@ -60,6 +64,7 @@ class Horizon:
     in_steps: bool = False
     declared: bool = False
     hard: bool = False
+    cycles: bool = False
 
 
 def horizon_of(scheduler: Any) -> Horizon:
@@ -111,8 +116,10 @@ def horizon_of(scheduler: Any) -> Horizon:
         if length is not None:
             return Horizon(length, f"its schedule of {length} steps")
         return _declared(declared_lengths(scheduler.lr_lambdas[0]), "its lr_lambda's")
+    if isinstance(scheduler, (CyclicLR, CosineAnnealingWarmRestarts)):
+        return Horizon(cycles=True)
     if type(scheduler).__module__.startswith("torch."):
-        return Horizon()  # torch's other schedulers run on (ExponentialLR, StepLR, CyclicLR, ...)
+        return Horizon()  # torch's other schedulers run on (ExponentialLR, StepLR, ...)
     return _declared(declared_lengths(scheduler), "")
 
 

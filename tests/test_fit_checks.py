@@ -303,6 +303,40 @@ def test_a_onecycle_stepped_past_its_end_is_an_error_before_training(tmp_path):
     assert len(corrected.lr_log) == 20  # every batch; the OneCycleLR stepped its 8 steps
 
 
+class Cycles(TinyRegressor):
+    """A schedule that rises again after each decay by design, ending in a rise."""
+
+    def __init__(self, kind: str, interval: str = "step") -> None:
+        super().__init__()
+        self.kind, self.interval = kind, interval
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=1e-3)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=1, T_mult=2, eta_min=1e-4) \
+            if self.kind == "restarts" else torch.optim.lr_scheduler.CyclicLR(opt, base_lr=1e-4, max_lr=1e-3,
+                                                                               step_size_up=4)
+        return [opt], [{"scheduler": scheduler, "interval": self.interval}]
+
+
+@pytest.mark.parametrize(("kind", "batches", "last"), [
+    # cycles of 1, 2, 4 and 8 steps: the last two steps of the 8-step cosine from 1e-3 to 1e-4, then a restart
+    ("restarts", 8, [2.318019e-4, 1.342542e-4, 1e-3]),
+    # a triangle of 4 steps up and 4 down between 1e-4 and 1e-3, 13 steps: the second rise back to its top
+    ("cyclic", 13, [5.5e-4, 7.75e-4, 1e-3]),
+])
+def test_a_cycle_that_ends_rising_after_a_fall_is_not_a_warm_up_that_never_ends(tmp_path, kind, batches, last):
+    model = Cycles(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        fit(tmp_path, model, batches=batches, max_epochs=16 // batches)
+    assert [round(lrs[0], 10) for _, _, lrs in model.lr_log][-3:] == pytest.approx(last, rel=1e-6)
+    # its first rise, stepped per epoch, never ends: that still warns
+    with pytest.warns(RecipeWarning, match=r"^A CyclicLR \(interval='epoch'\) of lr-SGD is still rising when the run"
+                      r" ends: its lr grows from 0\.0001 at step 0 to 0\.000325 at the last of the run's 10 optimizer"
+                      r" steps, so the warm-up never ends\."):
+        fit(tmp_path, Cycles("cyclic", "epoch"), batches=5, max_epochs=2)
+
+
 def test_preview_schedule_runs_the_same_checks():
     recipe = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [30]}}
     with pytest.warns(RecipeWarning, match=r"^The MultiStepLR scheduler never reaches milestone 30: this run steps it"
