@@ -176,6 +176,9 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
             "`preview_schedule` takes a LightningModule (with `configure_optimizers`) or a recipe dict such as"
             f" {{'optimizer': 'AdamW', 'lr': 1e-3}}, got {type(source).__name__}."
         )
+    legacy = hooks.legacy_error(source)
+    if legacy is not None:  # Trainer.fit refuses it (the checking callbacks say so first): so does its preview
+        raise legacy
     model = copy.deepcopy(source)
     attach(model, trainer)
     trainer.model = model

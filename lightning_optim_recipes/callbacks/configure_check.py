@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from lightning_optim_recipes import fit_checks, hooks
-from lightning_optim_recipes.errors import RecipeError, warn
+from lightning_optim_recipes.errors import warn
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.before_training import configured
 from lightning_optim_recipes.resume.state import ResumeReport, check_choice, request
@@ -121,21 +121,9 @@ def original_line(pl_module: Any) -> Any:
 def _refuse_1x(pl_module: Any, cause: Optional[BaseException] = None) -> None:
     """A Lightning 1.x module without `AlternatingOptimizersMixin`: the library's error, before Lightning's own (a
     `TypeError` deep in its loop for a 1.x ``training_step``, or its refusal of ``training_epoch_end``)."""
-    if getattr(pl_module, "_alternates_optimizers", False):
-        return
-    found = hooks.legacy_hooks(type(pl_module), getattr(pl_module, "automatic_optimization", True))
-    if not found:
-        return
-    cls = type(pl_module).__name__
-    shown = ", ".join(f"`{name}`" for name in found)
-    error = RecipeError(
-        f"{cls} is a Lightning 1.x module: {shown} {'takes' if len(found) == 1 else 'take'} 1.x's arguments"
-        f" (`optimizer_idx`) or {'is' if len(found) == 1 else 'are'} gone in Lightning 2.0, which calls"
-        f" {'it' if len(found) == 1 else 'them'} otherwise or refuses {'it' if len(found) == 1 else 'them'}. Add"
-        f" `AlternatingOptimizersMixin` to its bases to run it unchanged: `class {cls}(AlternatingOptimizersMixin,"
-        f" {type(pl_module).__mro__[1].__name__})` (from lightning_optim_recipes), or port each hook to its 2.x form."
-    )
-    raise error from cause
+    error = hooks.legacy_error(pl_module)
+    if error is not None:
+        raise error from cause
 
 
 def _warn_uncalled(pl_module: Any) -> None:
