@@ -1166,7 +1166,7 @@ MISTAKES = {
         " Lightning never calls it: its code never runs. Do that work in `training_step` (call `opt.step()` as many"
         " times as you need, `sch.step()` where the schedule should move, `self.clip_gradients(...)` before a step),"
         " or remove the override. If that is deliberate, silence this with `warnings.filterwarnings('ignore',"
-        " '.*under manual optimization .self.automatic_optimization = False. Lightning never calls')`."
+        " '.*under manual optimization .* Lightning never calls')`."
     )),
 }
 

@@ -142,6 +142,6 @@ def _warn_uncalled(pl_module: Any) -> None:
         " Do that work in `training_step` (call `opt.step()` as many times as you need, `sch.step()` where the"
         f" schedule should move, `self.clip_gradients(...)` before a step), or remove the override"
         f"{'' if one else 's'}. If that is deliberate, silence this with `warnings.filterwarnings('ignore',"
-        " '.*under manual optimization .self.automatic_optimization = False. Lightning never calls')`.",
+        " '.*under manual optimization .* Lightning never calls')`.",
         at=hooks.user_hook(type(pl_module), found[0]),
     )
