@@ -231,3 +231,39 @@ def test_a_hook_lightning_never_calls_under_manual_optimization_is_named_not_ref
     with warnings.catch_warnings():
         warnings.simplefilter("error", RecipeWarning)  # the same module without the override: nothing to say
         trainer(tmp_path, max_epochs=1, callbacks=[c() for c in CHECKS]).fit(ManualStepsTwice("manual"), loader(2))
+
+
+class Forwards(TinyRegressor):
+    """Overrides that forward `*args, **kwargs` (Lightning's own tests do, tests/tests_pytorch/trainer/test_trainer.py;
+    CLIP modules clamp their logit scale after each step so): Lightning 2 calls them, they are not 1.x hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logit_scale = torch.nn.Parameter(torch.ones([]) * 5)
+        self.stepped = 0
+
+    def training_step(self, batch, batch_idx):
+        return super().training_step(batch, batch_idx) * self.logit_scale
+
+    def optimizer_step(self, *args, **kwargs):
+        super().optimizer_step(*args, **kwargs)
+        self.logit_scale.data.clamp_(0, 4.6052)
+        self.stepped += 1
+
+    def backward(self, *args, **kwargs):
+        return super().backward(*args, **kwargs)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        return [optimizer], [StepLR(optimizer, step_size=1)]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["ConfigureOptimizersCheck", "SchedulerCadenceCheck"])
+def test_hooks_that_forward_their_arguments_are_not_refused_as_1x(tmp_path, check):
+    model = Forwards()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        trainer(tmp_path, max_epochs=2, accumulate_grad_batches=2, callbacks=[check()]).fit(model, loader(3))
+    assert [(epoch, batch) for epoch, batch, _ in model.lr_log] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert [lrs for _, batch, lrs in model.lr_log if batch == 0] == [(0.1,), (0.1 * 0.1,)]  # StepLR per epoch
+    assert model.stepped == 4  # its optimizer_step ran at each optimizer step: 2 per epoch (3 batches, 2 a window)

@@ -795,6 +795,22 @@ class ElFragmentador(Tiny):
                                                             epochs=self.trainer.max_epochs, steps_per_epoch=spe)
         return [opt], [{"scheduler": scheduler, "interval": "step"}]
 
+
+# Lightning-AI/pytorch-lightning tests/tests_pytorch/trainer/test_trainer.py @ 7f0c3436cd3f6ad3753125672024fc415cbcb414
+# (test_gradient_accumulation_scheduling_last_batch's TestModel: `backward(self, *args, **kwargs)` and
+# `optimizer_step(self, *args, **kwargs)` forwarding to super(), under accumulate_grad_batches=2 and
+# limit_train_batches=0.7, on BoringModel's SGD(lr=0.1) and StepLR(step_size=1)).
+class ForwardsItsHooks(Tiny):
+    def backward(self, *args, **kwargs):
+        return super().backward(*args, **kwargs)
+
+    def optimizer_step(self, *args, **kwargs):
+        return super().optimizer_step(*args, **kwargs)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.layer.parameters(), lr=0.1)
+        return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)]
+
 # Lightning-AI/pytorch-lightning examples/pytorch/domain_templates/semantic_segmentation.py
 # @ 606c6ac633383a575c18749b3b586fc15d58dcc3 (SegModel: Adam, CosineAnnealingLR(T_max=10) on the default interval,
 # trained with `Trainer()`, whose max_epochs defaults to 1000: a cosine that comes back up every 20 epochs).
@@ -1000,10 +1016,11 @@ def fit(case: Case, tmp_path, silent: bool = False) -> tuple[Tape, list[str], Op
 
 def preview(case: Case) -> tuple[list[tuple[int, tuple[float, ...]]], list[str]]:
     """`preview_schedule` of a fresh module for the case's run: its lrs as `Tape` has them, and its RecipeWarnings."""
+    limit = case.options.get("limit_train_batches", 1.0)
+    batches = limit if isinstance(limit, int) else int(case.batches * limit)  # as Lightning limits an epoch
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        records = preview_schedule(case.make(), max_epochs=case.epochs,
-                                   steps_per_epoch=case.options.get("limit_train_batches", case.batches),
+        records = preview_schedule(case.make(), max_epochs=case.epochs, steps_per_epoch=batches,
                                    accumulate_grad_batches=case.options.get("accumulate_grad_batches", 1),
                                    callbacks=case.callbacks())
     by_step: dict[int, tuple[int, list[float]]] = {}
@@ -1049,6 +1066,8 @@ CORRECT = {
     "openspeech-per-step": Case(OpenspeechASR),
     "onecycle-per-step": Case(OneCycleStepping, options={"accumulate_grad_batches": 2, "limit_train_batches": 6}),
     "elfragmentador-warm-restarts": Case(ElFragmentador),
+    "lightning-test-forwarding-hooks": Case(ForwardsItsHooks, batches=10,
+                                            options={"accumulate_grad_batches": 2, "limit_train_batches": 0.7}),
     "ssl-finetuner-frozen-backbone": Case(SSLFineTuner, epochs=3, batches=4),
     "mae-lr-by-hand": Case(MAEPretrain, epochs=3, options={"accumulate_grad_batches": 2}, preview=False),
 }

@@ -172,6 +172,18 @@ class Finetuned(RecordsLrs):
         return {"optimizer": optimizer, "lr_scheduler": StepLR(optimizer, 1, gamma=0.5)}
 
 
+class Forwarding(RecordsLrs):
+    """An `optimizer_step(self, *args, **kwargs)` that forwards to Lightning's (Lightning's own tests write it so): the
+    replay calls it with 2.x's arguments, as Lightning 2 does."""
+
+    def optimizer_step(self, *args, **kwargs):
+        return super().optimizer_step(*args, **kwargs)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        return [optimizer], [StepLR(optimizer, 1, gamma=0.5)]
+
+
 class Averaged(RecordsLrs):
     """Trained with `StochasticWeightAveraging`, which swaps its SWALR into `trainer.lr_scheduler_configs`."""
 
@@ -187,7 +199,7 @@ def _previewed(records) -> list[tuple[float, ...]]:
 
 
 @pytest.mark.trainer
-@pytest.mark.parametrize("model", [WarmupInOptimizerStep, SizedInSetup, Finetuned, Averaged])
+@pytest.mark.parametrize("model", [WarmupInOptimizerStep, SizedInSetup, Finetuned, Averaged, Forwarding])
 def test_the_preview_equals_the_fit(tmp_path, model):
     def callbacks():  # fresh ones for each run: a used StochasticWeightAveraging does not start again
         return {
@@ -209,5 +221,6 @@ def test_the_preview_equals_the_fit(tmp_path, model):
         # SWA starts at epoch int(0.8 * 3) = 2 with its SWALR, one step of its 10-epoch cosine anneal from 0.1 to
         # swa_lrs: 0.01 * a + 0.1 * (1 - a), a = (1 - cos(pi / 10)) / 2
         Averaged: [(0.1,)] * 8 + [(0.097797543,)] * 4,
+        Forwarding: [(0.1,)] * 4 + [(0.05,)] * 4 + [(0.025,)] * 4,
     }[model]
     assert [tuple(round(lr, 9) for lr in step) for step in fitted.used] == expected
