@@ -21,8 +21,6 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
-from lightning_optim_recipes.errors import RecipeError
-
 __all__: list[str] = []
 
 
@@ -494,22 +492,3 @@ def legacy_hooks(cls: type, automatic: bool = True) -> list[str]:
         found.append("training_epoch_end")
     return found
 
-
-def legacy_error(module: Any) -> Optional[RecipeError]:
-    """The error for a Lightning 1.x module without `AlternatingOptimizersMixin` (its `legacy_hooks`), which Lightning
-    2 refuses or calls with the wrong arguments; None for any other module."""
-    if getattr(module, "_alternates_optimizers", False):
-        return None
-    found = legacy_hooks(type(module), getattr(module, "automatic_optimization", True))
-    if not found:
-        return None
-    cls = type(module).__name__
-    shown = ", ".join(f"`{name}`" for name in found)
-    one = len(found) == 1
-    return RecipeError(
-        f"{cls} is a Lightning 1.x module: {shown} {'takes' if one else 'take'} 1.x's arguments (`optimizer_idx`) or"
-        f" {'is' if one else 'are'} gone in Lightning 2.0, which calls {'it' if one else 'them'} otherwise or refuses"
-        f" {'it' if one else 'them'}. Add `AlternatingOptimizersMixin` to its bases to run it unchanged: `class"
-        f" {cls}(AlternatingOptimizersMixin, {type(module).__mro__[1].__name__})` (from lightning_optim_recipes), or"
-        " port each hook to its 2.x form."
-    )

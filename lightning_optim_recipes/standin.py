@@ -21,7 +21,7 @@ from lightning_optim_recipes import cadence, fit_checks, hooks
 from lightning_optim_recipes._lightning import _installed_namespaces
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.recipe import configure_from_recipe, resolve_recipe
-from lightning_optim_recipes.validation import OptimizerSetup, validate_optimizers
+from lightning_optim_recipes.validation import OptimizerSetup, legacy_error, validate_optimizers
 
 __all__ = ["StandInDataModule", "StandInLoader", "StandInTrainer", "attach", "configure", "run_hook"]
 
@@ -176,7 +176,7 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
             "`preview_schedule` takes a LightningModule (with `configure_optimizers`) or a recipe dict such as"
             f" {{'optimizer': 'AdamW', 'lr': 1e-3}}, got {type(source).__name__}."
         )
-    legacy = hooks.legacy_error(source)
+    legacy = legacy_error(source)
     if legacy is not None:  # Trainer.fit refuses it (the checking callbacks say so first): so does its preview
         raise legacy
     model = copy.deepcopy(source)

@@ -9,7 +9,12 @@ from lightning_optim_recipes.errors import warn
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.before_training import configured
 from lightning_optim_recipes.resume.state import ResumeReport, check_choice, request
-from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
+from lightning_optim_recipes.validation import (
+    OptimizerSetup,
+    call_explaining_torch_errors,
+    legacy_error,
+    validate_optimizers,
+)
 
 __all__ = ["ConfigureOptimizersCheck"]
 
@@ -121,7 +126,7 @@ def original_line(pl_module: Any) -> Any:
 def _refuse_1x(pl_module: Any, cause: Optional[BaseException] = None) -> None:
     """A Lightning 1.x module without `AlternatingOptimizersMixin`: the library's error, before Lightning's own (a
     `TypeError` deep in its loop for a 1.x ``training_step``, or its refusal of ``training_epoch_end``)."""
-    error = hooks.legacy_error(pl_module)
+    error = legacy_error(pl_module)
     if error is not None:
         raise error from cause
 
