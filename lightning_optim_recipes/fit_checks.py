@@ -9,7 +9,8 @@ epoch, so accumulation, frequencies and the alternating mixin's turns are counte
 horizon off by more than one epoch's worth of steps, and a milestone or warm-up end the run never reaches, get a
 `RecipeWarning` that gives both numbers, the likely cause and the fix, pointing at the module's
 ``configure_optimizers`` (or its recipe). A ``ReduceLROnPlateau`` that watches a validation metric on epochs without
-validation is a `RecipeError`.
+validation, or steps per optimizer step before the run's first validation, is a `RecipeError`; so is a ``OneCycleLR``
+the run steps past its ``total_steps`` (torch raises there).
 
 The mixins, `ConfigureOptimizersCheck`, `SchedulerCadenceCheck` and `preview_schedule` run these checks.
 """
@@ -26,7 +27,7 @@ from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.curves import Curve, replay_curves
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.horizons import Horizon, horizon_of
-from lightning_optim_recipes.misfit import schedule_misfit
+from lightning_optim_recipes.misfit import schedule_misfit, schedule_overrun
 from lightning_optim_recipes.naming import optimizer_names
 from lightning_optim_recipes.runs import Run, run_of
 from lightning_optim_recipes.shapes import shape_problem
@@ -54,6 +55,7 @@ def check_before_training(setup: OptimizerSetup, trainer: Any, module: Any = Non
     run = run_of(setup, trainer, loop)
     if run is None:
         return
+    check_plateau_steps(setup, trainer, run)
     if at is None and module is not None:
         at = user_line(module)
     automatic = module is None or getattr(module, "automatic_optimization", True) or loop is not None
@@ -63,6 +65,10 @@ def check_before_training(setup: OptimizerSetup, trainer: Any, module: Any = Non
         log.debug("%s steps its schedulers by hand in `%s`: the schedules are checked during training.",
                   type(module).__name__, by_hand)
         return
+    for index, spec in enumerate(setup.schedulers):
+        overrun = schedule_overrun(spec, index, run)
+        if overrun:  # a scheduler that raises past its end: the run would stop there
+            raise RecipeError(overrun)
     misfits: dict[int, bool] = {}
     if module is not None:
         module.__dict__[WARNED_KEY] = misfits  # the optimizers warned about
@@ -156,6 +162,48 @@ def check_plateau_validation(setup: OptimizerSetup, trainer: Any, module: Any) -
             f" Lightning stops with \"{spec.monitor} ... is not available\". Fix one of: 'frequency': {every} in its"
             " scheduler dict (step it after each validation), 'strict': False (skip the epochs without the metric),"
             " or monitor a metric logged in `training_step`."
+        )
+
+
+def check_plateau_steps(setup: OptimizerSetup, trainer: Any, run: Run) -> None:
+    """A strict ``ReduceLROnPlateau`` on a validation metric, stepped after optimizer steps (interval='step'), that
+    steps before the run's first validation: Lightning fails there (the metric is not available yet). Say it now."""
+    if getattr(getattr(trainer, "state", None), "fn", None) != "fit":
+        return  # a preview's stand-in Trainer: the real run's validation is not known
+    batches = run.batches or 0
+    for spec in setup.schedulers:
+        if not (spec.reduce_on_plateau and spec.strict and spec.interval == "step" and spec.monitor) or batches < 1:
+            continue
+        if not spec.monitor.lower().startswith(("val", "valid")):
+            continue
+        first = next((b for b in range(batches) if ((b + 1) % run.accumulate == 0 or b == batches - 1)
+                      and (b + 1) % spec.frequency == 0), None)  # Lightning counts batches within the epoch
+        if first is None:
+            continue
+        validates, every = getattr(trainer, "enable_validation", True), getattr(trainer, "check_val_every_n_epoch", 1)
+        check = getattr(trainer, "val_check_batch", None)
+        if not isinstance(check, int):
+            interval = getattr(trainer, "val_check_interval", 1.0)
+            check = interval if isinstance(interval, int) else max(1, int(batches * float(interval or 1.0)))
+        if not validates:
+            why = "this run validates nothing (no `validation_step`, no val data, or `limit_val_batches=0`)"
+        elif isinstance(every, int) and every > 1:
+            why = f"`Trainer(check_val_every_n_epoch={every})` first validates at the end of epoch {every - 1}"
+        elif check - 1 > first:
+            why = (f"the first validation runs after batch {check - 1}"
+                   f" (`val_check_interval={getattr(trainer, 'val_check_interval', 1.0)!r}`)")
+        else:
+            continue
+        every_text = "every optimizer step" if spec.frequency == 1 else f"every {spec.frequency} batches"
+        frequency = f" 'frequency': {check} (step it after each validation)," if validates and not (
+            isinstance(every, int) and every > 1) else ""
+        raise RecipeError(
+            f"The ReduceLROnPlateau{f' {spec.name!r}' if spec.name else ''} monitors {spec.monitor!r} after"
+            f" {every_text} (interval='step'), so it first steps after batch {first} of epoch 0, but {why}: Lightning"
+            f" stops there with \"ReduceLROnPlateau conditioned on metric {spec.monitor} which is not available\"."
+            f" Fix one of: 'interval': 'epoch' in its scheduler dict (step it once per epoch, after validation),"
+            f"{frequency} 'strict': False (skip the steps without the metric), or monitor a metric logged in"
+            " `training_step`."
         )
 
 

@@ -170,8 +170,13 @@ def takes_1x(function: Callable[..., Any], name: str) -> bool:
     return call_plan(function, name)[2]
 
 
-def arguments(function: Callable[..., Any], name: str, values: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
-    """The arguments to call `function` (hook `name`, 1.x or 2.x form) with, from `values` keyed by 1.x names."""
+def arguments(function: Callable[..., Any], name: str, values: Mapping[str, Any],
+              lightning_2: bool = False) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments to call `function` (hook `name`, 1.x or 2.x form) with, from `values` keyed by 1.x names. With
+    `lightning_2` (the caller stands for Lightning 2, not the 1.x port), a hook that forwards ``*args`` gets 2.x's."""
+    if lightning_2 and _forwards(function, name):
+        positional, keyword_names = HOOKS_2X[name]
+        return [values.get(key) for key in positional], {key: values.get(key) for key in keyword_names}
     positional_names, keywords, _ = call_plan(function, name)
     return [values.get(key) for key in positional_names], {key: values.get(key) for key in keywords}
 
@@ -262,7 +267,7 @@ def call(module: Any, name: str, values: Mapping[str, Any]) -> Any:
                 return function(*args, **{key: values.get(key) for key in keywords})
             return function(*args)
     function = hook(module, name)
-    args, kwargs = arguments(function, name, values)
+    args, kwargs = arguments(function, name, values, lightning_2=not getattr(module, "_alternates_optimizers", False))
     return function(*args, **kwargs)
 
 
@@ -455,10 +460,35 @@ class _Pure(ast.NodeVisitor):
     visit_ImportFrom = visit_Global  # type: ignore[assignment]  # noqa: N815
 
 
-def legacy_hooks(cls: type) -> list[str]:
+#: The hooks Lightning never calls under manual optimization (``automatic_optimization = False``): ``training_step``
+#: steps, zeroes and clips, and steps the schedulers, itself.
+AUTOMATIC_ONLY = ("optimizer_step", "optimizer_zero_grad", "lr_scheduler_step", "configure_gradient_clipping")
+
+
+def uncalled_hooks(cls: type, automatic: bool) -> list[str]:
+    """The module's own hooks that Lightning never calls in its optimization mode: under manual optimization, its
+    overrides of `AUTOMATIC_ONLY` (their code never runs)."""
+    return [] if automatic else [name for name in AUTOMATIC_ONLY if user_hook(cls, name) is not None]
+
+
+def _forwards(function: Callable[..., Any], name: str) -> bool:
+    """Whether `function` takes 1.x's arguments only by ``*args`` (``def optimizer_step(self, *args, **kwargs)``): it
+    forwards whatever it is given, so Lightning 2 calls it as well as 1.x did."""
+    parameters = _parameters(*_cacheable(function))
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return (any(p.kind == p.VAR_POSITIONAL for p in parameters) and not any(p.name in IDX_NAMES for p in parameters)
+            and len(positional) <= HOOKS[name][2])
+
+
+def legacy_hooks(cls: type, automatic: bool = True) -> list[str]:
     """The module's own hooks in their Lightning 1.x form (with ``optimizer_idx``), and 1.x's
-    ``training_epoch_end``, which Lightning 2 refuses or calls with the wrong arguments."""
-    found = [name for name in HOOKS if (function := user_hook(cls, name)) is not None and takes_1x(function, name)]
+    ``training_epoch_end``, which Lightning 2 refuses or calls with the wrong arguments; not a hook that forwards
+    ``*args`` (Lightning 2 calls it as well), nor, under manual optimization (not `automatic`), the hooks Lightning
+    never calls then (`uncalled_hooks`)."""
+    uncalled = uncalled_hooks(cls, automatic)
+    found = [name for name in HOOKS if name not in uncalled and (function := user_hook(cls, name)) is not None
+             and takes_1x(function, name) and not _forwards(function, name)]
     if user_hook(cls, "training_epoch_end") is not None:
         found.append("training_epoch_end")
     return found
+

@@ -19,6 +19,8 @@ from typing import Any, Optional
 from torch.optim.lr_scheduler import (
     ConstantLR,
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
     LambdaLR,
     LinearLR,
     MultiStepLR,
@@ -50,6 +52,10 @@ class Horizon:
         reach: ``(step, what)`` points the run should reach: milestones, warm-up ends.
         in_steps: the schedule is written in optimizer steps whatever its interval (OneCycleLR, warm-ups).
         declared: the length was read from names the schedule declares (not from a class the library knows).
+        hard: stepping it past `end` raises (torch's OneCycleLR: "Tried to step 7 times. The specified number of
+            total steps is 6"), so a run that steps it more often stops there.
+        cycles: it rises again after each decay by design (torch's CyclicLR and CosineAnnealingWarmRestarts): a rise
+            after a fall is its next cycle, not a warm-up.
     """
 
     end: Optional[int] = None
@@ -57,6 +63,8 @@ class Horizon:
     reach: tuple[tuple[int, str], ...] = ()
     in_steps: bool = False
     declared: bool = False
+    hard: bool = False
+    cycles: bool = False
 
 
 def horizon_of(scheduler: Any) -> Horizon:
@@ -78,7 +86,7 @@ def horizon_of(scheduler: Any) -> Horizon:
         (1000, "its lr_lambda's num_training_steps=1000", ((10, 'the warm-up end (num_warmup_steps=10)'),))
     """
     if isinstance(scheduler, OneCycleLR):
-        return Horizon(int(scheduler.total_steps), f"total_steps={scheduler.total_steps}", in_steps=True)
+        return Horizon(int(scheduler.total_steps), f"total_steps={scheduler.total_steps}", in_steps=True, hard=True)
     if isinstance(scheduler, CosineAnnealingLR):
         return Horizon(int(scheduler.T_max), f"T_max={scheduler.T_max}")
     if isinstance(scheduler, PolynomialLR):
@@ -108,8 +116,10 @@ def horizon_of(scheduler: Any) -> Horizon:
         if length is not None:
             return Horizon(length, f"its schedule of {length} steps")
         return _declared(declared_lengths(scheduler.lr_lambdas[0]), "its lr_lambda's")
+    if isinstance(scheduler, (CyclicLR, CosineAnnealingWarmRestarts)):
+        return Horizon(cycles=True)
     if type(scheduler).__module__.startswith("torch."):
-        return Horizon()  # torch's other schedulers run on (ExponentialLR, StepLR, CyclicLR, ...)
+        return Horizon()  # torch's other schedulers run on (ExponentialLR, StepLR, ...)
     return _declared(declared_lengths(scheduler), "")
 
 

@@ -3,7 +3,8 @@
 `schedule_misfit` compares a scheduler's `Horizon` (its declared length, milestones and warm-up end, see
 `lightning_optim_recipes.horizons`) with how many times the run will step it (`fit_checks.Run`) and writes the
 warning: both numbers, the likely cause (a unit that does not match the interval, accumulation, devices,
-``limit_train_batches``, ``max_steps``) and the fix.
+``limit_train_batches``, ``max_steps``) and the fix. `schedule_overrun` writes the error for a scheduler that raises
+when stepped past its end (torch's ``OneCycleLR``) and that the run steps past it: training would stop there.
 """
 
 from __future__ import annotations
@@ -17,7 +18,23 @@ from lightning_optim_recipes.horizons import Horizon, horizon_of
 from lightning_optim_recipes.runs import Run
 from lightning_optim_recipes.validation import SchedulerSpec
 
-__all__ = ["schedule_misfit"]
+__all__ = ["schedule_misfit", "schedule_overrun"]
+
+
+def schedule_overrun(spec: SchedulerSpec, index: int, run: Run) -> Optional[str]:
+    """The error for a scheduler that raises when stepped past its end (`Horizon.hard`) and that `run` steps past it
+    (training would stop there), or None."""
+    horizon = horizon_of(spec.scheduler)
+    steps = run.scheduler_steps[index]
+    if not horizon.hard or horizon.end is None or steps is None or steps <= horizon.end:
+        return None
+    name = type(spec.scheduler).__name__
+    head = (f"The {name}{f' {spec.name!r}' if spec.name else ''} scheduler is written for {horizon.end} scheduler"
+            f" steps ({horizon.end_what}), but this run steps it {steps} times ({_cadence_text(spec, run, steps)}):"
+            f" stepped past its end, torch's {name} raises \"Tried to step {horizon.end + 1} times. The specified"
+            f" number of total steps is {horizon.end}\", so training would stop at its step {horizon.end + 1}.")
+    advice = _unit_advice(spec, horizon, run, index) or _length_advice(spec, horizon, run, steps, index)
+    return f"{head} {advice}"
 
 
 def schedule_misfit(spec: SchedulerSpec, index: int, run: Run) -> Optional[str]:
@@ -121,6 +138,11 @@ def _length_advice(spec: SchedulerSpec, horizon: Horizon, run: Run, steps: int, 
                           " the whole loader")
         if run.epochs < run.max_epochs:
             causes.append(f"max_steps={run.max_steps} ends training before max_epochs={run.max_epochs}")
+        full = (run.batches or 0) // run.accumulate
+        if run.accumulate > 1 and (run.batches or 0) % run.accumulate and end == full * run.max_epochs and end < steps:
+            causes.append(f"the length counts only the full accumulation windows of an epoch ({run.batches} //"
+                          f" {run.accumulate} = {full}), but the optimizer also steps on each epoch's last, partial"
+                          f" window: {full + 1} steps per epoch")
         if horizon.in_steps and end == run.max_epochs and end < steps:
             causes.append(f"{horizon.end_what.split()[-1]} is the run's max_epochs, but the schedule counts optimizer"
                           " steps")

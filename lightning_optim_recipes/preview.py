@@ -77,7 +77,8 @@ def preview_schedule(
             A recipe's own ``'batch_size'`` (the global batch) comes first. Default: none (such a recipe then needs
             its ``'batch_size'``).
         callbacks: the Trainer's callbacks that change the optimizers during training (`BackboneFinetuning`
-            adds a param group and sets its lr): copies of them run their ``setup``, fit and epoch hooks, as
+            adds a param group and sets its lr; `StochasticWeightAveraging` swaps its own scheduler into
+            ``trainer.lr_scheduler_configs``): copies of them run their ``setup``, fit and epoch hooks, as
             ``Trainer.fit`` runs them. The module's own ``configure_callbacks()`` always run. Callbacks given to the
             Trainer and not here are not in the preview.
 

@@ -7,7 +7,8 @@ before training) and says, for the scheduler that drives it:
   base lr is not 0 trains at lr 0, on more than a few steps (``LambdaLR(opt, lambda s: s / 10)`` stepped per epoch
   trains the whole first epoch at 0; a schedule sized for fewer steps than the run reaches 0 and stays there).
 * **a rise that never ends**: the lr is highest at the last step and has risen without falling since the start of
-  that stretch, changing until the end (a warm-up written in optimizer steps but stepped per epoch).
+  that stretch, changing until the end (a warm-up written in optimizer steps but stepped per epoch). A scheduler that
+  cycles by design (``CyclicLR``, ``CosineAnnealingWarmRestarts``) rising again after a fall is in its next cycle.
 * **a decay that ends early**: a continuous decay reaches its floor before three quarters of the run and the lr holds
   there to the end (the schedule was sized for a shorter run). A hold the library's factories make on purpose
   (``decay_fraction``), or a schedule that declares a length fitting the run, is not one.
@@ -22,6 +23,7 @@ import math
 from typing import Optional
 
 from lightning_optim_recipes.curves import Curve
+from lightning_optim_recipes.horizons import horizon_of
 from lightning_optim_recipes.runs import Run
 from lightning_optim_recipes.validation import SchedulerSpec
 
@@ -44,7 +46,8 @@ def shape_problem(curve: Curve, spec: Optional[SchedulerSpec], run: Run, optimiz
     zero = _zero(curve, spec, run, head, hand_advice)
     if zero is not None:
         return zero
-    if curve.rising_since is not None and curve.complete:
+    if curve.rising_since is not None and curve.complete and not (
+            curve.rising_since > 0 and spec is not None and horizon_of(spec.scheduler).cycles):  # its next cycle
         return _rising(curve, spec, run, head, hand_advice)
     return None if fits else _holding(curve, spec, head)
 

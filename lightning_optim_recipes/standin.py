@@ -2,7 +2,8 @@
 
 `preview_schedule` (and the resumed preview) run ``configure_optimizers`` on a deep copy of the module with a
 `StandInTrainer` attached, whose ``estimated_stepping_batches``, ``max_epochs``, ``current_epoch`` and
-``global_step`` follow the given sizes, as a real Trainer's would.
+``global_step`` follow the given sizes, as a real Trainer's would (and whose ``datamodule.train_dataloader()`` has the
+run's batches per epoch).
 """
 
 from __future__ import annotations
@@ -20,20 +21,40 @@ from lightning_optim_recipes import cadence, fit_checks, hooks
 from lightning_optim_recipes._lightning import _installed_namespaces
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.recipe import configure_from_recipe, resolve_recipe
-from lightning_optim_recipes.validation import OptimizerSetup, validate_optimizers
+from lightning_optim_recipes.validation import OptimizerSetup, legacy_error, validate_optimizers
 
-__all__ = ["StandInLoader", "StandInTrainer", "attach", "configure", "run_hook"]
+__all__ = ["StandInDataModule", "StandInLoader", "StandInTrainer", "attach", "configure", "run_hook"]
 
 
 class StandInLoader:
     """The training DataLoader's sizes: its ``batch_size`` (per device) and ``len()`` (batches per epoch)."""
 
-    def __init__(self, batch_size: int, batches: int) -> None:
+    def __init__(self, batch_size: Optional[int], batches: int) -> None:
         self.batch_size = batch_size
         self._batches = batches
 
     def __len__(self) -> int:
         return self._batches
+
+
+class StandInDataModule:
+    """``trainer.datamodule`` as ``configure_optimizers`` reads it to size a schedule
+    (``len(self.trainer.datamodule.train_dataloader())``): a ``train_dataloader()`` of the run's batches per epoch."""
+
+    def __init__(self, loader: StandInLoader) -> None:
+        self._loader = loader
+
+    def train_dataloader(self) -> StandInLoader:
+        return self._loader
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(
+            f"`preview_schedule` runs `configure_optimizers` with a stand-in datamodule that has no {name!r}: it knows"
+            " `train_dataloader()`, whose len() is the preview's steps_per_epoch. Read the run's sizes from it or from"
+            " the Trainer (`self.trainer.estimated_stepping_batches`)."
+        )
 
 
 class StandInTrainer:
@@ -50,6 +71,7 @@ class StandInTrainer:
         self._namespace = namespace  # the Lightning package whose Trainer answers for everything else
         if batch_size is not None:
             self.train_dataloader = StandInLoader(batch_size, steps_per_epoch)
+        self.datamodule = StandInDataModule(StandInLoader(batch_size, steps_per_epoch))
         self.max_epochs = max_epochs
         self.max_steps = -1
         self.num_training_batches = steps_per_epoch
@@ -87,8 +109,8 @@ class StandInTrainer:
         raise AttributeError(
             f"`preview_schedule` runs `configure_optimizers` with a stand-in Trainer that has no {name!r}: it knows"
             " max_epochs, max_steps, num_training_batches, accumulate_grad_batches, estimated_stepping_batches,"
-            " current_epoch, global_step, world_size and, with `batch_size=`, train_dataloader (its batch_size and"
-            " len()), and what a Trainer has before fit. Read the run's sizes from those in `configure_optimizers`."
+            " current_epoch, global_step, world_size, datamodule.train_dataloader() and, with `batch_size=`,"
+            " train_dataloader (its batch_size and len()), and what a Trainer has before fit. Read the run's sizes from those in `configure_optimizers`."
         )
 
 
@@ -154,6 +176,9 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
             "`preview_schedule` takes a LightningModule (with `configure_optimizers`) or a recipe dict such as"
             f" {{'optimizer': 'AdamW', 'lr': 1e-3}}, got {type(source).__name__}."
         )
+    legacy = legacy_error(source)
+    if legacy is not None:  # Trainer.fit refuses it (the checking callbacks say so first): so does its preview
+        raise legacy
     model = copy.deepcopy(source)
     attach(model, trainer)
     trainer.model = model

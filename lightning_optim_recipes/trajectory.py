@@ -10,6 +10,7 @@ the same way on copies of the schedulers (`lightning_optim_recipes.curves`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, Optional, TypedDict
 
@@ -17,10 +18,12 @@ from torch.optim.lr_scheduler import MultiStepLR
 
 from lightning_optim_recipes import cadence, hooks, schedule_free
 from lightning_optim_recipes._lightning import is_lightning_module
+from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.naming import optimizer_names
-from lightning_optim_recipes.validation import OptimizerSetup
+from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec
 
-__all__ = ["Recording", "Replay", "SchedulePreview", "ScheduleRecord", "StepProbe", "loop_of", "simulate"]
+__all__ = ["Recording", "Replay", "SchedulePreview", "ScheduleRecord", "SchedulerConfig", "StepProbe", "loop_of",
+           "simulate", "swapped"]
 
 
 class ScheduleRecord(TypedDict):
@@ -217,27 +220,84 @@ def loop_of(model: Any, setup: OptimizerSetup, trainer: Any) -> cadence.Loop:
     return cadence.Loop("automatic", 1, timings, accumulate=(trainer.accumulate_grad_batches,))
 
 
+@dataclasses.dataclass
+class SchedulerConfig:
+    """A scheduler as Lightning keeps it in ``trainer.lr_scheduler_configs`` (the fields of its ``LRSchedulerConfig``),
+    for the callbacks a preview runs: they read these, and some swap in their own (`StochasticWeightAveraging`)."""
+
+    scheduler: Any
+    name: Optional[str] = None
+    interval: str = "epoch"
+    frequency: int = 1
+    reduce_on_plateau: bool = False
+    monitor: Optional[str] = None
+    strict: bool = True
+
+    @classmethod
+    def of(cls, spec: SchedulerSpec) -> SchedulerConfig:
+        return cls(spec.scheduler, spec.name, spec.interval, spec.frequency, spec.reduce_on_plateau, spec.monitor,
+                   spec.strict)
+
+
+def swapped(configs: Sequence[Any], setup: OptimizerSetup) -> Optional[OptimizerSetup]:
+    """`setup` with the schedulers of Lightning-style `configs` when a callback has changed them (added, replaced or
+    re-timed one), else None."""
+    if [(c.scheduler, c.interval, c.frequency) for c in configs] == [
+            (s.scheduler, s.interval, s.frequency) for s in setup.schedulers]:
+        return None
+    optimizers = [getattr(o, "_optimizer", o) for o in setup.optimizers]
+    specs = []
+    for config in configs:
+        optimizer = getattr(config.scheduler, "optimizer", None)
+        index = next((i for i, o in enumerate(optimizers) if o is optimizer or setup.optimizers[i] is optimizer), 0)
+        specs.append(SchedulerSpec(config.scheduler, index, config.interval, config.frequency,
+                                   getattr(config, "name", None), getattr(config, "monitor", None),
+                                   getattr(config, "strict", True), getattr(config, "reduce_on_plateau", False)))
+    return dataclasses.replace(setup, schedulers=tuple(specs))
+
+
 def simulate(model: Any, setup: OptimizerSetup, trainer: Any, preview: SchedulePreview,
              run_hook: Optional[Callable[..., None]] = None) -> None:
     """Run the cadence model over the whole run with recording effects; `run_hook(callback, name, *arguments)` runs
-    the fit and epoch hooks of ``trainer.callbacks`` (those that change optimizers, such as `BackboneFinetuning`)."""
+    the fit and epoch hooks of ``trainer.callbacks`` (those that change optimizers, such as `BackboneFinetuning`, or
+    swap the schedulers in ``trainer.lr_scheduler_configs``, such as `StochasticWeightAveraging`: the replay then
+    steps the schedulers they leave there)."""
     loop = loop_of(model, setup, trainer)
     effects = Recording(model, setup, trainer, preview)
     state = cadence.LoopState.fresh(loop.optimizers)
     batches = trainer.num_training_batches
     callbacks = list(getattr(trainer, "__dict__", {}).get("callbacks") or ()) if run_hook is not None else []
     trainer.optimizers = [getattr(o, "_optimizer", o) for o in setup.optimizers]
+    trainer.lr_scheduler_configs = [SchedulerConfig.of(spec) for spec in setup.schedulers]
+
+    def follow(hook: str) -> cadence.Loop:
+        """The loop after the callbacks' `hook`: with the schedulers they have swapped in, if any."""
+        changed = swapped(trainer.lr_scheduler_configs, effects.setup) if callbacks else None
+        if changed is None:
+            return loop
+        if loop.mode != "automatic":
+            raise RecipeError(
+                f"`preview_schedule` ran the callbacks' `{hook}`, and one of them changed the schedulers"
+                " (`trainer.lr_scheduler_configs`) of a module that alternates its optimizers: the preview cannot"
+                " follow that. Preview without that callback (the preview then leaves out what it does)."
+            )
+        effects.setup = changed
+        return loop_of(model, changed, trainer)
+
     for name in ("on_fit_start", "on_train_start"):
         for callback in callbacks:
             run_hook(callback, name, trainer, model)  # type: ignore[misc]
+        loop = follow(name)
     for epoch in range(trainer.max_epochs):
         trainer.current_epoch = effects.epoch = epoch
         for callback in callbacks:
             run_hook(callback, "on_train_epoch_start", trainer, model)  # type: ignore[misc]
+        loop = follow("on_train_epoch_start")
         for batch_idx in range(batches):
             cadence.run_batch(loop, state, batch_idx, batch_idx == batches - 1, effects)
         for callback in callbacks:
             run_hook(callback, "on_train_epoch_end", trainer, model)  # type: ignore[misc]
+        loop = follow("on_train_epoch_end")
         cadence.run_epoch_end(loop, epoch, effects)
     trainer.current_epoch = trainer.max_epochs
 

@@ -1,4 +1,5 @@
-"""`validate_optimizers`: check any `configure_optimizers` return value and describe it in one normalized form."""
+"""`validate_optimizers`: check any `configure_optimizers` return value and describe it in one normalized form; and
+`legacy_error`, the error for a Lightning 1.x module (its hooks) that Lightning 2 would refuse."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from typing import Any, Optional
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from lightning_optim_recipes import hooks
 from lightning_optim_recipes._checks import check_keys, count
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.param_checks import check_param_groups, warn_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
 
-__all__ = ["OptimizerSetup", "SchedulerSpec", "call_explaining_torch_errors", "validate_optimizers"]
+__all__ = ["OptimizerSetup", "SchedulerSpec", "call_explaining_torch_errors", "legacy_error", "validate_optimizers"]
 
 OPTIMIZER_DICT_KEYS = ("optimizer", "lr_scheduler", "monitor", "frequency")
 SCHEDULER_DICT_KEYS = ("scheduler", "name", "interval", "frequency", "reduce_on_plateau", "monitor", "strict")
@@ -461,3 +463,23 @@ def _param_groups_in_traceback(tb: Optional[types.TracebackType]) -> Optional[li
                 found = groups
         tb = tb.tb_next
     return found
+
+
+def legacy_error(module: Any) -> Optional[RecipeError]:
+    """The error for a Lightning 1.x module without `AlternatingOptimizersMixin` (its `legacy_hooks`), which Lightning
+    2 refuses or calls with the wrong arguments; None for any other module."""
+    if getattr(module, "_alternates_optimizers", False):
+        return None
+    found = hooks.legacy_hooks(type(module), getattr(module, "automatic_optimization", True))
+    if not found:
+        return None
+    cls = type(module).__name__
+    shown = ", ".join(f"`{name}`" for name in found)
+    one = len(found) == 1
+    return RecipeError(
+        f"{cls} is a Lightning 1.x module: {shown} {'takes' if one else 'take'} 1.x's arguments (`optimizer_idx`) or"
+        f" {'is' if one else 'are'} gone in Lightning 2.0, which calls {'it' if one else 'them'} otherwise or refuses"
+        f" {'it' if one else 'them'}. Add `AlternatingOptimizersMixin` to its bases to run it unchanged: `class"
+        f" {cls}(AlternatingOptimizersMixin, {type(module).__mro__[1].__name__})` (from lightning_optim_recipes), or"
+        " port each hook to its 2.x form."
+    )

@@ -171,3 +171,99 @@ def test_a_later_stage_scheduler_that_has_not_stepped_yet_is_not_late(tmp_path):
     with pytest.warns(RecipeWarning, match="are in several optimizers"):  # shared on purpose: fine, and said once
         trainer(tmp_path, max_epochs=4, callbacks=[check]).fit(StageWise(), loader(3))
     assert [(r.expected, r.actual) for r in check.report.schedulers] == [(6, 6), (6, 6)]
+
+
+# ------------------------------------------------------------ hooks Lightning never calls under manual optimization
+
+
+class ManualStepsTwice(TinyRegressor):
+    """Manual optimization, and an `optimizer_step` override meant to step several times per batch (in the 1.x form
+    `*args, **kwargs`, as Lightning's own PPO example writes it, or the 2.x form): Lightning never calls it."""
+
+    def __init__(self, form: str) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.form = form
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(super().training_step(batch, batch_idx))
+        opt.step()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class OneXForm(ManualStepsTwice):
+    def optimizer_step(self, *args, **kwargs):
+        for _ in range(2):
+            super().optimizer_step(*args, **kwargs)
+
+
+class TwoXForm(ManualStepsTwice):
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None):
+        optimizer.step(closure=optimizer_closure)
+
+    def lr_scheduler_step(self, scheduler, metric):
+        scheduler.step()
+
+
+@pytest.mark.parametrize(("module", "hooks", "them"), [
+    (OneXForm, "`optimizer_step`", False),
+    (TwoXForm, "`optimizer_step`, `lr_scheduler_step`", True),
+])
+def test_a_hook_lightning_never_calls_under_manual_optimization_is_named_not_refused_as_1x(tmp_path, module, hooks,
+                                                                                          them):
+    model = module("manual")
+    with pytest.warns(RecipeWarning) as caught:  # both checking callbacks: one warning
+        trainer(tmp_path, max_epochs=1, callbacks=[c() for c in CHECKS]).fit(model, loader(2))
+    messages = [str(w.message) for w in caught if issubclass(w.category, RecipeWarning)]
+    assert messages == [
+        f"{module.__name__} overrides {hooks}, but under manual optimization (`self.automatic_optimization = False`)"
+        f" Lightning never calls {'them' if them else 'it'}: {'their' if them else 'its'} code never runs. Do that"
+        " work in `training_step` (call `opt.step()` as many times as you need, `sch.step()` where the schedule"
+        f" should move, `self.clip_gradients(...)` before a step), or remove the override{'s' if them else ''}. If"
+        " that is deliberate, silence this with `warnings.filterwarnings('ignore', '.*under manual optimization .*"
+        " Lightning never calls')`."]
+    assert next(w for w in caught if issubclass(w.category, RecipeWarning)).filename == __file__
+    assert len(model.lr_log) == 2  # it trained: a 2.x module, not a 1.x one
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)  # the same module without the override: nothing to say
+        trainer(tmp_path, max_epochs=1, callbacks=[c() for c in CHECKS]).fit(ManualStepsTwice("manual"), loader(2))
+
+
+class Forwards(TinyRegressor):
+    """Overrides that forward `*args, **kwargs` (Lightning's own tests do, tests/tests_pytorch/trainer/test_trainer.py;
+    CLIP modules clamp their logit scale after each step so): Lightning 2 calls them, they are not 1.x hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logit_scale = torch.nn.Parameter(torch.ones([]) * 5)
+        self.stepped = 0
+
+    def training_step(self, batch, batch_idx):
+        return super().training_step(batch, batch_idx) * self.logit_scale
+
+    def optimizer_step(self, *args, **kwargs):
+        super().optimizer_step(*args, **kwargs)
+        self.logit_scale.data.clamp_(0, 4.6052)
+        self.stepped += 1
+
+    def backward(self, *args, **kwargs):
+        return super().backward(*args, **kwargs)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        return [optimizer], [StepLR(optimizer, step_size=1)]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=["ConfigureOptimizersCheck", "SchedulerCadenceCheck"])
+def test_hooks_that_forward_their_arguments_are_not_refused_as_1x(tmp_path, check):
+    model = Forwards()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        trainer(tmp_path, max_epochs=2, accumulate_grad_batches=2, callbacks=[check()]).fit(model, loader(3))
+    assert [(epoch, batch) for epoch, batch, _ in model.lr_log] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert [lrs for _, batch, lrs in model.lr_log if batch == 0] == [(0.1,), (0.1 * 0.1,)]  # StepLR per epoch
+    assert model.stepped == 4  # its optimizer_step ran at each optimizer step: 2 per epoch (3 batches, 2 a window)

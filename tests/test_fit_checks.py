@@ -221,6 +221,122 @@ def test_plateau_on_a_validation_metric_with_validation_every_other_epoch(tmp_pa
     assert model.lr_log == []
 
 
+class PlateauEveryStep(TinyRegressor):
+    """A ReduceLROnPlateau on a validation metric, stepped per optimizer step (Lightning-AI/pytorch-lightning issue
+    #1156): Lightning fails at its first step before any validation has logged the metric."""
+
+    def __init__(self, frequency: int = 1) -> None:
+        super().__init__()
+        self.frequency = frequency
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", 1.0)
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": ReduceLROnPlateau(opt), "monitor": "val_loss",
+                                                   "interval": "step", "frequency": self.frequency}}
+
+
+@pytest.mark.parametrize(("options", "why", "frequency"), [
+    ({}, "the first validation runs after batch 3 (`val_check_interval=1.0`)", 4),
+    ({"val_check_interval": 2}, "the first validation runs after batch 1 (`val_check_interval=2`)", 2),
+    ({"check_val_every_n_epoch": 2}, "`Trainer(check_val_every_n_epoch=2)` first validates at the end of epoch 1",
+     None),
+    ({"limit_val_batches": 0}, "this run validates nothing (no `validation_step`, no val data, or"
+                               " `limit_val_batches=0`)", None),
+])
+def test_plateau_stepped_per_step_before_the_first_validation(tmp_path, options, why, frequency):
+    model = PlateauEveryStep()
+    with pytest.raises(RecipeError) as raised:
+        trainer(tmp_path, max_epochs=2, callbacks=[ConfigureOptimizersCheck()], **options).fit(
+            model, loader(4), loader(1))
+    advice = f" 'frequency': {frequency} (step it after each validation)," if frequency else ""
+    assert str(raised.value) == (
+        "The ReduceLROnPlateau monitors 'val_loss' after every optimizer step (interval='step'), so it first steps"
+        f" after batch 0 of epoch 0, but {why}: Lightning stops there with \"ReduceLROnPlateau conditioned on metric"
+        " val_loss which is not available\". Fix one of: 'interval': 'epoch' in its scheduler dict (step it once per"
+        f" epoch, after validation),{advice} 'strict': False (skip the steps without the metric), or monitor a metric"
+        " logged in `training_step`.")
+    assert model.lr_log == []
+    if frequency:  # the advice, followed: the plateau steps after each validation, and nothing is said
+        corrected = PlateauEveryStep(frequency)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RecipeWarning)
+            trainer(tmp_path, max_epochs=2, callbacks=[ConfigureOptimizersCheck()], **options).fit(
+                corrected, loader(4), loader(1))
+        assert len(corrected.lr_log) == 8
+
+
+class OneCycleFloor(TinyRegressor):
+    """OneCycleLR sized with `batches // accumulate_grad_batches` per epoch (jspaezp/elfragmentador, model.py), where
+    Lightning also steps on each epoch's last, partial window; `exact` sizes it with the run."""
+
+    def __init__(self, exact: bool = False) -> None:
+        super().__init__()
+        self.exact = exact
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=1e-4)
+        total = self.trainer.estimated_stepping_batches if self.exact else (
+            10 // self.trainer.accumulate_grad_batches) * self.trainer.max_epochs
+        return [opt], [{"scheduler": OneCycleLR(opt, max_lr=1e-3, total_steps=total), "interval": "step"}]
+
+
+def test_a_onecycle_stepped_past_its_end_is_an_error_before_training(tmp_path):
+    model = OneCycleFloor()
+    with pytest.raises(RecipeError) as raised:
+        fit(tmp_path, model, batches=10, accumulate_grad_batches=3, max_epochs=2)
+    assert str(raised.value) == (
+        "The OneCycleLR scheduler is written for 6 scheduler steps (total_steps=6), but this run steps it 8 times"
+        " (interval='step': after each optimizer step, over 2 epochs): stepped past its end, torch's OneCycleLR raises"
+        " \"Tried to step 7 times. The specified number of total steps is 6\", so training would stop at its step 7."
+        " Likely cause: the length counts only the full accumulation windows of an epoch (10 // 3 = 3), but the"
+        " optimizer also steps on each epoch's last, partial window: 4 steps per epoch. Compute it from the run:"
+        " `trainer.estimated_stepping_batches` (optimizer steps; it counts accumulation, devices, limit_train_batches"
+        " and max_steps), e.g. OneCycleLR(..., total_steps=8).")
+    assert model.lr_log == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        corrected = OneCycleFloor(exact=True)
+        fit(tmp_path, corrected, batches=10, accumulate_grad_batches=3, max_epochs=2)
+    assert len(corrected.lr_log) == 20  # every batch; the OneCycleLR stepped its 8 steps
+
+
+class Cycles(TinyRegressor):
+    """A schedule that rises again after each decay by design, ending in a rise."""
+
+    def __init__(self, kind: str, interval: str = "step") -> None:
+        super().__init__()
+        self.kind, self.interval = kind, interval
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=1e-3)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=1, T_mult=2, eta_min=1e-4) \
+            if self.kind == "restarts" else torch.optim.lr_scheduler.CyclicLR(opt, base_lr=1e-4, max_lr=1e-3,
+                                                                               step_size_up=4)
+        return [opt], [{"scheduler": scheduler, "interval": self.interval}]
+
+
+@pytest.mark.parametrize(("kind", "batches", "last"), [
+    # cycles of 1, 2, 4 and 8 steps: the last two steps of the 8-step cosine from 1e-3 to 1e-4, then a restart
+    ("restarts", 8, [2.318019e-4, 1.342542e-4, 1e-3]),
+    # a triangle of 4 steps up and 4 down between 1e-4 and 1e-3, 13 steps: the second rise back to its top
+    ("cyclic", 13, [5.5e-4, 7.75e-4, 1e-3]),
+])
+def test_a_cycle_that_ends_rising_after_a_fall_is_not_a_warm_up_that_never_ends(tmp_path, kind, batches, last):
+    model = Cycles(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        fit(tmp_path, model, batches=batches, max_epochs=16 // batches)
+    assert [round(lrs[0], 10) for _, _, lrs in model.lr_log][-3:] == pytest.approx(last, rel=1e-6)
+    # its first rise, stepped per epoch, never ends: that still warns
+    with pytest.warns(RecipeWarning, match=r"^A CyclicLR \(interval='epoch'\) of lr-SGD is still rising when the run"
+                      r" ends: its lr grows from 0\.0001 at step 0 to 0\.000325 at the last of the run's 10 optimizer"
+                      r" steps, so the warm-up never ends\."):
+        fit(tmp_path, Cycles("cyclic", "epoch"), batches=5, max_epochs=2)
+
+
 def test_preview_schedule_runs_the_same_checks():
     recipe = {"optimizer": "SGD", "lr": 0.1, "scheduler": {"type": "multistep", "milestones": [30]}}
     with pytest.warns(RecipeWarning, match=r"^The MultiStepLR scheduler never reaches milestone 30: this run steps it"

@@ -460,3 +460,31 @@ def test_a_1x_module_without_the_mixin_gets_the_librarys_error_first(tmp_path, m
         f" 2.0, which calls it otherwise or refuses it. Add `AlternatingOptimizersMixin` to its bases to run it"
         f" unchanged: `class {model.__name__}(AlternatingOptimizersMixin, {base})` (from lightning_optim_recipes), or"
         " port each hook to its 2.x form.")
+
+
+class OneXOneOptimizer(Base):
+    """A 1.x `training_step(batch, batch_idx, optimizer_idx=0)` with one optimizer (AntixK/PyTorch-VAE, experiment.py):
+    Lightning 2 refuses it; its preview does too, with the same error."""
+
+    def training_step(self, batch, batch_idx, optimizer_idx=0):
+        return super().training_step(batch, batch_idx)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.Adam(self.parameters(), lr=0.005)
+        return [optimizer], [torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.95)]
+
+
+def test_the_preview_of_a_1x_module_refuses_it_as_the_fit_does(tmp_path):
+    from lightning_optim_recipes import RecipeError, preview_schedule
+
+    expected = (
+        "OneXOneOptimizer is a Lightning 1.x module: `training_step` takes 1.x's arguments (`optimizer_idx`) or is gone"
+        " in Lightning 2.0, which calls it otherwise or refuses it. Add `AlternatingOptimizersMixin` to its bases to"
+        " run it unchanged: `class OneXOneOptimizer(AlternatingOptimizersMixin, Base)` (from lightning_optim_recipes),"
+        " or port each hook to its 2.x form.")
+    with pytest.raises(RecipeError) as raised:
+        fit(tmp_path, OneXOneOptimizer(), [ConfigureOptimizersCheck()], max_epochs=1)
+    assert str(raised.value) == expected
+    with pytest.raises(RecipeError) as raised:
+        preview_schedule(OneXOneOptimizer(), max_epochs=1, steps_per_epoch=2)
+    assert str(raised.value) == expected

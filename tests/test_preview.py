@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 from helpers import Recorder, TinyRegressor, loader, pl, trainer
-from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LambdaLR, ReduceLROnPlateau
 
 from lightning_optim_recipes import LearningRateLogger, OptimRecipeMixin, RecipeError, RecipeWarning, param_groups
 from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
@@ -338,6 +338,40 @@ def test_stand_in_trainer_answers_what_a_trainer_has_and_names_what_it_knows():
 
     with pytest.raises(AttributeError, match="stand-in Trainer that has no 'warmup_batches': it knows max_epochs"):
         preview_schedule(NeedsNoSuchThing(), max_epochs=1, steps_per_epoch=1)
+
+
+class SizedFromTheDatamodule(TinyRegressor):
+    """Sizes its decay as many projects do (mattcleigh/mltools `get_max_steps`, Lightning-AI/pytorch-lightning issue
+    #5449): ``len(self.trainer.datamodule.train_dataloader()) * max_epochs``."""
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        total = len(self.trainer.datamodule.train_dataloader()) * self.trainer.max_epochs
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": LambdaLR(optimizer, lambda s: 1 - s / total), "interval": "step"}}
+
+
+def test_a_schedule_sized_from_the_datamodule_is_previewed_with_the_runs_batches(tmp_path):
+    preview = preview_schedule(SizedFromTheDatamodule(), max_epochs=2, steps_per_epoch=2)
+    assert [round(r["lr"], 12) for r in preview] == [0.1, 0.075, 0.05, 0.025]  # 0.1 x (1 - s / 4), 2 x 2 batches
+    fitted = SizedFromTheDatamodule()
+
+    class Data(pl.LightningDataModule):
+        def train_dataloader(self):
+            return loader(2)
+
+    trainer(tmp_path, max_epochs=2).fit(fitted, datamodule=Data())
+    assert [round(lrs[0], 12) for _, _, lrs in fitted.lr_log] == [0.1, 0.075, 0.05, 0.025]
+
+    class ReadsTheDataset(TinyRegressor):
+        def configure_optimizers(self):
+            len(self.trainer.datamodule.train_dataset)  # the preview knows batches, not samples
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    with pytest.raises(AttributeError, match=r"^`preview_schedule` runs `configure_optimizers` with a stand-in"
+                       r" datamodule that has no 'train_dataset': it knows `train_dataloader\(\)`, whose len\(\) is"
+                       r" the preview's steps_per_epoch\."):
+        preview_schedule(ReadsTheDataset(), max_epochs=1, steps_per_epoch=1)
 
 
 def test_reduce_on_plateau_is_kept_constant_with_a_warning():

@@ -176,6 +176,25 @@ class Finetuned(RecordsLrs):
         return {"optimizer": optimizer, "lr_scheduler": StepLR(optimizer, 1, gamma=0.5)}
 
 
+class Forwarding(RecordsLrs):
+    """An `optimizer_step(self, *args, **kwargs)` that forwards to Lightning's (Lightning's own tests write it so): the
+    replay calls it with 2.x's arguments, as Lightning 2 does."""
+
+    def optimizer_step(self, *args, **kwargs):
+        return super().optimizer_step(*args, **kwargs)
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        return [optimizer], [StepLR(optimizer, 1, gamma=0.5)]
+
+
+class Averaged(RecordsLrs):
+    """Trained with `StochasticWeightAveraging`, which swaps its SWALR into `trainer.lr_scheduler_configs`."""
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
 def _previewed(records) -> list[tuple[float, ...]]:
     by_step: dict[int, list[float]] = {}
     for record in records:
@@ -184,13 +203,17 @@ def _previewed(records) -> list[tuple[float, ...]]:
 
 
 @pytest.mark.trainer
-@pytest.mark.parametrize("model", [WarmupInOptimizerStep, SizedInSetup, Finetuned])
+@pytest.mark.parametrize("model", [WarmupInOptimizerStep, SizedInSetup, Finetuned, Averaged, Forwarding])
 def test_the_preview_equals_the_fit(tmp_path, model):
-    callbacks = [pl.callbacks.BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_ratio_lr=0.5)] \
-        if model is Finetuned else []
+    def callbacks():  # fresh ones for each run: a used StochasticWeightAveraging does not start again
+        return {
+            Finetuned: [pl.callbacks.BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_ratio_lr=0.5)],
+            Averaged: [pl.callbacks.StochasticWeightAveraging(swa_lrs=0.01)],
+        }.get(model, [])
+
     fitted = model()
-    trainer(tmp_path, max_epochs=3, callbacks=callbacks).fit(fitted, loader(4))
-    preview = preview_schedule(model(), max_epochs=3, steps_per_epoch=4, callbacks=callbacks)
+    trainer(tmp_path, max_epochs=3, callbacks=callbacks()).fit(fitted, loader(4))
+    preview = preview_schedule(model(), max_epochs=3, steps_per_epoch=4, callbacks=callbacks())
     assert _previewed(preview) == fitted.used
     expected = {
         WarmupInOptimizerStep: [(0.01,), (0.02,), (0.04,), (0.06,), (0.08,)] + [(0.1,)] * 7,
@@ -199,5 +222,9 @@ def test_the_preview_equals_the_fit(tmp_path, model):
         # the backbone joins at epoch 1 at half the head's lr (0.05 * 0.5); at epoch 2 its x1.5 (0.0375) is
         # capped at the head's lr, 0.025
         Finetuned: [(0.1,)] * 4 + [(0.05, 0.025)] * 4 + [(0.025, 0.025)] * 4,
+        # SWA starts at epoch int(0.8 * 3) = 2 with its SWALR, one step of its 10-epoch cosine anneal from 0.1 to
+        # swa_lrs: 0.01 * a + 0.1 * (1 - a), a = (1 - cos(pi / 10)) / 2
+        Averaged: [(0.1,)] * 8 + [(0.097797543,)] * 4,
+        Forwarding: [(0.1,)] * 4 + [(0.05,)] * 4 + [(0.025,)] * 4,
     }[model]
     assert [tuple(round(lr, 9) for lr in step) for step in fitted.used] == expected

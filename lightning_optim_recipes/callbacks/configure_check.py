@@ -5,15 +5,21 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from lightning_optim_recipes import fit_checks, hooks
-from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.errors import warn
 from lightning_optim_recipes._lightning import callback_bases
 from lightning_optim_recipes.before_training import configured
 from lightning_optim_recipes.resume.state import ResumeReport, check_choice, request
-from lightning_optim_recipes.validation import OptimizerSetup, call_explaining_torch_errors, validate_optimizers
+from lightning_optim_recipes.validation import (
+    OptimizerSetup,
+    call_explaining_torch_errors,
+    legacy_error,
+    validate_optimizers,
+)
 
 __all__ = ["ConfigureOptimizersCheck"]
 
 _WRAPPED = "_configure_optimizers_check"
+_UNCALLED = "_configure_optimizers_check_uncalled"
 
 
 class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
@@ -65,6 +71,9 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
         if stage != "fit":
             return
         _refuse_1x(pl_module)
+        if _UNCALLED not in pl_module.__dict__:  # once per fit, whichever checking callback comes first
+            pl_module.__dict__[_UNCALLED] = True
+            _warn_uncalled(pl_module)
         self.optimizer_setup, self.resume_report = None, None
         request(pl_module, self.resume, type(self).__name__)  # read when the optimizers are built
         if getattr(type(pl_module).configure_optimizers, "_validated_by_recipes", False):
@@ -104,6 +113,7 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
 
     @staticmethod
     def _unwrap(pl_module: Any) -> None:  # noqa: D102
+        pl_module.__dict__.pop(_UNCALLED, None)
         if pl_module.__dict__.pop(_WRAPPED, None) is not None:
             pl_module.__dict__.pop("configure_optimizers", None)
 
@@ -116,18 +126,27 @@ def original_line(pl_module: Any) -> Any:
 def _refuse_1x(pl_module: Any, cause: Optional[BaseException] = None) -> None:
     """A Lightning 1.x module without `AlternatingOptimizersMixin`: the library's error, before Lightning's own (a
     `TypeError` deep in its loop for a 1.x ``training_step``, or its refusal of ``training_epoch_end``)."""
+    error = legacy_error(pl_module)
+    if error is not None:
+        raise error from cause
+
+
+def _warn_uncalled(pl_module: Any) -> None:
+    """A manual-optimization module's own ``optimizer_step`` (or ``optimizer_zero_grad``, ``lr_scheduler_step``,
+    ``configure_gradient_clipping``): Lightning never calls it, so its code is skipped in silence. Say so."""
     if getattr(pl_module, "_alternates_optimizers", False):
-        return
-    found = hooks.legacy_hooks(type(pl_module))
+        return  # the alternating mixin calls them itself
+    found = hooks.uncalled_hooks(type(pl_module), getattr(pl_module, "automatic_optimization", True))
     if not found:
         return
-    cls = type(pl_module).__name__
     shown = ", ".join(f"`{name}`" for name in found)
-    error = RecipeError(
-        f"{cls} is a Lightning 1.x module: {shown} {'takes' if len(found) == 1 else 'take'} 1.x's arguments"
-        f" (`optimizer_idx`) or {'is' if len(found) == 1 else 'are'} gone in Lightning 2.0, which calls"
-        f" {'it' if len(found) == 1 else 'them'} otherwise or refuses {'it' if len(found) == 1 else 'them'}. Add"
-        f" `AlternatingOptimizersMixin` to its bases to run it unchanged: `class {cls}(AlternatingOptimizersMixin,"
-        f" {type(pl_module).__mro__[1].__name__})` (from lightning_optim_recipes), or port each hook to its 2.x form."
+    one = len(found) == 1
+    warn(
+        f"{type(pl_module).__name__} overrides {shown}, but under manual optimization (`self.automatic_optimization ="
+        f" False`) Lightning never calls {'it' if one else 'them'}: {'its' if one else 'their'} code never runs."
+        " Do that work in `training_step` (call `opt.step()` as many times as you need, `sch.step()` where the"
+        f" schedule should move, `self.clip_gradients(...)` before a step), or remove the override"
+        f"{'' if one else 's'}. If that is deliberate, silence this with `warnings.filterwarnings('ignore',"
+        " '.*under manual optimization .* Lightning never calls')`.",
+        at=hooks.user_hook(type(pl_module), found[0]),
     )
-    raise error from cause
