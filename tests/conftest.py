@@ -8,6 +8,11 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*GPU available but not used.*")
 
 import torch
+from hypothesis import settings
+
+# The property tests draw the same examples on every machine and keep no database: a failure in CI is a failure here.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.load_profile("repeatable")
 
 # Tiny models: one thread is several times faster than two on a loaded 2-core machine.
 torch.set_num_threads(1)

@@ -87,7 +87,12 @@ def _agree(kind, batches, epochs, accumulate, interval, knobs):
     clock = types.SimpleNamespace(global_step=0, current_epoch=0)
     sampled, = replay_curves(setup, loop, batches, [total], None, clock, by_formula=True)
     exact, = replay_curves(setup, loop, batches, [total], None, clock, by_formula=False)
-    fields = ("zero_steps", "zero_first", "zero_last", "peak_step", "rising_since", "last_change", "falling")
+    fields = ["peak_step", "rising_since", "last_change", "falling"]
+    # a run of lr 0 is found exactly where it holds samples (7 over the run here, as 4,000 over a long one): single
+    # steps at 0 between two samples (a cosine touching 0 at T_max, then rising) are below every check's threshold
+    one_long_run = exact.zero_steps > math.ceil(total / 7) and exact.zero_last - exact.zero_first + 1 == exact.zero_steps
+    if one_long_run or exact.zero_steps == 0:
+        fields += ["zero_steps", "zero_first", "zero_last"]
     assert {f: getattr(sampled, f) for f in fields} == {f: getattr(exact, f) for f in fields}
     for field in ("first", "last", "peak", "rising_from"):
         assert getattr(sampled, field) == pytest.approx(getattr(exact, field), rel=1e-9, abs=1e-15)
