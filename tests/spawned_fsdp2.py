@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 from helpers import TinyRegressor, loader, pl
-from spawned_ddp import Gan, Hybrid, Recipe, fit_with_callbacks, quiet, weights
+from spawned_ddp import Gan, Hybrid, Recipe, ScheduleFree, fit_with_callbacks, quiet, weights
 from torch import nn
 from torch.distributed.fsdp import fully_shard
 
@@ -34,6 +34,7 @@ from lightning_optim_recipes import (
     validate_optimizers,
 )
 from lightning_optim_recipes.hybrid import FlatMuon
+from lightning_optim_recipes.resume.checkpoint import load_saved
 
 
 def model_parallel() -> Any:
@@ -121,6 +122,12 @@ def groups(root: Path, rank: int) -> dict[str, Any]:
 
 
 class ShardedRecipe(Recipe):
+    made = 0  # instances whose __init__ ran: FSDP2 re-runs it when a sharded module's class is called (copy.copy)
+
+    def __init__(self) -> None:
+        type(self).made += 1
+        super().__init__()
+
     def configure_model(self) -> None:
         shard(self, self.encoder, self.decoder)
 
@@ -136,7 +143,9 @@ class ShardedHybrid(Hybrid):
 
 
 def recipe(root: Path, rank: int) -> dict[str, Any]:
-    return fit_with_callbacks(root, rank, "fsdp2-recipe", ShardedRecipe(), strategy=model_parallel())
+    result = fit_with_callbacks(root, rank, "fsdp2-recipe", ShardedRecipe(), strategy=model_parallel())
+    result["made"] = ShardedRecipe.made  # 1: the checks before training copied the sharded module without it
+    return result
 
 
 def gan(root: Path, rank: int) -> dict[str, Any]:
@@ -153,6 +162,26 @@ def hybrid(root: Path, rank: int) -> dict[str, Any]:
             validate_optimizers(cls([matrix], lr=0.02))
         result[name] = [str(w.message) for w in caught if issubclass(w.category, RecipeWarning)]
     return result
+
+
+class ShardedScheduleFree(ScheduleFree):
+    def configure_model(self) -> None:
+        shard(self, self.encoder, self.decoder)
+
+
+def schedulefree(root: Path, rank: int) -> dict[str, Any]:
+    """`spawned_ddp.schedulefree`, sharded: validation, a checkpoint (a directory of shards) every epoch."""
+    torch.manual_seed(0)
+    model = ShardedScheduleFree()
+    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=f"{root}/ckpt-fsdp2-schedulefree", save_top_k=-1)
+    trainer = quiet(root, strategy=model_parallel(), callbacks=[checkpoints], enable_checkpointing=True,
+                    num_sanity_val_steps=0)
+    trainer.fit(model, loader(8), loader(2))
+    saved = load_saved(f"{root}/ckpt-fsdp2-schedulefree/epoch=1-step=8.ckpt")
+    return {"seen": model.seen, "train_mode": trainer.optimizers[0].param_groups[0]["train_mode"],
+            "weights": dict(zip([n for n, _ in model.named_parameters()], weights(model))),
+            "saved_train_mode": [g["train_mode"] for g in saved["optimizer_states"][0]["param_groups"]],
+            "callbacks": [type(c).__name__ for c in trainer.callbacks]}
 
 
 class CatalogueRegressor(OptimRecipeMixin, TinyRegressor):
@@ -308,6 +337,28 @@ def resume_changed(root: Path, rank: int) -> dict[str, Any]:
     return result
 
 
+COOLDOWN = {**OLD, "scheduler": {"type": "wsd", "warmup": "1st", "decay": "4st", "decay_start": "now"}}
+
+
+def cooldown(root: Path, rank: int) -> dict[str, Any]:
+    """A cooldown from where training resumes (``decay_start="now"``): refused before training in a fit that does not
+    resume (the check waits for the strategy's restore), placed at step 4 in one resumed from `resume_recipe`'s
+    checkpoint."""
+    result: dict[str, Any] = {}
+    try:
+        quiet(root, strategy=model_parallel(), max_epochs=2).fit(ResumeRecipe(COOLDOWN, resume="recipe"), loader(8))
+        result["fresh"] = "no error"
+    except RecipeError as err:
+        result["fresh"] = str(err)
+    model = ResumeRecipe(COOLDOWN, resume="recipe")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecipeWarning)  # the table of what the resume changes
+        quiet(root, strategy=model_parallel(), max_epochs=2).fit(
+            model, loader(8), ckpt_path=str(root / "fsdp2-resume-recipe" / "epoch=0-step=4.ckpt"))
+    result["lr_log"] = model.lr_log
+    return result
+
+
 # --------------------------------------------------------------------------------------------------- FSDP1
 
 
@@ -340,8 +391,10 @@ SCENARIOS = {
     "fsdp2_gan": gan,
     "fsdp2_hybrid": hybrid,
     "fsdp2_catalogue": catalogue,
+    "fsdp2_schedulefree": schedulefree,
     "fsdp2_resume_recipe": resume_recipe,
     "fsdp2_resume_gan": resume_gan,
     "fsdp2_resume_changed": resume_changed,
+    "fsdp2_cooldown": cooldown,
     "fsdp1": fsdp1,
 }

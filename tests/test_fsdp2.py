@@ -81,6 +81,8 @@ def test_sharded_runs_train_as_the_ddp_run_does(spawned, name):
         assert fsdp2[rank]["counts"] == ddp[rank]["counts"]
         assert fsdp2[rank]["recipe_warnings"] == []
     assert fsdp2[0]["weights"] == fsdp2[1]["weights"]
+    if name == "recipe":  # the fit checks looked at the sharded module without calling its class (FSDP2 would
+        assert [seen["made"] for seen in fsdp2] == [1, 1]  # run its __init__ again)
 
 
 def test_the_logs_are_written_once_with_the_ddp_runs_values(spawned):
@@ -104,6 +106,22 @@ def test_muon_gathers_sharded_matrices_and_torch_muon_on_them_warns(spawned):
             "torch.optim.Muon holds 1 matrices sharded as DTensors (FSDP2 or tensor parallelism): its Newton-Schulz"
             " iteration then runs as distributed matrix products")
         assert "Use `FlatMuon`" in seen["torch_muon"][0]
+
+
+def test_schedule_free_modes_switch_on_every_rank_and_the_shards_are_saved_in_eval_mode(spawned):
+    ddp, fsdp2 = scenario(spawned, "schedulefree"), scenario(spawned, "fsdp2_schedulefree")
+    for rank in (0, 1):
+        assert fsdp2[rank]["seen"] == ddp[rank]["seen"] == [[True, k] for k in range(8)]
+        assert fsdp2[rank]["train_mode"] is False  # the end of fit: the evaluation weights
+        assert fsdp2[rank]["callbacks"].count("ScheduleFreeModes") == 1
+        assert fsdp2[rank]["saved_train_mode"] == [False, False]  # the directory's param groups, read back
+        assert list(fsdp2[rank]["weights"]) == list(ddp[rank]["weights"])
+        for name, value in fsdp2[rank]["weights"].items():  # the same evaluation weights as the DDP run's
+            assert value == _flat(ddp[rank]["weights"][name]), name
+
+
+def _flat(value):
+    return [x for item in value for x in _flat(item)] if isinstance(value, list) else [value]
 
 
 def gpt3_lr(k: int, peak: float = 0.01) -> float:

@@ -109,3 +109,14 @@ def test_preview_from_the_sharded_checkpoint_is_what_the_resumed_run_trained(spa
                    for g, lr in enumerate(lrs)]
         assert seen["preview"] == trained
         assert seen["preview_table"] == seen["recipe"]["table"]
+
+
+def test_a_cooldown_from_where_training_resumes_waits_for_the_sharded_checkpoint(spawned):
+    for seen in scenario(spawned, "fsdp2_cooldown"):
+        assert seen["fresh"].startswith(
+            "The warmup_stable_decay scheduler starts its decay where training resumes (decay_start='now'), but this"
+            " run does not resume from a checkpoint")
+        # resumed at step 4 of 8: a linear cooldown over the 4 steps left, to 0 at the last (lrs 0.1 and 0.05)
+        assert [[epoch, batch] for epoch, batch, _ in seen["lr_log"]] == [[1, b] for b in range(4)]
+        assert [lr for _, _, lrs in seen["lr_log"] for lr in lrs] == pytest.approx(
+            [lr for f in (0.75, 0.5, 0.25, 0.0) for lr in (0.1 * f, 0.1 * f, 0.05 * f, 0.05 * f)], abs=1e-12)
