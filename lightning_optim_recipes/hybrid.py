@@ -388,7 +388,8 @@ def hybrid_optimizer(
     split: Optional[MuonSplit] = None,
 ) -> HybridOptimizer:
     """A `HybridOptimizer` of torch's `Muon` over the hidden layers' matrices and AdamW over the rest, split by
-    `muon_split` (its `no_decay`, `overrides`, `head` and `conv_view`).
+    `muon_split` (its `no_decay`, `overrides`, `head` and `conv_view`). Matrices sharded as DTensors (FSDP2's
+    ``fully_shard``) get `FlatMuon`, which gathers each update whole for Newton-Schulz.
 
     Args:
         module: the model.

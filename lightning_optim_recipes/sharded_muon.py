@@ -6,7 +6,8 @@ then each of its matrix products is a distributed one: about 15 collectives per 
 products), and each sums the ranks' partial products in bfloat16, a rounding the unsharded step does not make. Here
 the momentum (kept sharded, as the parameter is) and the weight decay stay on each rank's shard, and the update is
 gathered once (one all-gather per matrix per step), orthogonalized by torch's own ``_zeropower_via_newtonschulz`` on
-every rank, and sliced back to the parameter's placement: the same numbers as the unsharded step.
+every rank, and sliced back to the parameter's placement: the same numbers as the unsharded step. The elementwise
+work runs on each rank's shards as plain tensors (``to_local``: the DTensors' own storage).
 `lightning_optim_recipes.hybrid.FlatMuon` (what `hybrid_optimizer` builds for sharded matrices) steps its DTensor
 parameters with `step_sharded`.
 """
@@ -57,17 +58,23 @@ def step_sharded(optimizer: Optimizer, group: MutableMapping[str, Any]) -> None:
     for param in group["params"]:
         if param.grad is None or not is_dtensor(param):
             continue
+        from torch.distributed.tensor import DTensor
+
         grad = param.grad
         state = optimizer.state[param]
         if "momentum_buffer" not in state:
             state["momentum_buffer"] = torch.zeros_like(grad, memory_format=torch.preserve_format)
-        buffer = state["momentum_buffer"]
-        buffer.lerp_(grad, 1 - momentum)
-        update = grad.lerp(buffer, momentum) if group["nesterov"] else buffer
-        update = orthogonalized(update, group)
+        # elementwise work on this rank's shards as plain tensors (the DTensors' own storage): no dispatch per op
+        shard, buffer = grad.to_local(), state["momentum_buffer"].to_local()
+        buffer.lerp_(shard, 1 - momentum)
+        local = shard.lerp(buffer, momentum) if group["nesterov"] else buffer
+        update = DTensor.from_local(local, grad.device_mesh, grad.placements, run_check=False, shape=grad.shape,
+                                    stride=grad.stride())
+        ortho = orthogonalized(update, group).to_local()  # type: ignore[attr-defined]
         adjusted = _adjust_lr(lr, group["adjust_lr_fn"], torch.Size((param.shape[0], math.prod(param.shape[1:]))))
-        param.mul_(1 - lr * decay)
-        param.add_(update, alpha=-adjusted)
+        weights = param.to_local()
+        weights.mul_(1 - lr * decay)
+        weights.add_(ortho, alpha=-adjusted)
 
 
 def warn_torch_muon_on_shards(optimizers: Iterable[Any]) -> None:
@@ -84,9 +91,9 @@ def warn_torch_muon_on_shards(optimizers: Iterable[Any]) -> None:
                     f"torch.optim.Muon holds {sharded} matrices sharded as DTensors (FSDP2 or tensor parallelism):"
                     " its Newton-Schulz iteration then runs as distributed matrix products, about 15 collectives per"
                     " matrix and step, each summing the ranks' partial products in bfloat16 (on 2 CPU ranks, a 4 x 128"
-                    " GPT: 6.4x the time of the unsharded step, and weights 6e-4 away from it after 12 steps at lr"
-                    " 0.02; `benchmarks/sharded_muon.py`). Use `FlatMuon` (lightning_optim_recipes.hybrid; what"
+                    " GPT: 7 to 11 times the time of the unsharded step, and weights 1e-3 away from it after 30 steps"
+                    " at lr 0.02; `benchmarks/sharded_muon.py`). Use `FlatMuon` (lightning_optim_recipes.hybrid; what"
                     " `hybrid_optimizer` builds), which gathers each update whole once: the unsharded step's numbers"
-                    " at 1.5x its time. If this is deliberate, silence it with"
+                    " at about twice its time. If this is deliberate, silence it with"
                     " `warnings.filterwarnings('ignore', '.*torch.optim.Muon holds', RecipeWarning)`."
                 )
