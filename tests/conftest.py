@@ -50,8 +50,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 # ------------------------------------------------------------------------ the multi-rank run (tests/spawned.py)
 # One script trains every 2-rank scenario (DDP, then FSDP2) in the same two processes. It starts in the background as
-# soon as the tests are collected, when a collected test uses the `spawned` fixture, so that its ranks train while
-# the other tests run; the fixture waits for it (once per session).
+# soon as the tests are collected, when a collected test uses the `spawned` fixture, and those tests run last, so that
+# its ranks train while the other tests run; the fixture waits for it (once per session).
 import json  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
@@ -64,8 +64,14 @@ _SPAWNED: dict = {}
 _SPAWNED_TIMEOUT = 600  # seconds; each scenario's collectives time out sooner (spawned.TIMEOUT)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """The tests that read the multi-rank run last, so that its ranks train while all the others run."""
+    items[:] = sorted(items, key=lambda item: "spawned" in getattr(item, "fixturenames", ()))
+
+
 def pytest_collection_finish(session):
-    if not any("spawned" in getattr(item, "fixturenames", ()) for item in session.items):
+    if session.config.option.collectonly or not any(
+            "spawned" in getattr(item, "fixturenames", ()) for item in session.items):
         return
     root = Path(tempfile.mkdtemp(prefix="lor-spawned-"))
     output = open(root / "output.txt", "w")
