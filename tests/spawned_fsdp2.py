@@ -311,6 +311,11 @@ def resume_gan(root: Path, rank: int) -> dict[str, Any]:
     return interrupted_and_resumed(root, "gan", ResumeGan)
 
 
+def resume_hybrid(root: Path, rank: int) -> dict[str, Any]:
+    """Muon on sharded matrices beside AdamW: the `HybridOptimizer`'s state through torch's distributed state dicts."""
+    return interrupted_and_resumed(root, "hybrid", ShardedHybrid)
+
+
 def resume_changed(root: Path, rank: int) -> dict[str, Any]:
     """`NEW` resumed from `resume_recipe`'s sharded checkpoint after epoch 0, under ``resume="recipe"`` and
     ``"checkpoint"``; and `preview_schedule` of the first from that checkpoint."""
@@ -335,6 +340,22 @@ def resume_changed(root: Path, rank: int) -> dict[str, Any]:
     result["preview"] = [[r["step"], r["group"], r["lr"]] for r in preview]
     result["preview_table"] = preview.resume_report.table()
     return result
+
+
+#: `OLD` with a scheduler of another class and cadence: halved at the end of every epoch.
+EPOCHS = {**OLD, "scheduler": {"type": "exponential", "gamma": 0.5, "interval": "epoch"}}
+
+
+def resume_cadence(root: Path, rank: int) -> dict[str, Any]:
+    """`EPOCHS` resumed under ``"recipe"`` from `resume_recipe`'s checkpoint after epoch 0 (4 steps of a 'step'
+    scheduler): the record of its cadence, kept at the checkpoint's top level, places the new one at 1 epoch."""
+    model = ResumeRecipe(EPOCHS, resume="recipe")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RecipeWarning)  # the table of what the resume changes
+        quiet(root, strategy=model_parallel(), max_epochs=3).fit(
+            model, loader(8), ckpt_path=str(root / "fsdp2-resume-recipe" / "epoch=0-step=4.ckpt"))
+    return {"lr_log": model.lr_log, "positions": list(model.resume_report.positions),
+            "table": model.resume_report.table()}
 
 
 COOLDOWN = {**OLD, "scheduler": {"type": "wsd", "warmup": "1st", "decay": "4st", "decay_start": "now"}}
@@ -394,7 +415,9 @@ SCENARIOS = {
     "fsdp2_schedulefree": schedulefree,
     "fsdp2_resume_recipe": resume_recipe,
     "fsdp2_resume_gan": resume_gan,
+    "fsdp2_resume_hybrid": resume_hybrid,
     "fsdp2_resume_changed": resume_changed,
+    "fsdp2_resume_cadence": resume_cadence,
     "fsdp2_cooldown": cooldown,
     "fsdp1": fsdp1,
 }

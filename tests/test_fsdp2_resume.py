@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.trainer, pytest.mark.slow]
 SHARDS = [".metadata", "__0_0.distcp", "__1_0.distcp", "meta.pt"]
 
 
-@pytest.mark.parametrize("name", ["recipe", "gan"])
+@pytest.mark.parametrize("name", ["recipe", "gan", "hybrid"])
 def test_a_resumed_run_continues_exactly_where_it_stopped(spawned, name):
     """3 epochs of 4 steps uninterrupted, against a run resumed from the checkpoint saved after epoch 0."""
     for seen in scenario(spawned, f"fsdp2_resume_{name}"):
@@ -29,6 +29,11 @@ def test_a_resumed_run_continues_exactly_where_it_stopped(spawned, name):
         assert resumed["counts"] == whole["counts"]
         if name == "recipe":  # (epoch, batch, lrs) from step 4 on
             assert resumed["seen"] == whole["seen"][4:]
+            continue
+        if name == "hybrid":  # Muon's group, then AdamW's three, halved at every step: from step 4 on
+            assert resumed["seen"] == whole["seen"][4:] == [[s, [0.02 * 0.5**s] + [0.001 * 0.5**s] * 3]
+                                                           for s in range(4, 12)]
+            assert [key for key, _ in resumed["moments"]][:1] == ["momentum_buffer"]  # FlatMuon's, then AdamW's
             continue
         # the GAN's run-wide 2:1 cycle goes on from where it stood: C C G | C C G | ...; the critic's lr halves at
         # each of its steps, the generator's stays 0.01
@@ -120,3 +125,18 @@ def test_a_cooldown_from_where_training_resumes_waits_for_the_sharded_checkpoint
         assert [[epoch, batch] for epoch, batch, _ in seen["lr_log"]] == [[1, b] for b in range(4)]
         assert [lr for _, _, lrs in seen["lr_log"] for lr in lrs] == pytest.approx(
             [lr for f in (0.75, 0.5, 0.25, 0.0) for lr in (0.1 * f, 0.1 * f, 0.05 * f, 0.05 * f)], abs=1e-12)
+
+
+def test_the_sharded_checkpoint_keeps_the_record_of_each_schedulers_cadence(spawned):
+    """torch's distributed state dicts keep only `state` and `param_groups`: the record of the scheduler's class and
+    cadence rides at the checkpoint's top level, so a scheduler whose cadence changed (a 'step' LambdaLR, 4 steps
+    taken, into an 'epoch' ExponentialLR) resumes at the epochs trained (1), not at the old count (4)."""
+    for seen in scenario(spawned, "fsdp2_resume_cadence"):
+        assert seen["positions"] == [1]
+        assert [lr for _, _, lrs in seen["lr_log"] for lr in lrs] == pytest.approx(
+            [lr for halvings in [1] * 4 + [2] * 4 for lr in [0.1 * 0.5**halvings] * 2 + [0.05 * 0.5**halvings] * 2],
+            rel=1e-12)
+        rows = [[cell.strip() for cell in line.split("|")] for line in seen["table"].splitlines()]
+        assert ["scheduler 0: class", "LambdaLR", "ExponentialLR", "ExponentialLR"] in rows
+        assert ["scheduler 0 (ExponentialLR): interval", "step", "epoch", "epoch"] in rows
+        assert ["scheduler 0 (ExponentialLR): steps taken", "4", "1", "1"] in rows
