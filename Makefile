@@ -96,6 +96,7 @@ benchmark: $(VENV)/.benchmark
 	$(PY) benchmarks/schedule_free_overhead.py
 	$(PY) benchmarks/wsd_overhead.py
 	$(PY) benchmarks/replay_speed.py
+	$(PY) benchmarks/sharded_muon.py
 
 clean:
 	rm -rf $(VENV) demo_out *.egg-info .mypy_cache docs/_build docs/_generated docs/api docs/notebooks

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from lightning_optim_recipes import cadence, fit_checks, schedule_free
-from lightning_optim_recipes.resume.reconcile import on_configured
+from lightning_optim_recipes.resume.deferred import on_configured, restores_after_setup
 from lightning_optim_recipes.resume.state import ResumeReport
 from lightning_optim_recipes.standin import StandInTrainer
 from lightning_optim_recipes.validation import OptimizerSetup
@@ -23,7 +23,7 @@ __all__ = ["check_schedule_free", "configured"]
 
 
 def configured(module: Any, setup: OptimizerSetup, trainer: Any, *, loop: Optional[cadence.Loop] = None,
-               own_resume: Optional[str] = None, at: Any = None) -> Optional[ResumeReport]:
+               own_resume: Optional[str] = None, at: Any = None, owner: Any = None) -> Optional[ResumeReport]:
     """Run the checks before training on `setup` (what `module`'s ``configure_optimizers`` returned, validated) for
     `trainer`'s run, then reconcile it with the checkpoint being resumed, if any.
 
@@ -34,14 +34,17 @@ def configured(module: Any, setup: OptimizerSetup, trainer: Any, *, loop: Option
         loop: the module's own training loop (`AlternatingOptimizersMixin`), else Lightning's automatic one.
         own_resume: the module's ``resume`` option (the mixins'), else the checking callbacks' or "checkpoint".
         at: where warnings point (default: the module's ``configure_optimizers``).
+        owner: whose ``resume_report`` a resume reconciled later gets (the module's by default; a strategy that
+            loads the checkpoint after ``configure_optimizers``, as FSDP2's, resumes then: `resume.deferred`).
 
     Returns:
-        The resume's `ResumeReport`, or None when the fit does not resume.
+        The resume's `ResumeReport`, or None when the fit does not resume (or resumes later).
     """
     fit_checks.check_before_training(setup, trainer, module, loop=loop, at=at)
     check_schedule_free(module, setup, trainer, at=at)
-    report = on_configured(module, setup, trainer, own=own_resume, loop=loop, at=at)
-    if trainer is not None and not isinstance(trainer, StandInTrainer):  # a preview checks after its own resume
+    report = on_configured(module, setup, trainer, own=own_resume, loop=loop, at=at, owner=owner)
+    # a preview checks after its own resume; a strategy that restores after setup, once it has restored
+    if trainer is not None and not isinstance(trainer, StandInTrainer) and not restores_after_setup(trainer):
         check_decay_start(setup.schedulers, trainer, at=at if at is not None else fit_checks.user_line(module))
     return report
 

@@ -17,7 +17,6 @@ The mixins, `ConfigureOptimizersCheck`, `SchedulerCadenceCheck` and `preview_sch
 
 from __future__ import annotations
 
-import copy
 import inspect
 import logging
 from typing import Any, Optional, Union
@@ -135,8 +134,10 @@ class _Clock:
 
 def _view(module: Any, clock: _Clock) -> Any:
     """A shallow copy of `module` whose ``trainer`` is the replay's `clock`: its hooks read the replayed step and epoch;
-    its parameters, submodules and attributes are the module's own (nothing is copied)."""
-    view = copy.copy(module)
+    its parameters, submodules and attributes are the module's own (nothing is copied). Made without calling the
+    class (as `copy.copy` would): a module sharded by FSDP2 re-runs ``__init__`` when its class is called."""
+    view = object.__new__(type(module))
+    view.__dict__.update(module.__dict__)
     view.__dict__["_trainer"] = clock
     return view
 

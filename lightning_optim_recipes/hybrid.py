@@ -21,6 +21,8 @@ from torch.optim import Optimizer
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.muon_split import MuonSplit, muon_split
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NoDecayRule
+from lightning_optim_recipes.sharded_muon import step_sharded
+from lightning_optim_recipes.sharding import is_dtensor
 
 __all__ = ["FlatMuon", "HybridOptimizer", "check_hybrid_lrs", "hybrid_optimizer"]
 
@@ -322,6 +324,8 @@ class FlatMuon(torch.optim.Muon):
     """torch's `Muon` on each parameter's 2-D view ``(first dim, the rest)``: a conv kernel ``(out, in, k, k)`` as
     ``(out, in x k x k)``, as Jordan et al.'s Muon treats conv filters. The update, the lr adjustment and the state
     are torch's (its ``step``); only the views are this class's. Parameters of 2 dims are taken as they are.
+    A parameter sharded as a DTensor (FSDP2, tensor parallelism) has its update gathered whole for Newton-Schulz and
+    keeps its shard (`lightning_optim_recipes.sharded_muon.step_sharded`): the unsharded step's numbers.
 
     Example:
         >>> conv = torch.nn.Conv2d(2, 4, 3)
@@ -340,10 +344,22 @@ class FlatMuon(torch.optim.Muon):
                     raise ValueError(f"FlatMuon takes parameters of 2 or more dimensions, got one of size"
                                      f" {param.size()}: give it to AdamW.")
 
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:  # type: ignore[override]
+        """torch's step for the parameters as they are or on their views; the sharded ones with their update
+        gathered whole (`step_sharded`)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        super().step()
+        for group in self.param_groups:
+            step_sharded(self, group)
+        return loss
+
     def _init_group(self, group: MutableMapping[str, Any], params_with_grad: list[torch.Tensor],
                     grads: list[torch.Tensor], muon_momentum_bufs: list[torch.Tensor]) -> bool:
         for param in group["params"]:
-            if param.grad is None:
+            if param.grad is None or is_dtensor(param):  # a sharded matrix: `step_sharded` steps it
                 continue
             if torch.is_complex(param):
                 raise RuntimeError("Muon does not support complex parameters")
@@ -372,7 +388,8 @@ def hybrid_optimizer(
     split: Optional[MuonSplit] = None,
 ) -> HybridOptimizer:
     """A `HybridOptimizer` of torch's `Muon` over the hidden layers' matrices and AdamW over the rest, split by
-    `muon_split` (its `no_decay`, `overrides`, `head` and `conv_view`).
+    `muon_split` (its `no_decay`, `overrides`, `head` and `conv_view`). Matrices sharded as DTensors (FSDP2's
+    ``fully_shard``) get `FlatMuon`, which gathers each update whole for Newton-Schulz.
 
     Args:
         module: the model.
@@ -394,7 +411,7 @@ def hybrid_optimizer(
     """
     if split is None:
         split = muon_split(module, no_decay=no_decay, overrides=overrides, head=head, conv_view=conv_view)
-    flat = any(row.param.ndim > 2 for row in split.side("Muon"))
+    flat = any(row.param.ndim > 2 or is_dtensor(row.param) for row in split.side("Muon"))
     parts = []
     for side, options, default in (("Muon", muon, FlatMuon if flat else torch.optim.Muon),
                                    ("AdamW", adamw, torch.optim.AdamW)):

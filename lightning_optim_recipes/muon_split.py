@@ -43,6 +43,7 @@ from lightning_optim_recipes.no_decay import (
     NoDecayRule,
     model_no_weight_decay,
 )
+from lightning_optim_recipes.sharding import check_fsdp1, class_name
 
 __all__ = ["HEAD_NAMES", "MuonSplit", "SplitRow", "muon_split"]
 
@@ -163,6 +164,7 @@ def muon_split(
     """
     if not isinstance(module, nn.Module):
         raise RecipeError(f"`muon_split` takes an `nn.Module`, got {type(module).__name__}.")
+    check_fsdp1(module, "`muon_split`", needs_shapes=True)  # Muon needs each matrix's shape
     if no_decay is not None and not isinstance(no_decay, NoDecayRule):
         raise RecipeError(f"`no_decay` must be a `NoDecayRule` or None, got {no_decay!r}.")
     patterns = _check_overrides(overrides)
@@ -260,7 +262,7 @@ def _kind(entries: list[tuple[str, nn.Module, nn.Parameter]], heads: Mapping[int
     embedding = [owner for _, owner in owners if isinstance(owner, _EMBEDDINGS)]
     head = [(name, heads[id(owner)]) for name, owner in owners if id(owner) in heads]
     if embedding:
-        why = f"embedding ({type(embedding[0]).__name__})"
+        why = f"embedding ({class_name(embedding[0])})"
         tied = [name for name, owner in owners if not isinstance(owner, _EMBEDDINGS)]
         if tied:
             why += f", tied to {'the head ' if head else ''}{', '.join(tied)}"
@@ -272,7 +274,7 @@ def _kind(entries: list[tuple[str, nn.Module, nn.Parameter]], heads: Mapping[int
         return "head", head[0][1]
     for _, owner in owners:
         if isinstance(owner, NORM_LAYERS):
-            return "scalar", f"norm layer ({type(owner).__name__})"
+            return "scalar", f"norm layer ({class_name(owner)})"
     if any(name.rpartition(".")[2] == "bias" for name, _ in owners):
         return "scalar", "bias"
     if param.ndim < 2:

@@ -16,9 +16,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Optional
 
+import torch
+
 from lightning_optim_recipes._lightning import misconfiguration_bases
 from lightning_optim_recipes.errors import RecipeError
-from lightning_optim_recipes.hybrid import HybridOptimizer
+from lightning_optim_recipes.hybrid import FlatMuon, HybridOptimizer
 
 __all__ = ["LearningRateLoggerError", "OptimizerNames", "learning_rate_names", "optimizer_names", "record_label"]
 
@@ -103,12 +105,14 @@ def learning_rate_names(
         return _group_names(prefix, optimizer.param_groups)
 
     def part_names(part: Any, name: str, counted: bool) -> list[str]:
-        cls = type(part)
+        # `FlatMuon` is torch's Muon on views or on gathered shards: logged as Muon, the same under every strategy
+        cls = torch.optim.Muon if isinstance(part, FlatMuon) else type(part)
+        label = cls.__name__
         if not counted:
-            return _group_names(f"{name}/{cls.__name__}", part.param_groups)
+            return _group_names(f"{name}/{label}", part.param_groups)
         seen_types[cls] += 1
         count = seen_types[cls]
-        prefix = f"lr-{cls.__name__}-{count - 1}" if count > 1 else f"lr-{cls.__name__}"
+        prefix = f"lr-{label}-{count - 1}" if count > 1 else f"lr-{label}"
         return _group_names(prefix, part.param_groups)
 
     with_scheduler = []

@@ -13,6 +13,7 @@ from torch import nn
 
 from lightning_optim_recipes._checks import count
 from lightning_optim_recipes.errors import RecipeError, warn
+from lightning_optim_recipes.sharding import full
 
 __all__ = ["check_param_groups", "warn_untrained"]
 
@@ -170,7 +171,7 @@ def _copies(module: nn.Module, covered: Container[int], missing: Mapping[int, st
 
     def same_values(a: nn.Module, b: nn.Module) -> bool:
         with torch.no_grad():
-            return all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+            return all(torch.equal(full(x), full(y)) for x, y in zip(a.parameters(), b.parameters()))
 
     trained: dict[tuple[type, int], list[nn.Module]] = {}
     untrained: list[tuple[str, nn.Module]] = []

@@ -22,6 +22,7 @@ from lightning_optim_recipes.layer_decay import (
     plan_layers,
 )
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, Exemptions, NoDecayRule
+from lightning_optim_recipes.sharding import check_fsdp1
 
 __all__ = ["param_groups"]
 
@@ -100,6 +101,7 @@ def param_groups(
         raise RecipeError(
             f"`no_decay` must be a `NoDecayRule` (e.g. `DEFAULT_NO_DECAY.extend(names=...)`) or None, got {no_decay!r}."
         )
+    check_fsdp1(module, "`param_groups`", needs_shapes=no_decay is not None and no_decay.one_dim)
     overrides = _check_overrides(overrides)
     resolver = _Overrides(overrides) if overrides else None
     layers = plan_layers(module, layer_decay, layer_of, lr, overrides, layer_rule)

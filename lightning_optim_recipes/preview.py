@@ -68,7 +68,9 @@ def preview_schedule(
         as_frame: return a pandas DataFrame (needs ``pip install lightning_optim_recipes[frame]``).
         resume_from: preview a run resumed from a checkpoint: ``ResumeFrom(old_module_or_recipe, step=...,
             max_epochs=...)`` (or a tuple of those): the old run up to that ``global_step``, then `module_or_recipe`
-            restored from it as ``Trainer.fit(ckpt_path=...)`` restores it (see `lightning_optim_recipes.resume`).
+            restored from it as ``Trainer.fit(ckpt_path=...)`` restores it (see `lightning_optim_recipes.resume`);
+            or the path of a saved checkpoint (a ``.ckpt`` file, or the directory of shards that FSDP2's
+            `ModelParallelStrategy` saves): `module_or_recipe` from its ``global_step`` on.
         resume: with `resume_from`, ``"checkpoint"`` or ``"recipe"`` (default: the module's ``resume`` option, else
             ``"checkpoint"``).
         batch_size: the per-device batch size of the run (``DataLoader(batch_size=...)``), for a recipe that scales

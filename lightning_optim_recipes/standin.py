@@ -9,6 +9,7 @@ run's batches per epoch).
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import math
 import warnings
@@ -194,7 +195,7 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
                     f"`preview_schedule` calls {type(model).__name__}.{name}({', '.join(map(repr, arguments))}) on a"
                     f" copy of the module before `configure_optimizers`, as Trainer.fit does, and it raised"
                     f" {type(err).__name__}: {err}. Make it work without the run's data (the stand-in Trainer knows"
-                    " the run's sizes), or preview a recipe dict."
+                    " the run's sizes), or preview a recipe dict." + _mesh_advice(model, name)
                 ) from err
     model.__dict__.pop("optimizer_setup", None)
     value = model.configure_optimizers()
@@ -245,3 +246,19 @@ def run_hook(callback: Any, name: str, *arguments: Any) -> None:
             f" raised {type(err).__name__}: {err}. Preview without that callback (the preview then leaves out what it"
             " does to the optimizers)."
         ) from err
+
+
+def _mesh_advice(model: Any, hook: str) -> str:
+    """For a ``configure_model`` that shards with the strategy's device mesh (`ModelParallelStrategy`), which a
+    preview has not: how to preview it."""
+    if hook != "configure_model" or getattr(model, "device_mesh", "") is not None:
+        return ""
+    try:
+        source = inspect.getsource(type(model).configure_model)
+    except (OSError, TypeError):
+        return ""
+    if "device_mesh" not in source:
+        return ""
+    return (" It shards the model with `self.device_mesh`, which only a sharding strategy's Trainer has: begin it"
+            " with `if self.device_mesh is None: return`, and the preview builds the optimizers on the unsharded"
+            " module, whose param groups are the sharded module's, by name and shape.")

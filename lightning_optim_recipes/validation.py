@@ -17,6 +17,7 @@ from lightning_optim_recipes._checks import check_keys, count
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.param_checks import check_param_groups, warn_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
+from lightning_optim_recipes.sharded_muon import warn_torch_muon_on_shards
 
 __all__ = ["OptimizerSetup", "SchedulerSpec", "call_explaining_torch_errors", "legacy_error", "validate_optimizers"]
 
@@ -132,6 +133,7 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
     )
     setup = OptimizerSetup(tuple(optimizers), schedulers, frequencies)
     _check_disjoint(setup, module)
+    warn_torch_muon_on_shards(setup.optimizers)
     if module is not None:
         _check_mode(setup, module)
     return setup

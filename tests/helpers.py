@@ -164,3 +164,21 @@ def run_example_cli(tmp_path, config: str) -> Any:
         warnings.filterwarnings("ignore", ".*log_every_n_steps.*")
         warnings.filterwarnings("ignore", ".*LightningCLI's args parameter.*")
         return example.main(["fit", "--config", config, "--trainer.default_root_dir", str(tmp_path)])
+
+
+# ----------------------------------------------------------------------- the multi-rank run (tests/spawned.py)
+
+
+def scenario(spawned: Any, name: str) -> list[dict[str, Any]]:
+    """Scenario `name` of the multi-rank run (the ``spawned`` fixture) as each rank saw it; a scenario that raised
+    fails the test with its traceback."""
+    import pytest
+
+    _, ranks = spawned
+    seen = [rank.get(name) for rank in ranks]
+    for rank, result in enumerate(seen):
+        if result is None:
+            pytest.fail(f"the multi-rank run has no scenario {name!r}")
+        if "error" in result:
+            pytest.fail(f"scenario {name!r} raised on rank {rank}:\n{result['error']}")
+    return seen

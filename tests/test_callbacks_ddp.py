@@ -4,153 +4,20 @@ alternation choices, `SchedulerCadenceCheck` raises no `CadenceError` on either 
 and the logs are written once: only rank 0 writes ``metrics.csv`` and ``cadence_report.csv``. A third fit trains a
 schedule-free recipe with validation and checkpoints: `ScheduleFreeModes` switches the modes on both ranks.
 
-Lightning's "ddp" launches rank 1 by re-running the command line, so the test writes one script to `tmp_path` that
-runs both fits (the second Trainer reuses the processes of the first), and each rank writes what it saw as JSON.
-Each rank's CSVLogger gets its own directory, so a write by rank 1 would show.
+The ranks train in the suite's one multi-rank run (tests/spawned.py: scenarios ``callbacks_recipe``,
+``callbacks_gan``, ``callbacks_hybrid`` and ``schedulefree`` of tests/spawned_ddp.py), and each rank wrote what it saw
+as JSON. Each rank's CSVLogger gets its own directory, so a write by rank 1 would show.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import scenario
 
 pytestmark = [pytest.mark.trainer, pytest.mark.slow]
-
-TESTS = Path(__file__).resolve().parent
-
-SCRIPT = textwrap.dedent(
-    """
-    import json, os, sys, warnings
-    sys.path.insert(0, sys.argv[2])
-    warnings.filterwarnings("ignore")
-    import torch
-    from torch import nn
-    from helpers import TinyRegressor, loader, pl
-    from lightning_optim_recipes import OptimRecipeMixin
-    from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
-    from lightning_optim_recipes.callbacks.cadence_check import SchedulerCadenceCheck
-    from lightning_optim_recipes.callbacks.lr_logger import LearningRateLogger
-
-    root = sys.argv[1]
-    rank = int(os.environ.get("LOCAL_RANK", 0))  # set by the launcher for rank 1, and for rank 0 once it launched
-
-
-    class Recipe(OptimRecipeMixin, TinyRegressor):
-        optim_recipe = {"optimizer": "SGD", "lr": 0.1, "weight_decay": 0.01, "overrides": {"decoder": {"lr": 0.4}},
-                        "scheduler": {"type": "exponential", "gamma": 0.5, "interval": "step"}}
-
-        def on_before_optimizer_step(self, optimizer):
-            self.seen = getattr(self, "seen", [])
-            self.seen.append([self.global_step, [g["lr"] for g in optimizer.param_groups]])
-
-
-    class Gan(AlternatingOptimizersMixin, pl.LightningModule):
-        alternation_cycle = "run"
-
-        def __init__(self):
-            super().__init__()
-            torch.manual_seed(0)
-            self.critic, self.generator = nn.Linear(4, 1), nn.Linear(4, 4)
-            self.seen = []
-
-        def training_step(self, batch, batch_idx, optimizer_idx):
-            x, _ = batch
-            if optimizer_idx == 0:
-                return self.critic(self.generator(x.flip(1))).mean() - self.critic(x).mean()
-            return -self.critic(self.generator(x.flip(1))).mean()
-
-        def on_before_optimizer_step(self, optimizer):
-            which = "C" if optimizer.param_groups[0]["params"][0] is self.critic.weight else "G"
-            lrs = [[g["lr"] for g in o.param_groups] for o in self.trainer.optimizers]
-            self.seen.append([self.global_step, self.trainer.fit_loop.epoch_loop.batch_idx, which, lrs])
-
-        def configure_optimizers(self):
-            critic = torch.optim.SGD(self.critic.parameters(), lr=0.1)
-            generator = torch.optim.SGD(self.generator.parameters(), lr=0.2)
-            return ({"optimizer": critic, "frequency": 2,
-                     "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.ExponentialLR(critic, 0.5),
-                                      "interval": "step"}},
-                    {"optimizer": generator, "frequency": 1})
-
-
-    class Hybrid(OptimRecipeMixin, TinyRegressor):  # Muon for encoder.0.weight, AdamW for the rest
-        optim_recipe = {"optimizer": "Muon", "lr": 0.02, "weight_decay": 0.01,
-                        "hybrid": {"optimizer": "AdamW", "lr": 0.001, "weight_decay": 0.01},
-                        "scheduler": {"type": "exponential", "gamma": 0.5, "interval": "step"}}
-
-        def __init__(self):
-            super().__init__()
-            torch.manual_seed(0)
-            for p in self.parameters():
-                torch.nn.init.normal_(p, std=0.5)
-
-        def on_before_optimizer_step(self, optimizer):
-            self.seen = getattr(self, "seen", [])
-            self.seen.append([self.global_step, [g["lr"] for g in optimizer.param_groups]])
-
-
-    result = {}
-    for name, model in (("recipe", Recipe()), ("gan", Gan()), ("hybrid", Hybrid())):
-        check = SchedulerCadenceCheck(print_report=False)
-        logger = pl.loggers.CSVLogger(f"{root}/logs-{name}/rank{rank}", name="run")
-        trainer = pl.Trainer(
-            accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, logger=logger, log_every_n_steps=1,
-            callbacks=[LearningRateLogger(), check], enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, default_root_dir=root,
-        )
-        trainer.fit(model, loader(8))  # 8 batches of 4, split by the DistributedSampler: 4 per rank and epoch
-        result[name] = {
-            "world_size": trainer.world_size, "backend": trainer.strategy._process_group_backend,
-            "global_rank": trainer.global_rank, "seen": model.seen, "report": check.report.rows(),
-            "counts": list(getattr(model, "optimizer_step_counts", [])),
-            "weights": [p.detach().flatten().tolist() for p in model.parameters()],
-        }
-
-    class ScheduleFree(OptimRecipeMixin, TinyRegressor):  # the mixin adds ScheduleFreeModes
-        optim_recipe = {"optimizer": "AdamWScheduleFree", "lr": 0.05, "optimizer_kwargs": {"warmup_steps": 3}}
-
-        def validation_step(self, batch, batch_idx):
-            x, y = batch
-            self.log("val_loss", nn.functional.mse_loss(self(x), y), sync_dist=True)
-
-        def on_before_optimizer_step(self, optimizer):
-            self.seen = getattr(self, "seen", [])
-            self.seen.append([optimizer.param_groups[0]["train_mode"], optimizer.param_groups[0]["k"]])
-
-
-    torch.manual_seed(0)
-    model = ScheduleFree()
-    checkpoints = pl.callbacks.ModelCheckpoint(dirpath=f"{root}/ckpt-schedulefree", save_top_k=-1)
-    trainer = pl.Trainer(
-        accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, logger=False, callbacks=[checkpoints],
-        enable_progress_bar=False, enable_model_summary=False, default_root_dir=root, num_sanity_val_steps=0,
-    )
-    trainer.fit(model, loader(8), loader(2))
-    result["schedulefree"] = {
-        "seen": model.seen, "train_mode": trainer.optimizers[0].param_groups[0]["train_mode"],
-        "weights": {n: p.tolist() for n, p in model.named_parameters()},
-        "callbacks": [type(c).__name__ for c in trainer.callbacks],
-    }
-    with open(f"{root}/rank{rank}.json", "w") as f:
-        json.dump(result, f)
-
-    # end cleanly: both ranks have written their results; gloo's threads at interpreter exit can abort a rank
-    # ("terminate called without an active exception") on a loaded machine
-    import os, torch.distributed as dist
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-    sys.stdout.flush(); sys.stderr.flush()
-    os._exit(0)
-    """
-)
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -158,18 +25,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-@pytest.fixture(scope="module")
-def ddp_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ddp")
-    script = root / "ddp_callbacks.py"
-    script.write_text(SCRIPT)
-    result = subprocess.run(
-        [sys.executable, str(script), str(root), str(TESTS)],
-        cwd=root, env=dict(os.environ, PYTHONWARNINGS="ignore"), capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]  # a CadenceError on either rank would fail the script
-    ranks = [json.loads((root / f"rank{rank}.json").read_text()) for rank in (0, 1)]
-    return root, ranks
+@pytest.fixture
+def ddp_run(spawned):
+    """The run's folder and, per rank, each fit's results by name."""
+    root, _ = spawned
+    fits = {name: scenario(spawned, scenario_name) for name, scenario_name in (
+        ("recipe", "callbacks_recipe"), ("gan", "callbacks_gan"), ("hybrid", "callbacks_hybrid"),
+        ("schedulefree", "schedulefree"))}
+    return root, [{name: seen[rank] for name, seen in fits.items()} for rank in (0, 1)]
 
 
 def test_ranks_run_ddp_over_gloo(ddp_run):

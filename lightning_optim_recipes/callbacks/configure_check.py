@@ -94,7 +94,7 @@ class ConfigureOptimizersCheck(*callback_bases()):  # type: ignore[misc]
 
     def before_training(self, trainer: Any, pl_module: Any, setup: OptimizerSetup) -> None:
         """The checks that run once ``configure_optimizers`` has been validated, before the first training step."""
-        self.resume_report = configured(pl_module, setup, trainer, at=original_line(pl_module))
+        self.resume_report = configured(pl_module, setup, trainer, at=original_line(pl_module), owner=self)
 
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._unwrap(pl_module)

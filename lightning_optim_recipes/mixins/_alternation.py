@@ -12,6 +12,7 @@ import torch
 
 from lightning_optim_recipes import cadence, hooks
 from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.sharding import fsdp2_modules
 from lightning_optim_recipes.mixins import _port1x
 from lightning_optim_recipes.mixins._binding import (
     alternation_turns,
@@ -45,6 +46,7 @@ class Plan:
     clip_hook: bool  # the module overrides configure_gradient_clipping: call it before every step
     step_end: bool  # the module defines 1.x's training_step_end: call it on each step's output
     epoch_end: Optional[Callable[..., Any]]  # 1.x's training_epoch_end: called with the epoch's outputs
+    sharded: tuple[torch.nn.Module, ...] = ()  # FSDP2 modules, resharded after each turn (`sharding.reshard`)
 
     @property
     def own_optimizer_step(self) -> bool:
@@ -188,6 +190,7 @@ def make_plan(module: Any, setup: OptimizerSetup) -> Plan:
         clip_hook=hooks.overridden(module, "configure_gradient_clipping"),
         step_end=hooks.overridden(module, "training_step_end"),
         epoch_end=getattr(type(module), _port1x.EPOCH_END_1X, None),
+        sharded=fsdp2_modules(module) if len(setup.optimizers) > 1 else (),
     )
 
 

@@ -15,6 +15,7 @@ import torch
 from lightning_optim_recipes import cadence, hooks
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.mixins._alternation import Plan, State, restore_grads
+from lightning_optim_recipes.sharding import reshard
 from lightning_optim_recipes.validation import SchedulerSpec
 
 
@@ -105,6 +106,8 @@ class Turns:
         finally:
             if toggle:
                 hooks.call(module, "untoggle_optimizer", values)
+            if plan.sharded:  # the next turn gathers the stepped shards, with its own requires_grad
+                reshard(plan.sharded)
         result = closure.result  # type: ignore[attr-defined]
         if result["output"] is not None:
             self.loss = result["loss"]

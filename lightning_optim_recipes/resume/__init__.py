@@ -21,8 +21,10 @@ nothing has been restored yet. The library's entry points all pass there: `Optim
 (their wrapped ``configure_optimizers``). They call `on_configured`, which compares and, for ``"recipe"``, *edits the
 checkpoint dict* before Lightning reads it: Lightning itself then restores exactly the moments and counters to keep
 and the new recipe's hyper-parameters. Nothing is re-applied afterwards and no Lightning code is patched. Strategies
-that restore checkpoints after their own setup (FSDP, DeepSpeed, ModelParallel) do not expose the dict at that point
-and manage optimizer state themselves: there the check is off.
+that restore checkpoints after their own setup (`ModelParallelStrategy` for FSDP2, whose checkpoint is a directory of
+shards; `FSDPStrategy`, DeepSpeed) load it only after ``configure_optimizers``, the optimizers' states straight into
+the optimizers: there the entry points defer (`lightning_optim_recipes.resume.deferred`): a small callback added for
+the fit reconciles in ``on_load_checkpoint``, once the strategy has loaded, with the same `reconcile`.
 
 **What is compared** (one table row per difference; columns ``what | checkpoint | new recipe | training uses``):
 the number of optimizers; per optimizer its class, its param-group layout (groups, parameters per group, their

@@ -29,7 +29,7 @@ from lightning_optim_recipes.resume.state import (
 )
 from lightning_optim_recipes.validation import OptimizerSetup
 
-__all__ = ["on_configured", "reconcile"]
+__all__ = ["on_configured", "reconcile", "reconcile_restored"]
 
 
 _DONE = "_lightning_optim_recipes_resume_done"  # marks a loaded checkpoint dict once it has been reconciled
@@ -53,6 +53,14 @@ def on_configured(module: Any, setup: OptimizerSetup, trainer: Any, *, own: Opti
     if checkpoint is None or checkpoint.get(_DONE) or "optimizer_states" not in checkpoint:
         return None  # not resuming; already reconciled; or weights only (Lightning explains that one)
     checkpoint[_DONE] = True
+    return reconcile_restored(module, setup, trainer, checkpoint, choice, loop=loop, at=at)
+
+
+def reconcile_restored(module: Any, setup: OptimizerSetup, trainer: Any, checkpoint: dict[str, Any], choice: str, *,
+                       loop: Optional[cadence.Loop] = None, at: Any = None) -> Optional[ResumeReport]:
+    """`reconcile` `setup` (as `module`'s ``configure_optimizers`` built it) with `checkpoint` for `trainer`'s run:
+    the loop model, the run's sizes and the schedules' extension read from them (`on_configured`, and
+    `lightning_optim_recipes.resume.deferred` once a strategy has loaded the checkpoint after setup)."""
     if loop is None and getattr(module, "automatic_optimization", True) and len(setup.optimizers) <= 1:
         accumulate = int(getattr(trainer, "accumulate_grad_batches", 1) or 1)
         loop = cadence.Loop("automatic", 1, _timings(setup), accumulate=(accumulate,))

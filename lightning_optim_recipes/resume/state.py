@@ -140,17 +140,22 @@ def choose(module: Any, own: Optional[str], requested: Optional[tuple[str, str]]
 def record(setup: OptimizerSetup) -> None:
     """Make every optimizer's ``state_dict()`` say its class and its schedulers' class and cadence (under
     `RECORD_KEY`; ``torch`` ignores the entry when it loads), so that a later resume can compare them."""
-    for index, optimizer in enumerate(setup.optimizers):
+    for optimizer, info in zip(setup.optimizers, record_info(setup)):
         raw = getattr(optimizer, "_optimizer", optimizer)
         if not hasattr(raw, "register_state_dict_post_hook"):
             continue
-        info = {"class": qualname(type(raw)), "schedulers": [
-            [k, qualname(type(s.scheduler)), s.interval, s.frequency]
-            for k, s in enumerate(setup.schedulers) if s.optimizer_index == index]}
         previous = _RECORD_HOOKS.pop(raw, None)
         if previous is not None:
             previous.remove()
         _RECORD_HOOKS[raw] = raw.register_state_dict_post_hook(functools.partial(_add_record, info=info))
+
+
+def record_info(setup: OptimizerSetup) -> list[dict[str, Any]]:
+    """What `record` writes for each optimizer of `setup`: its class and its schedulers' class and cadence."""
+    return [{"class": qualname(type(getattr(optimizer, "_optimizer", optimizer))), "schedulers": [
+        [k, qualname(type(s.scheduler)), s.interval, s.frequency]
+        for k, s in enumerate(setup.schedulers) if s.optimizer_index == index]}
+        for index, optimizer in enumerate(setup.optimizers)]
 
 
 def _add_record(optimizer: Any, state_dict: dict[str, Any], *, info: dict[str, Any]) -> None:
