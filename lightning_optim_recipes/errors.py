@@ -52,6 +52,14 @@ def _skipped(filename: str) -> bool:
     return False
 
 
+def caller_line() -> Optional[tuple[str, int]]:
+    """The innermost line outside this library, Lightning and torch: where a warning given later should point."""
+    frame: Optional[types.FrameType] = sys._getframe(1)
+    while frame is not None and _skipped(frame.f_code.co_filename):
+        frame = frame.f_back
+    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
+
+
 def warn(message: str, category: type[Warning] = RecipeWarning, at: Any = None) -> None:
     """Warn, pointing at the user's line: the definition of `at` (e.g. the module's ``configure_optimizers``, or a
     ``(filename, line)``) when given, else the innermost caller outside this library, Lightning and torch."""

@@ -226,19 +226,6 @@ def user_line(module: Any) -> Where:
     return _recipe_line(type(module))
 
 
-def caller_line() -> Where:
-    """The innermost line outside this library, Lightning and torch (a recipe dict passed to the library)."""
-    import sys
-    import types
-
-    from lightning_optim_recipes.errors import _skipped
-
-    frame: Optional[types.FrameType] = sys._getframe(1)
-    while frame is not None and _skipped(frame.f_code.co_filename):
-        frame = frame.f_back
-    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
-
-
 def _recipe_line(cls: type) -> Where:
     try:
         lines, first = inspect.getsourcelines(cls)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Optional, Union
 
@@ -12,10 +13,10 @@ import torch
 from torch import nn
 
 from lightning_optim_recipes._checks import count
-from lightning_optim_recipes.errors import RecipeError, warn
+from lightning_optim_recipes.errors import RecipeError, caller_line, warn
 from lightning_optim_recipes.sharding import full
 
-__all__ = ["check_param_groups", "warn_untrained"]
+__all__ = ["check_optimizer_groups", "check_param_groups", "warn_untrained", "watch_lr_scale", "watch_untrained"]
 
 log = logging.getLogger("lightning_optim_recipes")
 #: Names that say a submodule is a copy of another, updated without an optimizer.
@@ -49,6 +50,10 @@ def check_param_groups(
         ...
         lightning_optim_recipes.errors.RecipeError: Param group 0 has no 'params' key (its keys: 'encoder_params'). torch.optim reads a group's tensors from 'params': write {'params': ..., <options>}, e.g. [{'params': encoder.parameters()}, {'params': decoder.parameters(), 'lr': 1e-4}].
     """
+    return _check(groups_or_optimizer, module, lr_scale_now=True)
+
+
+def _check(groups_or_optimizer: Any, module: Optional[nn.Module], lr_scale_now: bool) -> list[ParamGroup]:
     optimizer_name = None
     if isinstance(groups_or_optimizer, torch.optim.Optimizer):
         groups: Sequence[Any] = groups_or_optimizer.param_groups
@@ -103,19 +108,28 @@ def check_param_groups(
             if not isinstance(param, torch.Tensor):
                 raise RecipeError(f"Param list holds a {type(param).__name__}: only tensors can be optimized.")
             owner[id(param)] = 0
-    scaled = [i for i, group in enumerate(groups) if isinstance(group, Mapping) and "lr_scale" in group]
-    if scaled:
-        warn(
-            f"{where}{'s' if len(scaled) > 1 else ''} {_indices(scaled)} carr{'y' if len(scaled) > 1 else 'ies'}"
-            " timm's 'lr_scale' key, which only timm's schedulers apply: torch optimizers and every torch or"
-            " Lightning scheduler ignore it, so each layer trains at the same lr. Build the groups with"
-            " `param_groups(model, weight_decay=..., lr=..., layer_decay=...)`, whose own 'lr' carries each layer's"
-            " scale, or step this optimizer with a timm scheduler; if you do, silence this warning with"
-            " `warnings.filterwarnings('ignore', \".*'lr_scale'\", RecipeWarning)`."
-        )
+    if lr_scale_now:
+        scaled = _scaled(groups)
+        if scaled:
+            warn(_lr_scale_message(where, scaled, ""))
     if module is not None:
         warn_untrained(module, owner, "param group", "a group")
     return list(groups)
+
+
+def _scaled(groups: Sequence[Any]) -> list[int]:
+    return [i for i, group in enumerate(groups) if isinstance(group, Mapping) and "lr_scale" in group]
+
+
+def _lr_scale_message(where: str, scaled: list[int], seen: str) -> str:
+    return (
+        f"{where}{'s' if len(scaled) > 1 else ''} {_indices(scaled)} carr{'y' if len(scaled) > 1 else 'ies'}"
+        f" timm's 'lr_scale' key, which only timm's schedulers apply{seen}: torch optimizers and every torch or"
+        " Lightning scheduler ignore it, so each layer trains at the same lr. Build the groups with"
+        " `param_groups(model, weight_decay=..., lr=..., layer_decay=...)`, whose own 'lr' carries each layer's"
+        " scale, or step this optimizer with a timm scheduler; if you do, silence this warning with"
+        " `warnings.filterwarnings('ignore', \".*'lr_scale'\", RecipeWarning)`."
+    )
 
 
 def _indices(indices: list[int], limit: int = 5) -> str:
@@ -149,19 +163,27 @@ def warn_untrained(module: nn.Module, covered: Container[int], container: str, f
     as a submodule whose parameters are all trained, and either the same values, as a fresh copy has, or a name that
     says so: ``target_net``, ``ema``, ``momentum_encoder``, ``teacher``, ``encoder_k``) is not trained by an optimizer
     on purpose."""
+    missing = _untrained(module, covered)
+    if missing:
+        warn(_untrained_message(module, list(missing.values()), container, fix))
+
+
+def _untrained(module: nn.Module, covered: Container[int]) -> dict[int, str]:
+    """The trainable parameters of `module` (id: name) not in `covered`, copies of trained submodules left out."""
     missing = {id(p): name for name, p in module.named_parameters() if p.requires_grad and id(p) not in covered}
     if missing:
-        copies = _copies(module, covered, missing)
-        for key in copies:
+        for key in _copies(module, covered, missing):
             missing.pop(key, None)
-    if missing:
-        names = list(missing.values())
-        shown = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        warn(
-            f"{count(len(names), 'trainable parameter')} of {type(module).__name__}"
-            f" {'is' if len(names) == 1 else 'are'} in no {container} and will not be trained: {shown}. Add"
-            f" {'it' if len(names) == 1 else 'them'} to {fix}, or set `requires_grad=False` if that is deliberate."
-        )
+    return missing
+
+
+def _untrained_message(module: nn.Module, names: list[str], container: str, fix: str, seen: str = "") -> str:
+    shown = ", ".join(repr(n) for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return (
+        f"{count(len(names), 'trainable parameter')} of {type(module).__name__}"
+        f" {'is' if len(names) == 1 else 'are'} in no {container} and will not be trained: {shown}{seen}. Add"
+        f" {'it' if len(names) == 1 else 'them'} to {fix}, or set `requires_grad=False` if that is deliberate."
+    )
 
 
 def _copies(module: nn.Module, covered: Container[int], missing: Mapping[int, str]) -> set[int]:
@@ -211,3 +233,93 @@ def _describe(names: Mapping[int, str], param: torch.Tensor) -> str:
     name = names.get(id(param))
     return repr(name) if name is not None else f"of shape {tuple(param.shape)}"
 
+
+
+# ------------------------------------------------------------------------- judged when training shows it
+#
+# Two warnings about what `configure_optimizers` returns depend on what the module does with it, which only training
+# shows: a trainable parameter in no optimizer is a mistake only if a loss reaches it (a backbone kept frozen under
+# ``torch.no_grad()`` never gets a gradient), and timm's ``'lr_scale'`` is lost only if nothing applies it (a timm
+# scheduler does, and so does a module that sets each group's lr from it, as MAE's ``adjust_learning_rate``). The
+# entry points judge both at the first moment it shows, through torch's own hooks, which cost nothing once judged.
+
+_WATCHED: "weakref.WeakKeyDictionary[Any, list[Any]]" = weakref.WeakKeyDictionary()
+
+
+def check_optimizer_groups(optimizer: torch.optim.Optimizer, at: Any = None) -> None:
+    """`check_param_groups` on an optimizer that is about to train, its ``'lr_scale'`` left to `watch_lr_scale`."""
+    _check(optimizer, None, lr_scale_now=False)
+    watch_lr_scale(optimizer, at)
+
+
+def watch_untrained(module: nn.Module, optimizers: Sequence[torch.optim.Optimizer], at: Any = None) -> None:
+    """Warn about trainable parameters of `module` in none of `optimizers` (as `warn_untrained`, copies of trained
+    submodules left out) when one of them first receives a gradient, unless an optimizer holds it by then (a callback
+    such as ``BackboneFinetuning`` adds groups during training). One that never gets a gradient trains nothing and is
+    not reported. The warning points at `at` (the module's ``configure_optimizers``), else the caller's line."""
+    for handle in _WATCHED.pop(module, ()):
+        handle.remove()
+    covered = {id(p) for optimizer in optimizers for group in optimizer.param_groups for p in group["params"]}
+    missing = _untrained(module, covered)
+    if not missing:
+        return
+    at = at if at is not None else caller_line()
+    params = {id(p): p for p in module.parameters() if id(p) in missing}
+    holders = [weakref.ref(optimizer) for optimizer in optimizers]
+    handles = {key: param.register_post_accumulate_grad_hook(lambda p: received(p)) for key, param in params.items()}
+    _WATCHED[module] = list(handles.values())  # removed from outside a hook: torch iterates them while it runs one
+    quiet: set[int] = set()  # hooks that stay, doing nothing, until the module is checked again
+
+    def received(param: torch.Tensor) -> None:
+        key = id(param)
+        if key in quiet:
+            return
+        now = {id(p) for ref in holders if (optimizer := ref()) is not None
+               for group in optimizer.param_groups for p in group["params"]}
+        for other in [other for other in handles if other != key and (other in now or key not in now)]:
+            handles.pop(other).remove()  # another tensor's hook: safe to remove
+        quiet.add(key)
+        if key not in now:  # a gradient for a parameter no optimizer holds: judged, once
+            quiet.update(missing)
+            names = [name for other, name in missing.items() if other not in now]
+            warn(_untrained_message(module, names, "optimizer", "a param group",
+                                    f" (a backward pass gave {missing[key]!r} a gradient)"), at=at)
+
+
+def watch_lr_scale(optimizer: torch.optim.Optimizer, at: Any = None) -> None:
+    """Warn about `optimizer`'s param groups that carry timm's ``'lr_scale'`` at its first step where the scale
+    shows: the first at which groups of different scales train at lrs above 0. If every group then trains at the
+    same multiple of its lr, nothing applied the scales (torch's and Lightning's schedulers ignore the key); if the
+    lrs follow the scales (a timm scheduler, or lrs set by hand from ``'lr_scale'``) nothing is said."""
+    for handle in _WATCHED.pop(optimizer, ()):
+        handle.remove()
+    scaled = _scaled(optimizer.param_groups)
+    scales = [float(group.get("lr_scale", 1.0)) for group in optimizer.param_groups]
+    if not scaled or len(set(scales)) == 1:
+        return  # one scale for every group: the shape of the lrs cannot show it, and nothing differs between layers
+    bases = [_number(group.get("initial_lr", group.get("lr"))) for group in optimizer.param_groups]
+    at = at if at is not None else caller_line()
+    steps = [0]
+
+    def before_step(opt: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        if steps[0] < 0:
+            return  # judged (torch runs this hook while it iterates them, so it stays until checked again)
+        steps[0] += 1
+        shown = [(_number(group.get("lr")) / base, scale) for group, base, scale in zip(opt.param_groups, bases, scales)
+                 if base > 0 and _number(group.get("lr")) > 0]
+        if len({scale for _, scale in shown}) < 2:
+            return  # not yet: groups of different scales must train above lr 0
+        step, steps[0] = steps[0], -1
+        multiples = [multiple for multiple, _ in shown]
+        if max(multiples) - min(multiples) <= 1e-6 * max(multiples):
+            seen = f" (at its optimizer step {step}, every group trains at the same multiple of its lr)"
+            warn(_lr_scale_message(f"{type(opt).__name__} param group", scaled, seen), at=at)
+
+    _WATCHED[optimizer] = [optimizer.register_step_pre_hook(before_step)]
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0

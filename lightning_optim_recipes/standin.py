@@ -20,7 +20,7 @@ from torch import nn
 
 from lightning_optim_recipes import cadence, fit_checks, hooks
 from lightning_optim_recipes._lightning import _installed_namespaces
-from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.errors import RecipeError, caller_line
 from lightning_optim_recipes.recipe import configure_from_recipe, resolve_recipe
 from lightning_optim_recipes.validation import OptimizerSetup, legacy_error, validate_optimizers
 
@@ -158,7 +158,7 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
         value = configure_from_recipe(model, recipe, trainer=trainer)
         if "optimizers" not in recipe:
             setup = validate_optimizers(value, module=model)
-            fit_checks.check_before_training(setup, trainer, at=fit_checks.caller_line())
+            fit_checks.check_before_training(setup, trainer, at=caller_line())
             return model, setup
         # several optimizers, alternated as `AlternatingOptimizersMixin` alternates them
         setup = validate_optimizers(value)
@@ -168,7 +168,7 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
                             frequencies=setup.frequencies, run_wide=recipe.get("alternation_cycle") == "run")
         model.__dict__["_preview_cadence"] = loop
         model.__dict__["_preview_roles"] = tuple(recipe["optimizers"])
-        fit_checks.check_before_training(setup, trainer, loop=loop, at=fit_checks.caller_line())
+        fit_checks.check_before_training(setup, trainer, loop=loop, at=caller_line())
         return model, setup
     if module is not None:
         raise RecipeError("`module=` is only for a recipe dict: a LightningModule brings its own parameters.")

@@ -14,8 +14,8 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lightning_optim_recipes import hooks
 from lightning_optim_recipes._checks import check_keys, count
-from lightning_optim_recipes.errors import RecipeError, warn
-from lightning_optim_recipes.param_checks import check_param_groups, warn_untrained
+from lightning_optim_recipes.errors import RecipeError, caller_line, warn
+from lightning_optim_recipes.param_checks import check_optimizer_groups, check_param_groups, watch_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
 from lightning_optim_recipes.sharded_muon import warn_torch_muon_on_shards
 
@@ -105,7 +105,8 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
     other than 'step'/'epoch', a scheduler bound to an optimizer that was not returned, `ReduceLROnPlateau` without
     a monitor, a frequency that is not a positive int or given to only some optimizers, param-group mistakes, and
     several optimizers (or frequencies) on a `module` that uses automatic optimization. Warns (`RecipeWarning`)
-    about trainable parameters in no optimizer and parameters in several optimizers. Whether the schedules fit the
+    about parameters in several optimizers, and, when training shows them, about trainable parameters in no optimizer
+    (once one gets a gradient) and timm's ``'lr_scale'`` that nothing applies (at the first step that shows it). Whether the schedules fit the
     run is checked where the run is known (`lightning_optim_recipes.fit_checks`).
 
     Args:
@@ -122,9 +123,10 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
         lightning_optim_recipes.errors.RecipeError: Unknown key 'lr_schedular' in the optimizer dict returned by `configure_optimizers`: did you mean 'lr_scheduler'? It holds a StepLR, but Lightning ignores unknown keys (1.x and 2.x alike, with only a warning), so that scheduler would never step. Rename 'lr_schedular' to 'lr_scheduler' to use it, or remove it to keep the old behaviour. Valid keys: 'optimizer', 'lr_scheduler', 'monitor', 'frequency'.
     """
     optimizers, entries, frequencies = _parse(value)
+    at = (hooks.user_hook(type(module), "configure_optimizers") if module is not None else None) or caller_line()
     for index, optimizer in enumerate(optimizers):
         if isinstance(optimizer, torch.optim.Optimizer):
-            check_param_groups(optimizer)
+            check_optimizer_groups(optimizer, at)
     # under manual optimization the module steps a ReduceLROnPlateau itself, with the metric it chooses
     needs_monitor = module is None or getattr(module, "automatic_optimization", True) or getattr(
         module, "_alternates_optimizers", False)
@@ -132,7 +134,7 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
         _scheduler_spec(entry, optimizers, bound, monitor, needs_monitor) for entry, bound, monitor in entries
     )
     setup = OptimizerSetup(tuple(optimizers), schedulers, frequencies)
-    _check_disjoint(setup, module)
+    _check_disjoint(setup, module, at)
     warn_torch_muon_on_shards(setup.optimizers)
     if module is not None:
         _check_mode(setup, module)
@@ -365,9 +367,9 @@ def _bound_index(scheduler: Any, optimizers: Sequence[Any], bound: Optional[int]
 # ---------------------------------------------------------------------------------------------------- checks
 
 
-def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module]) -> None:
+def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module], at: Any) -> None:
     """Warn about parameters that several optimizers hold (Lightning allows it; each optimizer steps them in its turn)
-    and about trainable parameters that no optimizer holds."""
+    and, once one of them gets a gradient, about trainable parameters that no optimizer holds."""
     names = {id(p): n for n, p in module.named_parameters()} if module is not None else {}
     owner: dict[int, int] = {}
     shared: dict[int, list[int]] = {}
@@ -393,7 +395,7 @@ def _check_disjoint(setup: OptimizerSetup, module: Optional[torch.nn.Module]) ->
             " `warnings.filterwarnings('ignore', '.*in several optimizers')`."
         )
     if module is not None and setup.optimizers:
-        warn_untrained(module, owner, "optimizer", "a param group")
+        watch_untrained(module, setup.optimizers, at)
 
 
 def _check_mode(setup: OptimizerSetup, module: torch.nn.Module) -> None:

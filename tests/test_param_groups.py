@@ -636,16 +636,47 @@ def test_timm_lr_scale_is_lost_under_a_torch_scheduler_and_check_param_groups_sa
         check_param_groups([{"params": [model[0].weight]}, {"params": [model[0].bias], "lr_scale": 0.5}])
 
 
-def test_validate_optimizers_warns_once_per_optimizer_at_the_callers_line():
+def test_validate_optimizers_judges_lr_scale_at_the_first_step_that_shows_it_once_per_optimizer():
     model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2), nn.Linear(2, 2))
     first = torch.optim.AdamW(_timm_layer_decay_groups(model[:2]), lr=1e-3)
     second = torch.optim.SGD(_timm_layer_decay_groups(model[2:]), lr=1e-3)
+    warm_up = torch.optim.lr_scheduler.LambdaLR(second, lambda step: step / 2)  # lr 0 at its first step
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         validate_optimizers([first, second])
-    assert [str(w.message).split(" carry")[0] for w in record] == ["AdamW param groups 0 and 1",
-                                                                   "SGD param groups 0 and 1"]
+        assert record == []  # nothing shows before a step
+        for _ in range(3):
+            first.step()
+            second.step()
+            warm_up.step()
+    assert [str(w.message) for w in record] == [
+        "AdamW param groups 0 and 1 carry timm's 'lr_scale' key, which only timm's schedulers apply (at its optimizer"
+        " step 1, every group trains at the same multiple of its lr): torch optimizers and every torch or Lightning"
+        " scheduler ignore it, so each layer trains at the same lr. Build the groups with `param_groups(model,"
+        " weight_decay=..., lr=..., layer_decay=...)`, whose own 'lr' carries each layer's scale, or step this"
+        " optimizer with a timm scheduler; if you do, silence this warning with `warnings.filterwarnings('ignore',"
+        " \".*'lr_scale'\", RecipeWarning)`.",
+        "SGD param groups 0 and 1 carry timm's 'lr_scale' key, which only timm's schedulers apply (at its optimizer"
+        " step 2, every group trains at the same multiple of its lr): torch optimizers and every torch or Lightning"
+        " scheduler ignore it, so each layer trains at the same lr. Build the groups with `param_groups(model,"
+        " weight_decay=..., lr=..., layer_decay=...)`, whose own 'lr' carries each layer's scale, or step this"
+        " optimizer with a timm scheduler; if you do, silence this warning with `warnings.filterwarnings('ignore',"
+        " \".*'lr_scale'\", RecipeWarning)`.",
+    ]
     assert {w.filename for w in record} == {__file__} and {w.category for w in record} == {RecipeWarning}
+
+
+def test_lrs_set_from_lr_scale_are_not_reported():
+    """What MAE's `adjust_learning_rate` (and timm's schedulers) do: each group's lr is the schedule's times its scale."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    optimizer = torch.optim.AdamW(_timm_layer_decay_groups(model), lr=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_optimizers(optimizer)
+        for step in range(3):
+            for group in optimizer.param_groups:
+                group["lr"] = 1e-3 * step / 2 * group["lr_scale"]
+            optimizer.step()
 
 
 def test_the_lr_scale_warning_can_be_silenced_and_library_groups_do_not_raise_it():

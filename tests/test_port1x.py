@@ -478,7 +478,8 @@ class CountingSteps(AlternatingOptimizersMixin, Boring):
 
 def test_custom_optimizer_step_with_multiple_optimizers(tmp_path):
     model = CountingSteps()
-    with pytest.warns(RecipeWarning, match="trainable parameter"):  # `layer` is in no optimizer
+    with warnings.catch_warnings():  # Boring's `layer` is in no optimizer, but no loss reaches it: nothing to say
+        warnings.simplefilter("error", RecipeWarning)
         trainer(tmp_path, max_epochs=1).fit(model, data(4))
     assert model.training_step_called == [4, 4] and model.optimizer_step_called == [4, 2]
 

@@ -269,15 +269,34 @@ def test_frequency_none_means_no_frequency(net):
     assert setup.frequencies is None and setup.optimizers == (a, b)
 
 
-def test_trainable_parameter_in_no_optimizer_warns(net):
+def test_trainable_parameter_in_no_optimizer_warns_when_a_gradient_reaches_it(net):
+    validate_optimizers(torch.optim.SGD(net.gen.parameters(), lr=0.1), net)  # nothing to say yet: no gradient
+    with torch.no_grad():
+        frozen = net.disc(net.gen(torch.ones(1, 2)))
+    net.gen(torch.ones(1, 2)).sum().backward()  # the loss does not reach `disc`: it trains nothing, rightly
     with pytest.warns(RecipeWarning, match=r"^2 trainable parameters of Net are in no optimizer and will not be"
-                      r" trained: 'disc\.weight', 'disc\.bias'\. Add them to a param group, or set"
-                      r" `requires_grad=False` if that is deliberate\.$"):
-        validate_optimizers(torch.optim.SGD(net.gen.parameters(), lr=0.1), net)
+                      r" trained: 'disc\.weight', 'disc\.bias' \(a backward pass gave 'disc\.bias' a"
+                      r" gradient\)\. Add them to a param group, or set `requires_grad=False` if that is deliberate\.$"
+                      ) as record:
+        net.disc(net.gen(torch.ones(1, 2)) + frozen).sum().backward()
+    assert len(record) == 1 and record[0].filename == __file__  # the line that validated (no configure_optimizers)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.disc(net.gen(torch.ones(1, 2))).sum().backward()  # once
     net.disc.requires_grad_(False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         validate_optimizers(torch.optim.SGD(net.gen.parameters(), lr=0.1), net)
+        net.disc(net.gen(torch.ones(1, 2))).sum().backward()
+
+
+def test_a_parameter_an_optimizer_takes_before_its_first_gradient_is_not_reported(net):
+    optimizer = torch.optim.SGD(net.gen.parameters(), lr=0.1)
+    validate_optimizers(optimizer, net)
+    optimizer.add_param_group({"params": list(net.disc.parameters())})  # as BackboneFinetuning does
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net.disc(net.gen(torch.ones(1, 2))).sum().backward()
 
 
 def test_an_empty_param_group_is_a_warning_not_an_error(net):

@@ -8,8 +8,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Optional
 
-from lightning_optim_recipes import cadence, fit_checks, units
-from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes import cadence, units
+from lightning_optim_recipes.errors import RecipeError, caller_line
 from lightning_optim_recipes.resume.checkpoint import load_saved, read_checkpoint
 from lightning_optim_recipes.resume.extend import check_extend
 from lightning_optim_recipes.resume.place import STEP_BEFORE_OPTIMIZER
@@ -153,9 +153,9 @@ def _preview_on(new: Any, checkpoint: dict[str, Any], choice: Optional[str], res
     new_loop = loop_of(new_model, new_setup, new_trainer)
     extend = extend if extend is not None else getattr(new_model, "extend_schedule", None)
     report = reconcile(new_setup, checkpoint, chosen, loop=new_loop, batches_per_epoch=per_epoch,
-                       at=fit_checks.caller_line(), source=source,
+                       at=caller_line(), source=source,
                        extend=check_extend(extend), run_steps=new_trainer.estimated_stepping_batches)
-    check_decay_start(new_setup.schedulers, new_trainer, at=fit_checks.caller_line())
+    check_decay_start(new_setup.schedulers, new_trainer, at=caller_line())
     result.lengths = units.table(new_setup.schedulers)
     with warnings.catch_warnings():  # restore as Lightning does
         warnings.filterwarnings("ignore", STEP_BEFORE_OPTIMIZER)
