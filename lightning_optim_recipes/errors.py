@@ -60,9 +60,25 @@ def caller_line() -> Optional[tuple[str, int]]:
     return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else None
 
 
+def rank_zero() -> bool:
+    """Whether this process is the first of the run (as Lightning's ``rank_zero_warn`` asks): the process group's
+    rank 0 once it exists, else the rank its launcher set (``RANK``, ``LOCAL_RANK``, ``SLURM_PROCID``, as Lightning
+    reads them)."""
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        return bool(distributed.get_rank() == 0)
+    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+        if os.environ.get(key, "").isdigit():
+            return int(os.environ[key]) == 0
+    return True
+
+
 def warn(message: str, category: type[Warning] = RecipeWarning, at: Any = None) -> None:
     """Warn, pointing at the user's line: the definition of `at` (e.g. the module's ``configure_optimizers``, or a
-    ``(filename, line)``) when given, else the innermost caller outside this library, Lightning and torch."""
+    ``(filename, line)``) when given, else the innermost caller outside this library, Lightning and torch. Under
+    several processes only the first warns, as Lightning's own warnings do: every rank runs the same checks."""
+    if not rank_zero():
+        return
     if isinstance(at, tuple) and len(at) == 2:
         warnings.warn_explicit(message, category, at[0], at[1])
         return

@@ -304,3 +304,17 @@ def test_an_empty_param_group_is_a_warning_not_an_error(net):
                       r" nothing\. If that is not deliberate, give it parameters") as record:
         setup = validate_optimizers(_with_empty_group(torch.optim.Adam(net.parameters(), lr=1e-3)), net)
     assert record[0].filename == __file__ and len(setup.optimizers) == 1
+
+
+@pytest.mark.parametrize(("rank", "warns"), [("0", True), ("1", False)])
+def test_only_the_first_process_warns(monkeypatch, net, rank, warns):
+    """Every rank runs the same checks; only rank 0 says so, as Lightning's `rank_zero_warn` does (before the process
+    group exists, the rank is the launcher's: torchrun's ``RANK``)."""
+    monkeypatch.setenv("RANK", rank)
+    net.automatic_optimization = False
+    shared = [torch.optim.SGD(net.parameters(), lr=0.1), torch.optim.SGD(net.disc.parameters(), lr=0.1)]
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        validate_optimizers(shared, net)
+    assert [str(w.message).split(" (")[0] for w in record] == (["2 parameters are in several optimizers"] if warns
+                                                                else [])

@@ -21,7 +21,7 @@ from lightning_optim_recipes.callbacks._cadence_ledger import Ledger, Tracked, s
 from lightning_optim_recipes.callbacks._lr_watch import PostHook, watch_for
 from lightning_optim_recipes.callbacks._cadence_report import CadenceReport, OptimizerCadence, SchedulerCadence
 from lightning_optim_recipes.callbacks.configure_check import ConfigureOptimizersCheck
-from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning, warn
+from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning, rank_zero, warn
 from lightning_optim_recipes.horizons import horizon_of
 from lightning_optim_recipes.naming import OptimizerNames, optimizer_names
 from lightning_optim_recipes.validation import SchedulerSpec
@@ -261,7 +261,8 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
                 self._fail(messages.optimizer_stepped_by_hand(index, actual, allowed, ledger, where, self._names))
                 ledger.expected.optimizer_steps[index] = actual  # report each excess once
             if final and ledger.loop is not None and ledger.loop.run_wide and ledger.expected.active_batches[index] == 0:
-                warnings.warn(messages.never_turned(index, ledger, self._names), RecipeWarning, stacklevel=2)
+                if rank_zero():
+                    warnings.warn(messages.never_turned(index, ledger, self._names), RecipeWarning, stacklevel=2)
 
     def _check_cycle(self, trainer: Any) -> None:
         """Before training: an optimizer that the epoch-restarting cycle never selects never steps."""
@@ -308,7 +309,8 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
     def _fail(self, message: str) -> None:
         if self.mode == "raise":
             raise CadenceError(message)
-        warnings.warn(message, RecipeWarning, stacklevel=2)
+        if rank_zero():
+            warnings.warn(message, RecipeWarning, stacklevel=2)
 
     # ------------------------------------------------------------------------------------------------ helpers
 
@@ -317,7 +319,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         if mode != "automatic" or accumulate <= 1 or self._ledger is None:
             return
         for tracked in self._ledger.tracked:
-            if tracked.spec.interval == "step" and tracked.spec.frequency > 1:
+            if tracked.spec.interval == "step" and tracked.spec.frequency > 1 and rank_zero():
                 warnings.warn(messages.accumulation(tracked.name, tracked.spec.frequency, accumulate, trainer),
                               RecipeWarning, stacklevel=2)
 
