@@ -55,6 +55,12 @@ def preview_schedule(
     follow its alternation, accumulation and scheduler rules (every active optimizer is assumed to step: a 1.x
     ``training_step`` that returns None to skip one is not foreseen). Optimizers never step: parameters stay untouched.
 
+    Lrs set by hand are replayed where training sets them: the module's ``optimizer_step`` and ``lr_scheduler_step``,
+    and the hooks of the module and of `callbacks` that write a param group's ``'lr'`` before a batch, after it or
+    before a step (``on_train_batch_start``, ``on_train_batch_end``, ``on_before_optimizer_step``, run with the batch
+    None); one that sets them in ``training_step`` or around the backward pass, which need the data, is a
+    `RecipeError` that names its line.
+
     `ReduceLROnPlateau` depends on metrics that only training produces: the preview keeps its lr constant and warns.
     A module under manual optimization without the alternating mixin steps its own optimizers, so it cannot be
     previewed (`RecipeError`).

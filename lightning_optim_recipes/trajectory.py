@@ -17,6 +17,7 @@ from typing import Any, Optional, TypedDict
 from torch.optim.lr_scheduler import MultiStepLR
 
 from lightning_optim_recipes import cadence, hooks, schedule_free
+from lightning_optim_recipes.by_hand import writes_lr
 from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.naming import optimizer_names
@@ -155,11 +156,13 @@ class Recording(Replay):
         roles = model.__dict__.get("_preview_roles") or getattr(model, "optimizer_roles", None)
         self.names = optimizer_names(setup.schedulers, setup.optimizers, roles)
         self._marked: set[tuple[int, str]] = set()
+        self.hand: ByHand = ByHand(model, [])
 
     def observe(self, index: int, batch_idx: int) -> None:
-        """Record the lrs optimizer `index` steps with."""
+        """Record the lrs optimizer `index` steps with (after the hooks that set them before a step)."""
         step = self.trainer.global_step
         optimizer = self.setup.optimizers[index]
+        self.hand.before_step(self.trainer, getattr(optimizer, "_optimizer", optimizer), index)
         groups = optimizer.param_groups
         if len(groups) != len(self.names.groups[index]):  # a group added during training (`BackboneFinetuning`)
             self.names = optimizer_names(self.setup.schedulers, self.setup.optimizers, self.names.roles)
@@ -267,6 +270,7 @@ def simulate(model: Any, setup: OptimizerSetup, trainer: Any, preview: ScheduleP
     state = cadence.LoopState.fresh(loop.optimizers)
     batches = trainer.num_training_batches
     callbacks = list(getattr(trainer, "__dict__", {}).get("callbacks") or ()) if run_hook is not None else []
+    hand = effects.hand = ByHand(model, callbacks)
     trainer.optimizers = [getattr(o, "_optimizer", o) for o in setup.optimizers]
     trainer.lr_scheduler_configs = [SchedulerConfig.of(spec) for spec in setup.schedulers]
 
@@ -294,10 +298,85 @@ def simulate(model: Any, setup: OptimizerSetup, trainer: Any, preview: ScheduleP
             run_hook(callback, "on_train_epoch_start", trainer, model)  # type: ignore[misc]
         loop = follow("on_train_epoch_start")
         for batch_idx in range(batches):
+            hand.batch(trainer, "on_train_batch_start", batch_idx)
             cadence.run_batch(loop, state, batch_idx, batch_idx == batches - 1, effects)
+            hand.batch(trainer, "on_train_batch_end", batch_idx)
         for callback in callbacks:
             run_hook(callback, "on_train_epoch_end", trainer, model)  # type: ignore[misc]
         loop = follow("on_train_epoch_end")
         cadence.run_epoch_end(loop, epoch, effects)
     trainer.current_epoch = trainer.max_epochs
 
+
+
+#: The hooks a preview can run without the run's data (a batch is None, outputs None), and those it cannot.
+RUNNABLE = ("on_train_batch_start", "on_train_batch_end", "on_before_optimizer_step")
+NOT_RUNNABLE = ("training_step", "on_before_backward", "on_after_backward", "backward", "on_before_zero_grad",
+                "optimizer_zero_grad", "configure_gradient_clipping")
+
+
+class ByHand:
+    """The hooks of the module and of the callbacks that set lrs by hand (`lightning_optim_recipes.by_hand`), run
+    where training runs them; a hook that sets them where the preview cannot run it (``training_step``) is a
+    `RecipeError`, for a preview that leaves it out would show another schedule than the fit."""
+
+    def __init__(self, model: Any, callbacks: Sequence[Any]) -> None:
+        self.model = model if model is not None and is_lightning_module(model) else None
+        owners = ([self.model] if self.model is not None else []) + list(callbacks)
+        self.hooks: dict[str, list[tuple[Any, int]]] = {name: [] for name in RUNNABLE}
+        for owner in owners:
+            for name in NOT_RUNNABLE:
+                line = writes_lr(owner, name) if _own(owner, name) else None
+                if line is not None:
+                    raise RecipeError(
+                        f"`preview_schedule` cannot show the lrs {_who(owner, self.model)} sets: its `{name}` sets"
+                        f" them by hand (line {line}), and a preview cannot run `{name}` without the run's data. Set"
+                        " them in `on_train_batch_start` or `optimizer_step`, which the preview runs, or watch them"
+                        " during training: `LearningRateLogger` warns when an lr reaches 0, or its floor early."
+                    )
+            for name in RUNNABLE:
+                line = writes_lr(owner, name) if _own(owner, name) else None
+                if line is not None:
+                    self.hooks[name].append((owner, line))
+
+    def batch(self, trainer: Any, name: str, batch_idx: int) -> None:
+        for owner, line in self.hooks[name]:
+            arguments = (None, batch_idx) if name == "on_train_batch_start" else (None, None, batch_idx)
+            self._run(owner, name, line, arguments, trainer)
+
+    def before_step(self, trainer: Any, optimizer: Any, index: int) -> None:
+        for owner, line in self.hooks["on_before_optimizer_step"]:
+            if owner is self.model:
+                self._call(owner, line, lambda: hooks.call(owner, "on_before_optimizer_step",
+                                                           {"optimizer": optimizer, "optimizer_idx": index}),
+                           "on_before_optimizer_step")
+            else:
+                self._run(owner, "on_before_optimizer_step", line, (optimizer,), trainer)
+
+    def _run(self, owner: Any, name: str, line: int, arguments: tuple[Any, ...], trainer: Any) -> None:
+        hook = getattr(owner, name)
+        if owner is self.model:
+            self._call(owner, line, lambda: hook(*arguments), name)
+        else:
+            self._call(owner, line, lambda: hook(trainer, self.model, *arguments), name)
+
+    def _call(self, owner: Any, line: int, call: Callable[[], Any], name: str) -> None:
+        try:
+            call()
+        except Exception as err:
+            raise RecipeError(
+                f"`preview_schedule` runs {type(owner).__name__}.{name}, which sets lrs by hand (line {line}), as"
+                f" training runs it but without the run's data (its batch is None), and it raised"
+                f" {type(err).__name__}: {err}. Make it work without the batch, or set the lrs in `optimizer_step`"
+                f"{'' if owner is self.model else '; or preview without that callback'}."
+            ) from err
+
+
+def _own(owner: Any, name: str) -> bool:
+    """Whether `owner` (a module or a callback) has its own `name` hook, not Lightning's or the library's."""
+    return hooks.overridden(owner, name) if is_lightning_module(owner) else (
+        name in getattr(owner, "__dict__", {}) or hooks.user_hook(type(owner), name) is not None)
+
+
+def _who(owner: Any, model: Any) -> str:
+    return type(owner).__name__ if owner is model else f"the callback {type(owner).__name__}"

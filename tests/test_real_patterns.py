@@ -1072,7 +1072,7 @@ CORRECT = {
     "lightning-test-forwarding-hooks": Case(ForwardsItsHooks, batches=10,
                                             options={"accumulate_grad_batches": 2, "limit_train_batches": 0.7}),
     "ssl-finetuner-frozen-backbone": Case(SSLFineTuner, epochs=3, batches=4),
-    "mae-lr-by-hand": Case(MAEPretrain, epochs=3, options={"accumulate_grad_batches": 2}, preview=False),
+    "mae-lr-by-hand": Case(MAEPretrain, epochs=3, options={"accumulate_grad_batches": 2}),
 }
 
 #: Correct modules the library still warns about, and why it cannot tell before training.
@@ -1087,7 +1087,7 @@ MISTAKES = {
         " `requires_grad=False` if that is deliberate."
     )),
     "mae-lr-scale-dropped": Case(functools.partial(MAEPretrain, scaled=False), epochs=3,
-                                 options={"accumulate_grad_batches": 2}, preview=False, in_training=True, said=(
+                                 options={"accumulate_grad_batches": 2}, in_training=True, said=(
         "AdamW param groups 0 and 1 carry timm's 'lr_scale' key, which only timm's schedulers apply (at its optimizer"
         " step 1, every group trains at the same multiple of its lr): torch optimizers and every torch or Lightning"
         " scheduler ignore it, so each layer trains at the same lr. Build the groups with `param_groups(model,"

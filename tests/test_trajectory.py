@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import types
 
@@ -30,7 +31,7 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
-from lightning_optim_recipes import cadence, preview_schedule, validate_optimizers
+from lightning_optim_recipes import RecipeError, cadence, preview_schedule, validate_optimizers
 from lightning_optim_recipes.curves import replay_curves
 from lightning_optim_recipes.horizons import horizon_of
 
@@ -200,6 +201,59 @@ class Averaged(RecordsLrs):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
+class WarmupAtBatchStart(RecordsLrs):
+    """MAE's way: the lr set by hand before every batch, by a helper method the hook calls."""
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self._adjust(self.trainer.optimizers[0], self.trainer.global_step)
+
+    @staticmethod
+    def _adjust(optimizer, step):
+        for group in optimizer.param_groups:
+            group["lr"] = 0.1 * min(1.0, (step + 1) / 5)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class WarmupBeforeStep(RecordsLrs):
+    """A warm-up set in `on_before_optimizer_step`, before the step records its lrs."""
+
+    def on_before_optimizer_step(self, optimizer):
+        for group in optimizer.param_groups:
+            group.update(lr=0.1 * min(1.0, (self.trainer.global_step + 1) / 4))
+        super().on_before_optimizer_step(optimizer)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class LinearDecayCallback(pl.Callback):
+    """A callback that sets every lr before each batch: a linear decay over the run's 12 steps."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        for group in trainer.optimizers[0].param_groups:
+            group["lr"] = 0.1 * (1 - trainer.global_step / 12)
+
+
+class DecayedByCallback(RecordsLrs):
+    """Trained with `LinearDecayCallback`, which sets its lrs."""
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class LogsItsLr(RecordsLrs):
+    """Reads its lr before each batch (and the batch's size, which a preview does not have): it sets nothing."""
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self.seen = (batch[0].shape[0], self.trainer.optimizers[0].param_groups[0]["lr"])
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        return [optimizer], [StepLR(optimizer, 1, gamma=0.5)]
+
+
 def _previewed(records) -> list[tuple[float, ...]]:
     by_step: dict[int, list[float]] = {}
     for record in records:
@@ -208,12 +262,14 @@ def _previewed(records) -> list[tuple[float, ...]]:
 
 
 @pytest.mark.trainer
-@pytest.mark.parametrize("model", [WarmupInOptimizerStep, SizedInSetup, Finetuned, Averaged, Forwarding])
+@pytest.mark.parametrize("model", [WarmupInOptimizerStep, SizedInSetup, Finetuned, Averaged, Forwarding,
+                                   WarmupAtBatchStart, WarmupBeforeStep, DecayedByCallback, LogsItsLr])
 def test_the_preview_equals_the_fit(tmp_path, model):
     def callbacks():  # fresh ones for each run: a used StochasticWeightAveraging does not start again
         return {
             Finetuned: [pl.callbacks.BackboneFinetuning(unfreeze_backbone_at_epoch=1, backbone_initial_ratio_lr=0.5)],
             Averaged: [pl.callbacks.StochasticWeightAveraging(swa_lrs=0.01)],
+            DecayedByCallback: [LinearDecayCallback()],
         }.get(model, [])
 
     fitted = model()
@@ -231,5 +287,50 @@ def test_the_preview_equals_the_fit(tmp_path, model):
         # swa_lrs: 0.01 * a + 0.1 * (1 - a), a = (1 - cos(pi / 10)) / 2
         Averaged: [(0.1,)] * 8 + [(0.097797543,)] * 4,
         Forwarding: [(0.1,)] * 4 + [(0.05,)] * 4 + [(0.025,)] * 4,
+        WarmupAtBatchStart: [(0.02,), (0.04,), (0.06,), (0.08,)] + [(0.1,)] * 8,
+        WarmupBeforeStep: [(0.025,), (0.05,), (0.075,)] + [(0.1,)] * 9,
+        LogsItsLr: [(0.1,)] * 4 + [(0.05,)] * 4 + [(0.025,)] * 4,
+        # 0.1 * (1 - k / 12) at step k
+        DecayedByCallback: [(0.1,), (0.091666667,), (0.083333333,), (0.075,), (0.066666667,), (0.058333333,), (0.05,),
+                     (0.041666667,), (0.033333333,), (0.025,), (0.016666667,), (0.008333333,)],
     }[model]
     assert [tuple(round(lr, 9) for lr in step) for step in fitted.used] == expected
+
+
+class DecaysInTrainingStep(RecordsLrs):
+    def training_step(self, batch, batch_idx):
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = 0.1 * (1 - self.trainer.global_step / 12)  # the line the refusal names
+        return super().training_step(batch, batch_idx)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class WarmupFromTheBatch(DecayedByCallback):
+    def on_train_batch_start(self, batch, batch_idx):
+        for group in self.trainer.optimizers[0].param_groups:
+            group["lr"] = 0.1 * min(1.0, batch[0].shape[0] * (self.trainer.global_step + 1) / 100)
+
+
+def _line(cls, text: str) -> int:
+    lines, first = inspect.getsourcelines(cls)
+    return first + next(i for i, line in enumerate(lines) if text in line)
+
+
+def test_a_preview_refuses_lrs_set_where_it_cannot_run_and_says_where():
+    with pytest.raises(RecipeError) as refused:
+        preview_schedule(DecaysInTrainingStep(), max_epochs=3, steps_per_epoch=4)
+    assert str(refused.value) == (
+        "`preview_schedule` cannot show the lrs DecaysInTrainingStep sets: its `training_step` sets them by hand (line"
+        f" {_line(DecaysInTrainingStep, 'the line the refusal names')}), and a preview cannot run `training_step`"
+        " without the run's data. Set them in `on_train_batch_start` or `optimizer_step`, which the preview runs, or"
+        " watch them during training: `LearningRateLogger` warns when an lr reaches 0, or its floor early.")
+    with pytest.raises(RecipeError) as refused:
+        preview_schedule(WarmupFromTheBatch(), max_epochs=3, steps_per_epoch=4)
+    assert str(refused.value) == (
+        "`preview_schedule` runs WarmupFromTheBatch.on_train_batch_start, which sets lrs by hand (line"
+        f" {_line(WarmupFromTheBatch, 'batch[0].shape[0]')}), as training runs it but without the run's data (its batch"
+        " is None), and it raised TypeError: 'NoneType' object is not subscriptable. Make it work without the batch,"
+        " or set the lrs in `optimizer_step`.")
+    assert len(preview_schedule(DecayedByCallback(), max_epochs=3, steps_per_epoch=4)) == 12  # the module is fine
