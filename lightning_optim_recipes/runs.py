@@ -60,8 +60,12 @@ def run_of(setup: OptimizerSetup, trainer: Any, loop: Optional[cadence.Loop] = N
     bounded = max_epochs >= 0 or max_steps > 0
     batches = getattr(trainer, "num_training_batches", None)
     if batches == float("inf") and hasattr(trainer, "fit_loop") and bounded:
-        try:  # Lightning sizes the epoch when the loader is set up: as for `estimated_stepping_batches` itself
-            trainer.estimated_stepping_batches  # noqa: B018
+        try:  # Lightning sizes the epoch when the loader is set up, as `estimated_stepping_batches` does it (which
+            # skips it for a run sized by max_steps alone: `Trainer(max_epochs=-1, max_steps=N)`)
+            if max_epochs < 0 and getattr(trainer, "train_dataloader", None) is None:
+                trainer.fit_loop.setup_data()
+            else:
+                trainer.estimated_stepping_batches  # noqa: B018
         except Exception:  # noqa: BLE001 - no loader yet (e.g. a datamodule set up later): no check then
             return None
         batches = trainer.num_training_batches

@@ -370,3 +370,33 @@ def test_a_length_that_ignores_the_devices():
     assert message.startswith("The CosineAnnealingLR scheduler is written for 40 scheduler steps (T_max=40), but this"
                               " run steps it 20 times")
     assert "Likely cause: the length ignores the 2 devices (each sees 1/2 of the batches)." in message
+
+
+class SizedForSteps(TinyRegressor):
+    """A linear warm-up over 2 steps and decay to 0 at step `total` (ACE-Step's and flash-attention's runs are sized by
+    `Trainer(max_epochs=-1, max_steps=N)`)."""
+
+    def __init__(self, total: int, interval: str) -> None:
+        super().__init__()
+        self.total, self.interval = total, interval
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+        total = self.total
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(s / 2, max(0.0, (total - s) / (total - 2))))
+        return [opt], [{"scheduler": sched, "interval": self.interval}]
+
+
+def test_a_run_sized_by_max_steps_alone_is_checked_before_training(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path, SizedForSteps(32, "step"), batches=8, max_epochs=-1, max_steps=16)
+    assert [str(w.message) for w in recipe_warnings(record)] == [
+        "The LambdaLR scheduler is written for 32 scheduler steps (its lr_lambda's total=32), but this run steps it 16"
+        " times (interval='step': after each optimizer step, over 2 epochs): training ends 50.0% of the way through"
+        " its schedule (its last step runs at 0.567 of the peak lr). Compute it from the run:"
+        " `trainer.estimated_stepping_batches` (optimizer steps; it counts accumulation, devices, limit_train_batches"
+        " and max_steps), e.g. total=16. If that is deliberate, silence this with"
+        " `warnings.filterwarnings('ignore', '.*scheduler is written for')`."]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        fit(tmp_path, SizedForSteps(16, "step"), batches=8, max_epochs=-1, max_steps=16)
