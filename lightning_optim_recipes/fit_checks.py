@@ -64,6 +64,10 @@ def check_before_training(setup: OptimizerSetup, trainer: Any, module: Any = Non
         log.debug("%s steps its schedulers by hand in `%s`: the schedules are checked during training.",
                   type(module).__name__, by_hand)
         return
+    if not automatic:  # manual optimization: the module steps them where it likes, and Lightning ignores 'interval'
+        log.debug("%s steps its schedulers itself (manual optimization): the schedules are checked during training.",
+                  type(module).__name__)
+        return
     for index, spec in enumerate(setup.schedulers):
         overrun = schedule_overrun(spec, index, run)
         if overrun:  # a scheduler that raises past its end: the run would stop there

@@ -9,9 +9,10 @@ import pytest
 import torch
 from helpers import TinyRegressor, loader, pl, trainer
 from torch import nn
-from torch.optim.lr_scheduler import ExponentialLR, LinearLR, ReduceLROnPlateau, StepLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LinearLR, ReduceLROnPlateau, StepLR
+from torch.utils.data import DataLoader
 
-from lightning_optim_recipes import CadenceError, RecipeWarning
+from lightning_optim_recipes import CadenceError, ConfigureOptimizersCheck, RecipeWarning
 from lightning_optim_recipes.mixins.alternating import AlternatingOptimizersMixin
 from lightning_optim_recipes.callbacks.cadence_check import CadenceReport, SchedulerCadenceCheck
 
@@ -208,12 +209,15 @@ class Manual(TinyRegressor):
 
 
 @pytest.mark.parametrize(("every", "f", "rule", "expected"), [
-    # the bare StepLR declares no cadence (Lightning's default 'epoch' is not the module's intent under manual
-    # optimization): it only has to step at least once, and is reported as 1..actual
-    (1, 1, "after_opt", [("lr-SGD", "step", 1, 21, 21, 21), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
-    (2, 1, "after_opt", [("lr-SGD", "step", 1, 12, 12, 12), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
-    (1, 3, "after_opt", [("lr-SGD", "step", 3, 6, 9, 7), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
-    (1, 3, "batch_idx", [("lr-SGD", "step", 3, 6, 9, 6), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
+    # under manual optimization Lightning ignores 'interval' and 'frequency', and so does the check: the module steps
+    # its schedulers where it likes, each only has to step at all, and is reported as 1..actual
+    (1, 1, "after_opt", [("lr-SGD", "step", 1, 1, 21, 21), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
+    (2, 1, "after_opt", [("lr-SGD", "step", 1, 1, 12, 12), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
+    (1, 3, "after_opt", [("lr-SGD", "step", 3, 1, 7, 7), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
+    (1, 3, "batch_idx", [("lr-SGD", "step", 3, 1, 6, 6), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
+    # stepped on every batch while the optimizer steps every other one: the module's choice (a schedule sized in
+    # batches); a length that does not fit it is the lr watch's to report
+    (2, 1, "every_batch", [("lr-SGD", "step", 1, 1, 21, 21), ("lr-SGD-1", "epoch", 1, 1, 3, 3)]),
 ])
 def test_correct_manual_modules_pass(tmp_path, every, f, rule, expected):
     with warnings.catch_warnings():
@@ -223,9 +227,11 @@ def test_correct_manual_modules_pass(tmp_path, every, f, rule, expected):
 
 
 def test_manual_module_that_never_steps_its_schedulers(tmp_path):
-    with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD' \(ExponentialLR of optimizer 0 \(lr-SGD\),"
-                       r" interval='step', frequency=1\) has stepped 0 times after batch 0 of epoch 0, but its"
-                       r" cadence expects 1 \(1 step of its optimizer so far\)\. Likely cause: under manual"
+    """Reported once its first epoch has ended with its optimizer stepping (the module may step it in
+    `on_train_epoch_end`: Lightning ignores the 'interval' it declares)."""
+    with pytest.raises(CadenceError, match=r"^Scheduler 'lr-SGD' \(ExponentialLR of optimizer 0 \(lr-SGD\),"
+                       r" interval='step', frequency=1\) has not stepped at the start of epoch 1, although its optimizer"
+                       r" has stepped 7 times: its lr has not moved since training began\. Likely cause: under manual"
                        r" optimization \(`automatic_optimization = False`\) Lightning never steps schedulers"):
         fit(tmp_path, Manual(sched_rule="never"))
 
@@ -246,26 +252,69 @@ def test_manual_scheduler_without_a_declared_cadence_is_reported_at_the_end_of_i
         fit(tmp_path, Model())
 
 
-def test_manual_epoch_scheduler_declared_and_never_stepped_is_caught_at_the_next_epoch(tmp_path):
-    class Model(Manual):
-        def on_train_epoch_end(self):
-            pass
+def test_a_manual_module_declaring_epoch_and_stepping_per_step_is_correct(tmp_path):
+    """galilai-group/stable-pretraining's module (stable_pretraining/module.py @ d15ec96): 'interval': 'epoch' in its
+    dict, its scheduler stepped after every optimizer step; Lightning ignores the key under manual optimization, and
+    the schedule is sized for those steps. Whichever order the checking callbacks come in, nothing is said."""
+
+    class PerStep(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.automatic_optimization = False
+            self.layer = nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            opt, sched = self.optimizers(), self.lr_schedulers()
+            self.manual_backward(self.layer(batch).pow(2).mean())
+            opt.step()
+            sched.step()
+            opt.zero_grad()
 
         def configure_optimizers(self):
-            (opt,), (step, epoch) = super().configure_optimizers()
-            return [opt], [step, {"scheduler": epoch, "interval": "epoch"}]
+            opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+            return [opt], [{"scheduler": CosineAnnealingLR(opt, T_max=14), "interval": "epoch"}]
 
-    with pytest.raises(CadenceError, match=r"Scheduler 'lr-SGD-1' .* has stepped 0 times at the start of epoch 1,"
-                       r" but its cadence expects 1\. Likely cause: .*call `self.lr_schedulers\(\).step\(\)` in"
-                       r" `on_train_epoch_end`"):
-        fit(tmp_path, Model())
+    for callbacks in ([SchedulerCadenceCheck()], [ConfigureOptimizersCheck(), SchedulerCadenceCheck()],
+                      [SchedulerCadenceCheck(), ConfigureOptimizersCheck()]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RecipeWarning)
+            run = trainer(tmp_path, max_epochs=2, callbacks=callbacks)
+            run.fit(PerStep(), DataLoader(torch.randn(7, 2), batch_size=1))
+        assert run.global_step == 14
 
 
-def test_step_scheduler_stepped_on_accumulating_batches(tmp_path):
-    with pytest.raises(CadenceError, match=r"has stepped 1 time after batch 0 of epoch 0, but its cadence"
-                       r" expects 0 \(0 steps of its optimizer so far\)\. Likely cause: it is stepped on batches"
-                       r" where its optimizer did not step"):
-        fit(tmp_path, Manual(every=2, sched_rule="every_batch"))
+class Wrapper(torch.optim.lr_scheduler.LRScheduler):
+    """SysCV/vis4d's LRSchedulerWrapper (vis4d/engine/optim/scheduler.py @ d141374), cut down: its `step(epoch)` steps
+    the scheduler it holds, so its own `last_epoch` never moves."""
+
+    def __init__(self, optimizer) -> None:
+        super().__init__(optimizer)
+        self.inner = StepLR(optimizer, 1, 0.5)
+
+    def get_lr(self):
+        return self.inner.get_lr()
+
+    def step(self, epoch=None):
+        if epoch is not None:
+            self.inner.step()
+
+
+def test_a_scheduler_whose_step_moves_no_counter_is_not_counted(tmp_path, caplog):
+    class Wrapped(TinyRegressor):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [opt], [Wrapper(opt)]
+
+        def lr_scheduler_step(self, scheduler, metric=None):
+            scheduler.step(self.current_epoch)
+
+    model = Wrapped()
+    with caplog.at_level("DEBUG", logger="lightning_optim_recipes"), warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        trainer(tmp_path, max_epochs=3, callbacks=[SchedulerCadenceCheck()]).fit(model, loader(2))
+    assert [round(g["lr"], 6) for g in model.optimizers().optimizer.param_groups] == [0.0125]  # 0.1 / 2 ** 3
+    assert "Wrapper.step() leaves `last_epoch` as it is (it steps other schedulers, or counts in its own way): its" \
+           " steps are not counted." in caplog.messages
 
 
 # ------------------------------------------------------------------------------------------- alternating mixin

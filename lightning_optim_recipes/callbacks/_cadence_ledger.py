@@ -11,16 +11,19 @@ automatic           The model's ``automatic`` loop (Lightning 2.x's rule): 'step
 alternating         The module's own loop (``training_cadence`` of `AlternatingOptimizersMixin`): 'step' after every
                     ``f``-th step of its optimizer (a turn that closed its window), 'epoch' at the end of every
                     ``f``-th epoch; no optimizer steps more than its turns allow.
-manual              What the module declared ('interval'/'frequency' written in the scheduler dict; Lightning ignores
-                    them, so they are the module's intent): 'step' once every ``f`` steps of its own optimizer,
-                    counted over the run or per epoch; 'epoch' once at the end of every ``f``-th epoch in which its
-                    optimizer stepped. A scheduler without a declared cadence is only required to step at all.
+manual              The module steps its schedulers where it likes, and Lightning ignores 'interval' and 'frequency'
+                    (real modules write 'interval': 'epoch' and step per batch): each scheduler must step at all,
+                    by the end of the first epoch in which its optimizer stepped. Whether its length fits how often
+                    it steps is the lr watch's to judge, from the lrs it gives.
 ==================  ===============================================================================================
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import logging
+import warnings
 from collections.abc import Sequence
 from typing import Any, Callable, Optional
 
@@ -29,6 +32,8 @@ from torch.optim.lr_scheduler import LRScheduler
 from lightning_optim_recipes import cadence
 from lightning_optim_recipes.resume.state import moved_by
 from lightning_optim_recipes.validation import SchedulerSpec
+
+log = logging.getLogger("lightning_optim_recipes")
 
 
 def step_counter(scheduler: Any) -> Optional[Callable[[], int]]:
@@ -45,11 +50,31 @@ def step_counter(scheduler: Any) -> Optional[Callable[[], int]]:
     if getattr(type(scheduler), "step", None) is LRScheduler.step and isinstance(getattr(scheduler, "_step_count", None), int):
         return lambda: scheduler._step_count
     if isinstance(getattr(scheduler, "last_epoch", None), int):  # ReduceLROnPlateau, SequentialLR, custom steps
+        if not _step_moves_last_epoch(scheduler):
+            log.debug("%s.step() leaves `last_epoch` as it is (it steps other schedulers, or counts in its own"
+                      " way): its steps are not counted.", type(scheduler).__name__)
+            return None
         return lambda: scheduler.last_epoch
     inner = getattr(scheduler, "_schedulers", None)  # ChainedScheduler steps all of its schedulers
     if inner:
         return step_counter(inner[0])
     return None
+
+
+def _step_moves_last_epoch(scheduler: Any) -> bool:
+    """Whether a scheduler class's own ``step()`` moves ``last_epoch``: torch's do; a user's class may not (a wrapper
+    whose ``step`` steps the schedulers it holds), and then ``last_epoch`` counts nothing. Tried once on a copy."""
+    if type(scheduler).__module__.startswith("torch."):
+        return True
+    try:
+        probe = copy.deepcopy(scheduler)
+        before = probe.last_epoch
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            probe.step()
+        return bool(probe.last_epoch != before)
+    except Exception:  # noqa: BLE001 - a step that needs arguments, a copy that fails: read it as before
+        return True
 
 
 #: What the model says happens (`cadence.Counter`): steps per optimizer and per scheduler, batches per optimizer.
@@ -65,19 +90,13 @@ class Tracked:
     read: Optional[Callable[[], int]]
     base: int = 0
     reported: bool = False
-    # manual mode: per-epoch floor/ceil sums of its optimizer's steps / f; epochs ended (all, full, with its
-    # optimizer stepping)
-    floor_sum: int = 0
-    ceil_sum: int = 0
-    ended_epochs: int = 0
-    full_epochs: int = 0
-    active_epochs: int = 0
+    ended_epochs: int = 0  # manual mode: the epochs ended since it tracks (its first interval has passed after one)
 
     def actual(self) -> Optional[int]:
         return None if self.read is None else self.read() - self.base
 
 
-_SAVED = ("floor_sum", "ceil_sum", "ended_epochs", "full_epochs", "active_epochs", "reported")
+_SAVED = ("ended_epochs", "reported")
 
 
 class Ledger:
@@ -88,7 +107,6 @@ class Ledger:
         self.expected = Expected(optimizers, len(tracked))
         self.state = cadence.LoopState.fresh(optimizers)
         self.real: list[int] = [0] * optimizers  # optimizer steps over the run (post-hook counters add to it)
-        self.epoch_start: list[int] = [0] * optimizers
         self.custom_step = bool(loop is not None and loop.custom_step)
 
     # ------------------------------------------------------------------------------------------ advancing
@@ -108,16 +126,7 @@ class Ledger:
             elif self.mode == "alternating":
                 cadence.run_epoch_end(self.loop, epoch, self.expected, plateau=True)
         for tracked in self.tracked:
-            spec = tracked.spec
-            if spec.interval == "epoch" and (epoch + 1) % spec.frequency == 0:
-                tracked.ended_epochs += 1
-                tracked.full_epochs += full
-                tracked.active_epochs += counts[spec.optimizer_index] > self.epoch_start[spec.optimizer_index]
-            elif spec.interval == "step":
-                steps = counts[spec.optimizer_index] - self.epoch_start[spec.optimizer_index]
-                tracked.floor_sum += steps // spec.frequency
-                tracked.ceil_sum += -(-steps // spec.frequency)
-        self.epoch_start = list(counts)
+            tracked.ended_epochs += 1
 
     _epoch = 0
 
@@ -140,15 +149,8 @@ class Ledger:
                 low = high = closed[spec.optimizer_index] // spec.frequency
             else:
                 low = high = self.expected.scheduler_steps[k]
-        elif spec.interval == "epoch":
-            low, high = (tracked.active_epochs, tracked.ended_epochs) if spec.declared else (0, tracked.ended_epochs)
-        elif not spec.declared:
+        else:  # manual: the module steps it where it likes (Lightning ignores 'interval'): it must step at all
             low, high = 0, 1 << 62
-        else:  # manual 'step': every f-th step of its optimizer, counted over the run or per epoch
-            f, steps = spec.frequency, counts[spec.optimizer_index]
-            current = steps - self.epoch_start[spec.optimizer_index]
-            low = min(steps // f, tracked.floor_sum + current // f)
-            high = max(-(-steps // f), tracked.ceil_sum + -(-current // f))
         if spec.reduce_on_plateau and not spec.strict:  # Lightning skips it while its metric is missing
             low = 0
         return low, high
@@ -166,7 +168,6 @@ class Ledger:
             "scheduler_steps": [t.actual() for t in self.tracked],
             "trackers": [{key: getattr(t, key) for key in _SAVED} for t in self.tracked],
             "optimizer_steps": list(counts),
-            "epoch_start_counts": list(self.epoch_start),
             "model": {"position": self.state.position, "windows": list(self.state.windows),
                       "steps": list(self.state.steps), "expected_optimizer": list(self.expected.optimizer_steps),
                       "expected_scheduler": list(self.expected.scheduler_steps),
@@ -183,9 +184,9 @@ class Ledger:
             if tracked.read is not None and steps is not None:
                 tracked.base = tracked.read() - steps - shift
             for key, value in values.items():
-                setattr(tracked, key, value)
+                if key in _SAVED:  # (a checkpoint of an earlier version may hold more)
+                    setattr(tracked, key, value)
         self.real = list(saved["optimizer_steps"])
-        self.epoch_start = list(saved["epoch_start_counts"])
         model = saved["model"]
         self.state = cadence.LoopState(model["position"], list(model["windows"]), list(model["steps"]))
         self.expected.optimizer_steps = list(model["expected_optimizer"])

@@ -190,8 +190,6 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self._batches = batches if isinstance(batches, int) and batches > 0 else 0  # 0: read the loop's flag
         if self._ledger is not None:
             self._ledger.set_epoch(self._epoch)
-            if not resumed:
-                self._ledger.epoch_start = self._counts()
 
     def _end_epoch(self, epoch: int, full: bool) -> None:
         if self._ledger is not None:
@@ -234,9 +232,10 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
                 high += 1  # stepped after this hook
             if ledger.mode == "alternating" and spec.reduce_on_plateau and spec.interval == "step" and not final:
                 low = max(0, low - 1)  # the mixin steps it after the validation of its batch, at the next batch
-            if ledger.mode == "manual" and not spec.declared:
-                # its interval (Lightning's default, 'epoch') has passed once an epoch has ended: the module's own
-                # on_train_epoch_end has run by the next batch's start
+            if ledger.mode == "manual":
+                # the module steps it where it likes (Lightning ignores 'interval' under manual optimization): by the
+                # end of the first epoch it must have stepped (the module's own on_train_epoch_end has run by the
+                # next batch's start)
                 passed = final or (epoch_ending is None and tracked.ended_epochs > 0)
                 if passed and tracked.actual() == 0 and counts[spec.optimizer_index] > 0:
                     tracked.reported = True
@@ -355,7 +354,7 @@ def _build_report(check: SchedulerCadenceCheck) -> CadenceReport:
     rows = []
     for tracked in ledger.tracked:
         low, high = ledger.expected_range(tracked, counts) if tracked.read is not None else (0, 0)
-        if ledger.mode == "manual" and not tracked.spec.declared:
+        if ledger.mode == "manual":
             low, high = min(1, counts[tracked.spec.optimizer_index]), max(tracked.actual() or 0, 1)
         index = tracked.spec.optimizer_index
         rows.append(SchedulerCadence(
