@@ -58,6 +58,23 @@ class StandInDataModule:
         )
 
 
+class StandInFitLoop:
+    """``trainer.fit_loop`` as ``configure_optimizers`` uses it to size a schedule (SysCV/vis4d calls
+    ``self.trainer.fit_loop.setup_data()`` before ``len(self.trainer.train_dataloader)``): its data is the stand-in
+    loader already; the rest is a real Trainer's fit loop."""
+
+    def __init__(self, trainer: "StandInTrainer") -> None:
+        self._trainer = trainer
+
+    def setup_data(self) -> None:
+        """The stand-in's loader is set up already."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._trainer.__getattr__("fit_loop"), name)
+
+
 class StandInTrainer:
     """The sizes of a run, where ``configure_optimizers`` reads them from ``self.trainer`` (with `batch_size`, a
     ``train_dataloader`` of that per-device batch size, where the recipe engine reads the global batch)."""
@@ -70,8 +87,8 @@ class StandInTrainer:
     def __init__(self, max_epochs: int, steps_per_epoch: int, accumulate_grad_batches: int,
                  batch_size: Optional[int] = None, namespace: Any = None) -> None:
         self._namespace = namespace  # the Lightning package whose Trainer answers for everything else
-        if batch_size is not None:
-            self.train_dataloader = StandInLoader(batch_size, steps_per_epoch)
+        self.train_dataloader = StandInLoader(batch_size, steps_per_epoch)
+        self.fit_loop = StandInFitLoop(self)
         self.datamodule = StandInDataModule(StandInLoader(batch_size, steps_per_epoch))
         self.max_epochs = max_epochs
         self.max_steps = -1
@@ -152,7 +169,7 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
                 )
             model: Any = nn.Linear(1, 1)
         else:
-            model = copy.deepcopy(module)
+            model = module_copy(module)
         attach(model, trainer)
         recipe = resolve_recipe(source)
         value = configure_from_recipe(model, recipe, trainer=trainer)
@@ -180,7 +197,7 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
     legacy = legacy_error(source)
     if legacy is not None:  # Trainer.fit refuses it (the checking callbacks say so first): so does its preview
         raise legacy
-    model = copy.deepcopy(source)
+    model = module_copy(source)
     attach(model, trainer)
     trainer.model = model
     trainer.callbacks = [copy.deepcopy(c) for c in callbacks] + _own_callbacks(model)
@@ -198,7 +215,19 @@ def configure(source: Any, module: Optional[nn.Module], trainer: StandInTrainer,
                     " the run's sizes), or preview a recipe dict." + _mesh_advice(model, name)
                 ) from err
     model.__dict__.pop("optimizer_setup", None)
-    value = model.configure_optimizers()
+    try:
+        value = model.configure_optimizers()
+    except RecipeError:
+        raise
+    except Exception as err:
+        if isinstance(err, AttributeError) and str(err).startswith("`preview_schedule` runs"):
+            raise RecipeError(str(err)) from err  # what the stand-in lacks, said by the stand-in
+        raise RecipeError(
+            f"`preview_schedule` calls {type(model).__name__}.configure_optimizers() on a copy of the module, with a"
+            f" stand-in Trainer that knows the run's sizes, and it raised {type(err).__name__}: {err}. Read the run's"
+            " sizes from what it has (`self.trainer.estimated_stepping_batches`, `max_epochs`, `num_training_batches`,"
+            " `len(self.trainer.train_dataloader)`), or preview a recipe dict."
+        ) from err
     kept = getattr(model, "optimizer_setup", None)  # the library's mixins keep what they validated
     if isinstance(kept, OptimizerSetup):
         setup = kept
@@ -231,6 +260,21 @@ def _own_callbacks(model: Any) -> list[Any]:
     made = own(model)
     made = [made] if made is not None and not isinstance(made, Sequence) else list(made or [])
     return [c for c in made if not type(c).__module__.startswith("lightning_optim_recipes.")]
+
+
+def module_copy(module: nn.Module) -> Any:
+    """A deep copy of `module` whose tensors keep their Python attributes: torch's ``Parameter.__deepcopy__`` drops
+    them, and modules build their param groups from them (state-spaces/s4's ``p._optim``)."""
+    copied = copy.deepcopy(module)
+    for (_, original), (_, twin) in zip(_tensors(module), _tensors(copied)):
+        if original.__dict__ and not twin.__dict__:
+            twin.__dict__.update(original.__dict__)
+    return copied
+
+
+def _tensors(module: nn.Module) -> Any:
+    yield from module.named_parameters(remove_duplicate=False)
+    yield from module.named_buffers(remove_duplicate=False)
 
 
 def run_hook(callback: Any, name: str, *arguments: Any) -> None:

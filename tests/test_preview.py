@@ -336,8 +336,22 @@ def test_stand_in_trainer_answers_what_a_trainer_has_and_names_what_it_knows():
             self.trainer.warmup_batches  # noqa: B018 - no Trainer has it
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    with pytest.raises(AttributeError, match="stand-in Trainer that has no 'warmup_batches': it knows max_epochs"):
+    with pytest.raises(RecipeError, match="stand-in Trainer that has no 'warmup_batches': it knows max_epochs"):
         preview_schedule(NeedsNoSuchThing(), max_epochs=1, steps_per_epoch=1)
+
+    class SizedFromValidation(TinyRegressor):
+        def configure_optimizers(self):
+            every = len(self.trainer.val_dataloaders)  # a preview has no validation data
+            optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, every)]
+
+    with pytest.raises(RecipeError) as refused:
+        preview_schedule(SizedFromValidation(), max_epochs=1, steps_per_epoch=1)
+    assert str(refused.value) == (
+        "`preview_schedule` calls SizedFromValidation.configure_optimizers() on a copy of the module, with a stand-in"
+        " Trainer that knows the run's sizes, and it raised TypeError: object of type 'NoneType' has no len(). Read"
+        " the run's sizes from what it has (`self.trainer.estimated_stepping_batches`, `max_epochs`,"
+        " `num_training_batches`, `len(self.trainer.train_dataloader)`), or preview a recipe dict.")
 
 
 class SizedFromTheDatamodule(TinyRegressor):
@@ -368,7 +382,7 @@ def test_a_schedule_sized_from_the_datamodule_is_previewed_with_the_runs_batches
             len(self.trainer.datamodule.train_dataset)  # the preview knows batches, not samples
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    with pytest.raises(AttributeError, match=r"^`preview_schedule` runs `configure_optimizers` with a stand-in"
+    with pytest.raises(RecipeError, match=r"^`preview_schedule` runs `configure_optimizers` with a stand-in"
                        r" datamodule that has no 'train_dataset': it knows `train_dataloader\(\)`, whose len\(\) is"
                        r" the preview's steps_per_epoch\."):
         preview_schedule(ReadsTheDataset(), max_epochs=1, steps_per_epoch=1)

@@ -243,6 +243,30 @@ class DecayedByCallback(RecordsLrs):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
+class ParamAttributeGroups(RecordsLrs):
+    """state-spaces/s4 (train.py @ e757cef): a parameter's own `_optim` attribute gives its group's options."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head.bias._optim = {"lr": 0.01}
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.SGD([p for p in self.parameters() if not hasattr(p, "_optim")], lr=0.1)
+        optimizer.add_param_group({"params": [p for p in self.parameters() if hasattr(p, "_optim")], "lr": 0.01})
+        return [optimizer], [StepLR(optimizer, 1, gamma=0.5)]
+
+
+class SizedFromTheLoader(RecordsLrs):
+    """SysCV/vis4d (training_module.py @ d141374): the data set up by hand, the schedule sized from its length."""
+
+    def configure_optimizers(self):
+        self.trainer.fit_loop.setup_data()
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        scheduler = OneCycleLR(optimizer, 0.1, epochs=self.trainer.max_epochs,
+                               steps_per_epoch=len(self.trainer.train_dataloader))
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+
+
 class LogsItsLr(RecordsLrs):
     """Reads its lr before each batch (and the batch's size, which a preview does not have): it sets nothing."""
 
@@ -263,7 +287,8 @@ def _previewed(records) -> list[tuple[float, ...]]:
 
 @pytest.mark.trainer
 @pytest.mark.parametrize("model", [WarmupInOptimizerStep, SizedInSetup, Finetuned, Averaged, Forwarding,
-                                   WarmupAtBatchStart, WarmupBeforeStep, DecayedByCallback, LogsItsLr])
+                                   WarmupAtBatchStart, WarmupBeforeStep, DecayedByCallback, LogsItsLr,
+                                   ParamAttributeGroups, SizedFromTheLoader])
 def test_the_preview_equals_the_fit(tmp_path, model):
     def callbacks():  # fresh ones for each run: a used StochasticWeightAveraging does not start again
         return {
@@ -290,6 +315,11 @@ def test_the_preview_equals_the_fit(tmp_path, model):
         WarmupAtBatchStart: [(0.02,), (0.04,), (0.06,), (0.08,)] + [(0.1,)] * 8,
         WarmupBeforeStep: [(0.025,), (0.05,), (0.075,)] + [(0.1,)] * 9,
         LogsItsLr: [(0.1,)] * 4 + [(0.05,)] * 4 + [(0.025,)] * 4,
+        ParamAttributeGroups: [(0.1, 0.01)] * 4 + [(0.05, 0.005)] * 4 + [(0.025, 0.0025)] * 4,
+        # torch's OneCycleLR(max_lr=0.1, total_steps=12): a cosine up to 0.1 over 30% of the steps, then down
+        SizedFromTheLoader: [(0.004,), (0.034978965,), (0.087928516,), (0.099441543,), (0.093301297,),
+                             (0.081174565,), (0.0647379,), (0.04626371,), (0.0283061,), (0.013347753,),
+                             (0.003456699,), (4e-07,)],
         # 0.1 * (1 - k / 12) at step k
         DecayedByCallback: [(0.1,), (0.091666667,), (0.083333333,), (0.075,), (0.066666667,), (0.058333333,), (0.05,),
                      (0.041666667,), (0.033333333,), (0.025,), (0.016666667,), (0.008333333,)],
