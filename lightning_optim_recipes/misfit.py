@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, SequentialLR
 
 from lightning_optim_recipes.horizons import Horizon, horizon_of
 from lightning_optim_recipes.runs import Run
@@ -124,6 +124,9 @@ def _unit_advice(spec: SchedulerSpec, horizon: Horizon, run: Run, index: int) ->
 
 
 def _length_advice(spec: SchedulerSpec, horizon: Horizon, run: Run, steps: int, index: int) -> str:
+    sequence = _sequence_advice(spec, steps)
+    if sequence:
+        return sequence
     end = horizon.end or 0
     causes = []
     per_epoch = run.per_epoch[index] or 1.0
@@ -152,18 +155,36 @@ def _length_advice(spec: SchedulerSpec, horizon: Horizon, run: Run, steps: int, 
     fix = ("Compute it from the run: `trainer.estimated_stepping_batches` (optimizer steps; it counts accumulation,"
            " devices, limit_train_batches and max_steps)" if spec.interval == "step" else
            f"Set it to the run's length: {int(run.epochs) // spec.frequency} (`self.trainer.max_epochs`)")
-    return f"{cause.strip()} {fix}, e.g. {_example(spec, steps, horizon)}.".strip()
+    return f"{cause.strip()} {fix}, e.g. {_example(spec.scheduler, steps, horizon)}.".strip()
 
 
-def _example(spec: SchedulerSpec, steps: int, horizon: Horizon) -> str:
-    kind = type(spec.scheduler).__name__
+def _sequence_advice(spec: SchedulerSpec, steps: int) -> str:
+    """A SequentialLR: its last scheduler runs after its last milestone, so it must be sized for what is left of the
+    run (a cosine with ``T_max = max_epochs`` after a warm-up of 2 epochs ends 2 epochs late)."""
+    scheduler = spec.scheduler
+    if not isinstance(scheduler, SequentialLR) or not scheduler._milestones:
+        return ""
+    milestone, last = scheduler._milestones[-1], scheduler._schedulers[-1]
+    inner = horizon_of(last)
+    left = steps - milestone
+    if inner.end is None or left <= 0:
+        return ""
+    run = "self.trainer.max_epochs" if spec.interval == "epoch" else "self.trainer.estimated_stepping_batches"
+    cause = (f"Likely cause: its last scheduler, a {type(last).__name__}, is sized for the whole run"
+             f" ({inner.end_what}), but it starts at milestone {milestone}. " if inner.end == steps else "")
+    return (f"{cause}Size its last scheduler for what follows milestone {milestone}: {left} (`{run} - {milestone}`),"
+            f" e.g. {_example(last, left, inner)}.")
+
+
+def _example(scheduler: object, steps: int, horizon: Horizon) -> str:
+    kind = type(scheduler).__name__
     if horizon.declared and "=" in horizon.end_what:  # the name the schedule declares its length under
         return f"{horizon.end_what.split()[-1].partition('=')[0]}={steps}"
     key = {"CosineAnnealingLR": "T_max", "OneCycleLR": "total_steps", "PolynomialLR": "total_iters",
            "LinearLR": "total_iters"}.get(kind)
     if key is not None:
         return f"{kind}(..., {key}={steps})"
-    if getattr(spec.scheduler, "total_steps", None) is not None:
+    if getattr(scheduler, "total_steps", None) is not None:
         return "`warmup_cosine(opt, warmup_steps=..., trainer=self.trainer)`"
     return f"a schedule of {steps} steps"
 

@@ -400,3 +400,34 @@ def test_a_run_sized_by_max_steps_alone_is_checked_before_training(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RecipeWarning)
         fit(tmp_path, SizedForSteps(16, "step"), batches=8, max_epochs=-1, max_steps=16)
+
+
+class WarmupThenCosine(TinyRegressor):
+    """microsoft/torchgeo's MoCo v3 trainer (torchgeo/trainers/moco.py @ 7ea0616): a linear warm-up for 2 epochs, then
+    a cosine whose T_max is the whole run (`cut`) or what follows the warm-up."""
+
+    def __init__(self, cut: bool) -> None:
+        super().__init__()
+        self.cut = cut
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.parameters(), lr=1e-3)
+        warmup, epochs = 2, self.trainer.max_epochs
+        cosine_part = CosineAnnealingLR(opt, T_max=epochs if self.cut else epochs - warmup)
+        linear = torch.optim.lr_scheduler.LinearLR(opt, 1 / warmup, total_iters=warmup)
+        return [opt], [torch.optim.lr_scheduler.SequentialLR(opt, [linear, cosine_part], [warmup])]
+
+
+def test_a_sequence_whose_last_scheduler_is_sized_for_the_whole_run(tmp_path):
+    with pytest.warns(RecipeWarning) as record:
+        fit(tmp_path, WarmupThenCosine(cut=True), batches=1, max_epochs=10)
+    assert [str(w.message) for w in recipe_warnings(record)] == [
+        "The SequentialLR scheduler is written for 12 scheduler steps (its last milestone plus T_max=10), but this run"
+        " steps it 10 times (interval='epoch': once at the end of each epoch, over 10 epochs): training ends 83.3% of"
+        " the way through its schedule. Likely cause: its last scheduler, a CosineAnnealingLR, is sized for the whole"
+        " run (T_max=10), but it starts at milestone 2. Size its last scheduler for what follows milestone 2: 8"
+        " (`self.trainer.max_epochs - 2`), e.g. CosineAnnealingLR(..., T_max=8). If that is deliberate, silence this"
+        " with `warnings.filterwarnings('ignore', '.*scheduler is written for')`."]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        fit(tmp_path, WarmupThenCosine(cut=False), batches=1, max_epochs=10)
