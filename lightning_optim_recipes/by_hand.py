@@ -3,8 +3,10 @@
 A module may set its lrs itself (MAE's ``adjust_learning_rate`` before every batch, a warm-up in
 ``on_before_optimizer_step``, a decay in ``training_step``). `preview_schedule` runs the hooks it can run without the
 run's data and refuses the ones it cannot; this module only answers which hooks write an lr: an assignment to a
-param group's ``'lr'`` (``group['lr'] = ...``, ``group.update(lr=...)``), in the hook or in a function or method it
-calls (followed two calls deep, through the hook's globals and the object's class). Code without source (a builtin,
+param group's ``'lr'`` (``group['lr'] = ...``, ``group.update(lr=...)``), or a step of a scheduler
+(``sch.step()``, timm's ``scheduler.step_update(n)``, SysCV/vis4d's ``scheduler.step_on_batch(n)``: a call of one
+of those on something named like a scheduler), in the hook or in a function or method it calls (followed two calls
+deep, through the hook's globals and the object's class). Code without source (a builtin,
 a lambda typed at a prompt) writes nothing that can be seen.
 """
 
@@ -20,6 +22,8 @@ __all__ = ["writes_lr"]
 
 #: How many calls deep a hook is followed.
 DEPTH = 2
+#: The methods that step a scheduler (torch's, timm's per-update one, SysCV/vis4d's per-batch one).
+STEPS = frozenset({"step", "step_update", "step_on_batch"})
 
 
 def writes_lr(owner: Any, name: str) -> Optional[int]:
@@ -56,7 +60,7 @@ def _writes(function: Callable[..., Any], cls: type, depth: int, seen: set[int])
             if any(_is_lr_item(target) for target in targets):
                 return first + node.lineno - 1
         elif isinstance(node, ast.Call):
-            if _is_lr_update(node):
+            if _is_lr_update(node) or _steps_a_scheduler(node):
                 return first + node.lineno - 1
             calls.append(node)
     if depth == 0:
@@ -99,6 +103,12 @@ def _is_lr_update(call: ast.Call) -> bool:
         return True
     return any(isinstance(arg, ast.Dict) and any(isinstance(k, ast.Constant) and k.value == "lr" for k in arg.keys)
                for arg in call.args)
+
+
+def _steps_a_scheduler(call: ast.Call) -> bool:
+    """``sch.step()``, ``self.lr_schedulers().step()``, ``self.scheduler.step_update(n)``."""
+    return (isinstance(call.func, ast.Attribute) and call.func.attr in STEPS
+            and "sch" in ast.unparse(call.func.value).lower())
 
 
 def _callee(func: ast.AST, caller: Callable[..., Any], cls: type) -> Optional[Callable[..., Any]]:

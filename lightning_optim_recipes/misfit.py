@@ -85,6 +85,8 @@ def _lr_at_end(spec: SchedulerSpec, steps: int) -> str:
             factor = float(scheduler.lr_lambdas[0](max(steps - 1, 0)))
         except Exception:  # noqa: BLE001 - a user's lambda: no number then
             return ""
+        if abs(factor - 1.0) < 5e-4:
+            return " (its last step still runs at the peak lr)"
         return f" (its last step runs at {factor:.3g} of the peak lr)"
     return ""
 

@@ -993,6 +993,7 @@ class Case:
     preview: Any = True  # True: the preview equals the fit (lrs and messages); a str: its RecipeError; False: n/a
     preview_says: Optional[str] = None  # a correct module: the RecipeWarning its preview gives (a plateau's)
     in_training: bool = False  # a mistake only training shows (a gradient, an lr set by hand): the preview is silent
+    preview_epochs: Optional[int] = None  # a run sized by `max_steps` alone (epochs=-1): the epochs it runs
 
 
 def fit(case: Case, tmp_path, silent: bool = False) -> tuple[Tape, list[str], Optional[BaseException]]:
@@ -1023,7 +1024,7 @@ def preview(case: Case) -> tuple[list[tuple[int, tuple[float, ...]]], list[str]]
     batches = limit if isinstance(limit, int) else int(case.batches * limit)  # as Lightning limits an epoch
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        records = preview_schedule(case.make(), max_epochs=case.epochs, steps_per_epoch=batches,
+        records = preview_schedule(case.make(), max_epochs=case.preview_epochs or case.epochs, steps_per_epoch=batches,
                                    accumulate_grad_batches=case.options.get("accumulate_grad_batches", 1),
                                    callbacks=case.callbacks())
     by_step: dict[int, tuple[int, list[float]]] = {}
@@ -1205,9 +1206,8 @@ def _xfail(name: str) -> Any:
     return pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=reason)) if reason else name
 
 
-@pytest.mark.parametrize("name", [_xfail(name) for name in CORRECT])
-def test_a_correct_module_fits_without_a_message(tmp_path, name):
-    case = CORRECT[name]
+def check_correct(case: Case, tmp_path) -> None:
+    """A correct module: it fits with no message, and its preview equals the fit or refuses as written out."""
     tape, _, raised = fit(case, tmp_path, silent=True)
     assert raised is None
     assert tape.steps, "it trained"
@@ -1219,9 +1219,8 @@ def test_a_correct_module_fits_without_a_message(tmp_path, name):
         assert preview(case) == (tape.steps, [case.preview_says] if case.preview_says else [])
 
 
-@pytest.mark.parametrize("name", list(MISTAKES))
-def test_a_mistake_draws_its_message(tmp_path, name):
-    case = MISTAKES[name]
+def check_mistake(case: Case, tmp_path) -> None:
+    """A mistake: exactly its message (an error before any optimizer step, or one warning), and the preview's."""
     tape, messages, raised = fit(case, tmp_path)
     if case.raises is not None:  # before training: no optimizer step ran
         assert (type(raised), str(raised), tape.steps) == (case.raises, case.said, [])
@@ -1234,3 +1233,13 @@ def test_a_mistake_draws_its_message(tmp_path, name):
     elif case.preview:
         # the same lrs, and the same warning before the run (or none, for what only training shows)
         assert preview(case) == (tape.steps, [] if case.in_training else [case.said])
+
+
+@pytest.mark.parametrize("name", [_xfail(name) for name in CORRECT])
+def test_a_correct_module_fits_without_a_message(tmp_path, name):
+    check_correct(CORRECT[name], tmp_path)
+
+
+@pytest.mark.parametrize("name", list(MISTAKES))
+def test_a_mistake_draws_its_message(tmp_path, name):
+    check_mistake(MISTAKES[name], tmp_path)
