@@ -26,7 +26,7 @@ from lightning_optim_recipes._lightning import is_lightning_module
 from lightning_optim_recipes.curves import Curve, replay_curves
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.horizons import Horizon, horizon_of
-from lightning_optim_recipes.misfit import schedule_misfit, schedule_overrun
+from lightning_optim_recipes.misfit import epoch_misfit, schedule_misfit, schedule_overrun
 from lightning_optim_recipes.naming import optimizer_names
 from lightning_optim_recipes.runs import Run, run_of
 from lightning_optim_recipes.shapes import shape_problem
@@ -76,7 +76,7 @@ def check_before_training(setup: OptimizerSetup, trainer: Any, module: Any = Non
     if module is not None:
         module.__dict__[WARNED_KEY] = misfits  # the optimizers warned about
     for index, spec in enumerate(setup.schedulers):
-        message = schedule_misfit(spec, index, run)
+        message = schedule_misfit(spec, index, run) or epoch_misfit(spec, index, run)
         if message:
             misfits[spec.optimizer_index] = True
             warn(message, at=at)

@@ -31,7 +31,7 @@ from torch.optim.lr_scheduler import (
 
 from lightning_optim_recipes.schedules import schedule_length
 
-__all__ = ["END_NAMES", "WARMUP_NAMES", "Horizon", "declared_lengths", "horizon_of"]
+__all__ = ["END_NAMES", "EPOCH_NAMES", "WARMUP_NAMES", "Horizon", "declared_epoch", "declared_lengths", "horizon_of"]
 
 #: Names under which a schedule declares its whole length (in its own steps), most specific first.
 END_NAMES = ("num_training_steps", "total_steps", "training_steps", "max_steps", "num_steps", "total_iters",
@@ -157,10 +157,32 @@ def declared_lengths(obj: Any) -> dict[str, int]:
     return found
 
 
-def _named_values(obj: Any) -> Iterator[tuple[str, Any]]:
+#: Names under which a schedule declares how many of its steps make an epoch (asteroid's DPTNetScheduler).
+EPOCH_NAMES = ("steps_per_epoch", "iters_per_epoch", "num_steps_per_epoch", "n_iter_per_epoch", "iter_per_epoch")
+
+
+def declared_epoch(scheduler: Any) -> Optional[tuple[str, int]]:
+    """The name and value under which `scheduler` (or its first ``lr_lambda``) declares how many of its steps make
+    an epoch, None when it declares none.
+
+    Example:
+        >>> def schedule(steps_per_epoch):
+        ...     return lambda step: 0.5 ** (step // steps_per_epoch)
+        >>> declared_epoch(type("S", (), {"lr_lambdas": [schedule(250)]})())
+        ('steps_per_epoch', 250)
+    """
+    lambdas = getattr(scheduler, "lr_lambdas", None)
+    for obj in ([lambdas[0]] if lambdas else []) + [scheduler]:
+        for name, value in _named_values(obj, EPOCH_NAMES):
+            if name in EPOCH_NAMES and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return name, value
+    return None
+
+
+def _named_values(obj: Any, names: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
     if isinstance(obj, functools.partial):
         yield from obj.keywords.items()
-        yield from _named_values(obj.func)
+        yield from _named_values(obj.func, names)
         return
     code = getattr(obj, "__code__", None)
     cells = getattr(obj, "__closure__", None)
@@ -175,13 +197,13 @@ def _named_values(obj: Any) -> Iterator[tuple[str, Any]]:
         yield from defaults.items()
         bound = getattr(obj, "__self__", None)  # a bound method: its object's attributes
         if bound is not None:
-            yield from _attributes(bound)
+            yield from _attributes(bound, names)
         return
-    yield from _attributes(obj)
+    yield from _attributes(obj, names)
 
 
-def _attributes(obj: Any) -> Iterator[tuple[str, Any]]:
+def _attributes(obj: Any, names: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
     values = getattr(obj, "__dict__", None)
     if isinstance(values, dict):
-        yield from ((name, values[name]) for name in END_NAMES + WARMUP_NAMES if name in values)
+        yield from ((name, values[name]) for name in names or END_NAMES + WARMUP_NAMES if name in values)
 

@@ -14,7 +14,7 @@ from typing import Optional
 
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, SequentialLR
 
-from lightning_optim_recipes.horizons import Horizon, horizon_of
+from lightning_optim_recipes.horizons import Horizon, declared_epoch, horizon_of
 from lightning_optim_recipes.runs import Run
 from lightning_optim_recipes.validation import SchedulerSpec
 
@@ -194,6 +194,31 @@ def _example(scheduler: object, steps: int, horizon: Horizon) -> str:
 def _reach_advice(spec: SchedulerSpec, steps: int, point: int) -> str:
     unit = "epochs" if spec.interval == "epoch" else "scheduler steps"
     return f"Train longer, or move it within the run ({point} {unit} asked, {steps} in the run)."
+
+
+def epoch_misfit(spec: SchedulerSpec, index: int, run: Run) -> Optional[str]:
+    """A 'step' schedule that declares how many of its steps make an epoch (``steps_per_epoch``), when the run steps
+    it a different number of times per epoch: its epochs go by too fast or too slow."""
+    declared = declared_epoch(spec.scheduler) if spec.interval == "step" else None
+    actual = run.per_epoch[index] if index < len(run.per_epoch) else None
+    if declared is None or not actual:
+        return None
+    name, value = declared
+    if abs(value - actual) <= max(1.0, 0.1 * actual):
+        return None
+    ratio = actual / value if actual > value else value / actual
+    pace = "fast" if actual > value else "slowly"
+    cause = ""
+    if run.accumulate > 1 and value == run.batches:
+        cause = (f" Likely cause: {name}={value} is the epoch's batches, but with accumulate_grad_batches="
+                 f"{run.accumulate} the optimizer steps {actual:g} times per epoch.")
+    return (
+        f"The {type(spec.scheduler).__name__} scheduler counts {name}={value} of its steps as an epoch, but this run"
+        f" steps it {actual:g} times per epoch (interval='step': after each optimizer step): its epochs go by"
+        f" {ratio:.3g} times too {pace}.{cause} Compute it from the run: the optimizer steps of an epoch are"
+        " `math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches)`, e.g."
+        f" {name}={int(round(actual))}." + _silence("counts .* of its steps as an epoch")
+    )
 
 
 def _silence(words: str) -> str:
