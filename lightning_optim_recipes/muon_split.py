@@ -302,10 +302,11 @@ def _heads(module: nn.Module, head: Any, names: Mapping[int, list[tuple[str, nn.
     lookalikes = [p for p, _ in with_weight if _in_block(p) and p.rpartition(".")[2] in HEAD_NAMES and p != path]
     doubt = None
     if lookalikes:  # named like a head, but one per block: the blocks' own layers, or the head nested in a block?
-        doubt = _doubt(module, path, f"{_quoted(lookalikes)} {'is' if len(lookalikes) == 1 else 'are'} named like a"
-                       " head but inside repeated blocks, so they train with Muon as hidden layers, and no layer is"
-                       f" tied to an embedding or sized as its vocabulary; it took {path!r}, the last layer"
-                       " registered, as the head", lookalikes)
+        one = len(lookalikes) == 1
+        doubt = _doubt(module, path, f"{_quoted(lookalikes)} {'is' if one else 'are'} named like a head but inside"
+                       f" repeated blocks, so {'it trains' if one else 'they train'} with Muon as hidden"
+                       f" {'layer' if one else 'layers'}, and no layer is tied to an embedding or sized as its"
+                       f" vocabulary; it took {path!r}, the last layer registered, as the head", lookalikes)
     return {id(chosen): f"head (the last layer registered, {path!r}: name another with head=)"}, doubt
 
 
