@@ -1,5 +1,6 @@
 """Tiny modules and random data for examples and tests, as Lightning's ``demos.boring_classes``: the README's and the
-docs' snippets subclass them and only write ``configure_optimizers`` (or a recipe).
+docs' snippets subclass them and only write ``configure_optimizers`` (or a recipe). `TinyGPT` is a 2-block GPT with
+nanoGPT's parameter names (an ``nn.Module``, its ``lm_head`` tied to the token embedding), for Muon's examples.
 
 Example:
     >>> import pytorch_lightning as pl
@@ -23,8 +24,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_optim_recipes._lightning import lightning_module_base
+from lightning_optim_recipes.catalogue._examples import TinyGPT
 
-__all__ = ["TinyGAN", "TinyModel", "random_data"]
+__all__ = ["TinyGAN", "TinyGPT", "TinyModel", "random_data"]
 
 FEATURES = 8
 

@@ -18,19 +18,15 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from lightning_optim_recipes.errors import RecipeError, warn
+from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.muon_checks import ADAMW_SIZED, MUON_SIZED, check_hybrid_lrs, lr_advice
 from lightning_optim_recipes.muon_split import MuonSplit, muon_split
 from lightning_optim_recipes.no_decay import DEFAULT_NO_DECAY, NoDecayRule
 from lightning_optim_recipes.sharded_muon import step_sharded
 from lightning_optim_recipes.sharding import is_dtensor
 
-__all__ = ["FlatMuon", "HybridOptimizer", "check_hybrid_lrs", "hybrid_optimizer"]
+__all__ = ["ADAMW_SIZED", "MUON_SIZED", "FlatMuon", "HybridOptimizer", "check_hybrid_lrs", "hybrid_optimizer"]
 
-#: Muon's lr below this, under ``adjust_lr_fn='original'``, is sized for AdamW; AdamW's at or above ``MUON_SIZED`` is
-#: sized for Muon. Muon's lrs that train under 'original' are 0.02 (Jordan et al.'s default) to 0.05 (the
-#: modded-nanogpt record); AdamW's are 1e-5 to 3e-3 (BERT's 5e-5, GPT-3's 6e-4, Liu et al.'s 4.2e-4).
-ADAMW_SIZED = 5e-3
-MUON_SIZED = 1e-2
 #: The groups `muon_split` makes, by kind (each with a ``/no_decay`` twin for exempt parameters).
 GROUP_KINDS = ("hidden", "embedding", "head", "scalar", "tensor")
 
@@ -58,6 +54,10 @@ class HybridOptimizer(Optimizer):
         >>> scheduler.step(); [g["lr"] for g in optimizer.param_groups]  # both parts, ratio kept
         [0.01, 0.00015]
     """
+
+    #: The `MuonSplit` that `hybrid_optimizer` built it from; None for one built by hand (whose Muon part
+    #: `validate_optimizers` checks against `muon_split`'s rule).
+    split: Optional[MuonSplit] = None
 
     def __init__(self, parts: Sequence[Optimizer]) -> None:
         self._set_parts(parts)
@@ -195,10 +195,11 @@ class HybridOptimizer(Optimizer):
             start += count
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"parts": self.parts, "defaults": self.defaults}
+        return {"parts": self.parts, "defaults": self.defaults, "split": self.split}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._set_parts(state["parts"])  # a copy (pickle, deepcopy): checked when it was made
+        self.split = state.get("split")
 
     def __copy__(self) -> HybridOptimizer:
         """A copy over shallow copies of the parts: setting its groups or state leaves this one's untouched."""
@@ -264,57 +265,6 @@ def _check_disjoint(parts: Sequence[Optimizer]) -> None:
                         f" HybridOptimizer both hold a parameter of shape {tuple(param.shape)}: each step would update"
                         " it twice. Give every parameter to one part (`muon_split` does)."
                     )
-
-
-# ------------------------------------------------------------------------------------------------ the lr check
-
-
-def check_hybrid_lrs(optimizer: HybridOptimizer) -> None:
-    """Warn (`RecipeWarning`) when a part's lr is evidently sized for the other optimizer: an AdamW-sized lr on
-    Muon under ``adjust_lr_fn='original'``, a Muon-sized lr on Muon under ``'match_rms_adamw'`` or on the AdamW
-    part. Only each part's own default lr is read: a group's lr set on purpose (modded-nanogpt's 0.6 for the
-    embedding) is the user's."""
-    muon = [p for p in optimizer.parts if isinstance(p, torch.optim.Muon)]
-    others = [p for p in optimizer.parts if not isinstance(p, torch.optim.Muon)]
-    silence = " If it is deliberate, silence this with `warnings.filterwarnings('ignore', '.*{}', RecipeWarning)`."
-    for part in muon:
-        lr, adjust = part.defaults.get("lr"), part.defaults.get("adjust_lr_fn")
-        if not isinstance(lr, float) and not isinstance(lr, int) or lr <= 0:
-            continue
-        if adjust in (None, "original") and lr < ADAMW_SIZED:
-            shown = "'original'" if adjust else "None (torch's default, 'original')"
-            warn(
-                f"Muon's lr is {lr:g} with adjust_lr_fn={shown}: an AdamW-sized lr. Under 'original', torch's Muon"
-                " orthogonalizes each update (its singular values near 1) and scales it only by sqrt(max(1,"
-                " rows/cols)), so the lrs that train are about 0.02 (Jordan et al.'s default) to 0.05 (the"
-                f" modded-nanogpt record), {0.02 / lr:.3g}x to {0.05 / lr:.3g}x this one. Raise Muon's lr (e.g."
-                " muon={'lr': 0.02}), or pass adjust_lr_fn='match_rms_adamw' to keep an AdamW lr for both parts"
-                " (Liu et al. 2025)." + silence.format("AdamW-sized lr")
-            )
-        elif adjust == "match_rms_adamw" and lr >= MUON_SIZED:
-            warn(
-                f"Muon's lr is {lr:g} with adjust_lr_fn='match_rms_adamw': a Muon-sized lr under a rule that sizes it"
-                " as AdamW's. 'match_rms_adamw' multiplies it by 0.2 x sqrt(max(rows, cols)) (Liu et al. 2025, Eq. 4),"
-                f" {_scale(part):.3g} for this model's largest matrix, so each step moves those weights as an AdamW"
-                f" step of lr {lr:g} would. Use an AdamW lr (e.g. muon={{'lr': 4.2e-4}}, Moonlight's), or"
-                " adjust_lr_fn='original' to keep a Muon lr." + silence.format("Muon-sized lr")
-            )
-    for other in others:
-        lr = other.defaults.get("lr")
-        if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr >= MUON_SIZED and muon:
-            theirs = ", ".join(f"{p.defaults.get('lr'):g}" for p in muon)
-            warn(
-                f"The {type(other).__name__} part's lr is {lr:g}: a Muon-sized lr (Muon's is {theirs}). An"
-                f" {type(other).__name__} step moves every element by about its lr, so its usual lrs are 1e-4 to 3e-3;"
-                f" at {lr:g} the embeddings, head and norms it trains take steps {lr / 1e-3:.3g}x those of lr 1e-3."
-                f" Give the {type(other).__name__} part its own lr (e.g. adamw={{'lr': 3e-4}}), or set a group's lr on"
-                " purpose with adamw={'groups': {'embedding': {'lr': ...}}}." + silence.format("Muon-sized lr")
-            )
-
-
-def _scale(part: Optimizer) -> float:
-    sizes = [max(p.shape[0], p.numel() // max(p.shape[0], 1)) for g in part.param_groups for p in g["params"]]
-    return 0.2 * max(sizes, default=1) ** 0.5
 
 
 # ---------------------------------------------------------------------------------------------- the factory
@@ -401,7 +351,7 @@ def hybrid_optimizer(
         split: a `MuonSplit` already made (the other split options are then not used).
 
     Example:
-        >>> from lightning_optim_recipes.catalogue._examples import TinyGPT
+        >>> from lightning_optim_recipes.demos import TinyGPT
         >>> optimizer = hybrid_optimizer(TinyGPT(), muon={"lr": 0.02, "weight_decay": 0.01},
         ...                              adamw={"lr": 3e-4, "weight_decay": 0.01, "betas": (0.9, 0.95)})
         >>> optimizer
@@ -432,7 +382,10 @@ def hybrid_optimizer(
         except (TypeError, ValueError) as err:
             raise RecipeError(f"The {side} part's options do not fit {cls.__name__}: {err}. Change them in"
                               f" `{side.lower()}=`.") from err
-    return HybridOptimizer(parts)
+    with lr_advice("keywords"):
+        optimizer = HybridOptimizer(parts)
+    optimizer.split = split
+    return optimizer
 
 
 def _apply_groups(groups: list[dict[str, Any]], options: Mapping[str, Any], side: str) -> None:

@@ -10,10 +10,14 @@ group                 optimizer  parameters
                                  as in `param_groups`; the most specific wins)
 ``embedding``         AdamW      an ``nn.Embedding``'s (or ``EmbeddingBag``'s) weight, anything tied to one (a
                                  tied output head included: one parameter, counted once), and position
-                                 embeddings and tokens registered directly (`POSITION_TOKEN_NAMES`)
-``head``              AdamW      the layer producing the logits: a module named ``lm_head``, ``head``,
-                                 ``classifier`` or ``output`` (else the last module registered with a 2-D
-                                 weight), or the modules named by ``head=``
+                                 embeddings and tokens registered directly (`POSITION_TOKEN_NAMES`, and any
+                                 name of a position embedding: ``pos_emb``, ``position_embedding``, ...)
+``head``              AdamW      the layer producing the logits, looked for outside the repeated blocks
+                                 (``blocks.N``): a module named ``lm_head``, ``head``, ``classifier`` or
+                                 ``output``, else one tied to an embedding, else a Linear with as many outputs as
+                                 the largest embedding has rows (the vocabulary), else the last module registered
+                                 with a 2-D weight; or the modules named by ``head=``. When that is a guess, a
+                                 `RecipeWarning` says what it took
 ``scalar``            AdamW      norm layers' parameters, biases, and every 0-D or 1-D parameter
 ``tensor``            AdamW      parameters of more than 2 dimensions: conv kernels (``conv_view=True`` gives
                                  them to Muon, on their 2-D view ``(out, in x kernel)``) and stacked weights
@@ -30,12 +34,13 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Optional, Union
 
 from torch import nn
 
-from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.no_decay import (
     DEFAULT_NO_DECAY,
     NORM_LAYERS,
@@ -45,10 +50,14 @@ from lightning_optim_recipes.no_decay import (
 )
 from lightning_optim_recipes.sharding import check_fsdp1, class_name
 
-__all__ = ["HEAD_NAMES", "MuonSplit", "SplitRow", "muon_split"]
+__all__ = ["HEAD_NAMES", "MuonSplit", "SplitRow", "decide_split", "muon_split"]
 
-#: The module names taken for the output head (the layer producing the logits) when ``head="auto"``.
+#: The module names taken for the output head (the layer producing the logits) when ``head="auto"``, outside the
+#: repeated blocks (``blocks.0.output``, a block's own projection, is not the head).
 HEAD_NAMES: tuple[str, ...] = ("lm_head", "head", "classifier", "output")
+#: A parameter registered directly under a name like these is a position embedding (``pos_emb``, ``pos_embedding``,
+#: ``position_embedding``, CLIP's ``positional_embedding``, ``absolute_pos_embed``), beside `POSITION_TOKEN_NAMES`.
+POSITION_NAME = re.compile(r"(?:^|_)pos(?:ition(?:al)?)?_?emb", re.IGNORECASE)
 
 _SIDES = ("muon", "adamw")
 _EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
@@ -88,6 +97,8 @@ class MuonSplit:
     """
 
     rows: tuple[SplitRow, ...]
+    #: Why the output head was a guess (`muon_split` warns with it), or None when the split is sure of it.
+    doubt: Optional[str] = None
 
     def side(self, optimizer: str) -> tuple[SplitRow, ...]:
         """The rows of one side: ``"Muon"`` or ``"AdamW"``."""
@@ -140,8 +151,10 @@ def muon_split(
         overrides: module-path patterns (``"blocks.*.attn"``, a parameter's full name) mapped to ``"muon"`` or
             ``"adamw"``; the most specific pattern wins. Moving a parameter to Muon that torch's Muon refuses
             (not 2-D) or that is not a hidden layer's (an embedding, a tied weight, the head) is a `RecipeError`.
-        head: ``"auto"`` (a module named as in `HEAD_NAMES`, else a weight tied to an embedding, else the last
-            module registered with a 2-D weight), module paths of the output head, or None (no head).
+        head: ``"auto"`` (outside the repeated blocks: a module named as in `HEAD_NAMES`, else a weight tied to an
+            embedding, else a Linear with as many outputs as the largest embedding has rows, else the last module
+            registered with a 2-D weight; a `RecipeWarning` says when that was a guess), module paths of the output
+            head, or None (no head).
         conv_view: give conv kernels (parameters of a ``Conv1d/2d/3d``) to Muon on their 2-D view ``(out, in x
             kernel)``, as Jordan et al.'s Muon does for conv filters.
         include_frozen: also split parameters with ``requires_grad=False``.
@@ -162,6 +175,23 @@ def muon_split(
         >>> [(g["name"], len(g["params"]), g["weight_decay"]) for g in split.adamw_groups(weight_decay=0.1)]
         [('embedding', 1, 0.1), ('scalar/no_decay', 3, 0.0)]
     """
+    split = decide_split(module, no_decay=no_decay, overrides=overrides, head=head, conv_view=conv_view,
+                         include_frozen=include_frozen)
+    if split.doubt is not None:
+        warn(split.doubt)
+    return split
+
+
+def decide_split(
+    module: nn.Module,
+    *,
+    no_decay: Optional[NoDecayRule] = DEFAULT_NO_DECAY,
+    overrides: Optional[Mapping[str, str]] = None,
+    head: Union[str, Sequence[str], None] = "auto",
+    conv_view: bool = False,
+    include_frozen: bool = False,
+) -> MuonSplit:
+    """`muon_split` without its warning: a head it had to guess is only said in the split's ``doubt``."""
     if not isinstance(module, nn.Module):
         raise RecipeError(f"`muon_split` takes an `nn.Module`, got {type(module).__name__}.")
     check_fsdp1(module, "`muon_split`", needs_shapes=True)  # Muon needs each matrix's shape
@@ -169,7 +199,7 @@ def muon_split(
         raise RecipeError(f"`no_decay` must be a `NoDecayRule` or None, got {no_decay!r}.")
     patterns = _check_overrides(overrides)
     names = _names(module)
-    heads = _heads(module, head, names)
+    heads, doubt = _heads(module, head, names)
     hooks = model_no_weight_decay(module) if no_decay is not None and no_decay.use_model_hook else frozenset()
     used: set[str] = set()
     rows = []
@@ -199,7 +229,7 @@ def muon_split(
             f"`overrides` pattern {unused[0]!r} matches no trainable parameter of {type(module).__name__}. Patterns"
             f" match module paths or parameter names such as {examples}; fix or remove it."
         )
-    return MuonSplit(tuple(rows))
+    return MuonSplit(tuple(rows), doubt)
 
 
 def names_of(module: nn.Module) -> Iterable[str]:
@@ -221,10 +251,10 @@ def _names(module: nn.Module) -> dict[int, list[tuple[str, nn.Module, nn.Paramet
 
 
 def _heads(module: nn.Module, head: Any, names: Mapping[int, list[tuple[str, nn.Module, nn.Parameter]]]
-           ) -> dict[int, str]:
-    """The head modules (by id) and how each was found."""
+           ) -> tuple[dict[int, str], Optional[str]]:
+    """The head modules (by id) and how each was found; and why the choice is a guess (None when it is not)."""
     if head is None:
-        return {}
+        return {}, None
     if head != "auto":
         paths = [head] if isinstance(head, str) else list(head)
         found = {}
@@ -237,21 +267,70 @@ def _heads(module: nn.Module, head: Any, names: Mapping[int, list[tuple[str, nn.
                     f"`head` names {path!r}, but {type(module).__name__} has no such submodule (its children:"
                     f" {children}). Give the path of the layer that produces the logits, e.g. head='lm_head'."
                 ) from None
-        return found
-    with_weight = [(path, m) for path, m in module.named_modules()
-                   if isinstance(m._parameters.get("weight"), nn.Parameter) and m._parameters["weight"].ndim == 2]
-    named = {id(m): f"head (named {path.rpartition('.')[2]!r})" for path, m in with_weight
-             if path.rpartition(".")[2] in HEAD_NAMES and not isinstance(m, _EMBEDDINGS)}
+        return found, None
+    with_weight = [(path, m) for path, m in module.named_modules() if path and not isinstance(m, _EMBEDDINGS)
+                   and isinstance(m._parameters.get("weight"), nn.Parameter) and m._parameters["weight"].ndim == 2]
+    outside = [(path, m) for path, m in with_weight if not _in_block(path)]
+    named = {id(m): f"head (named {path.rpartition('.')[2]!r})" for path, m in outside
+             if path.rpartition(".")[2] in HEAD_NAMES}
     if named:
-        return named
+        return named, None
     for entries in names.values():  # a weight tied to an embedding and used by another module: the tied head
         owners = [owner for _, owner, _ in entries]
         if len(entries) > 1 and any(isinstance(o, _EMBEDDINGS) for o in owners):
-            return {id(o): "head (tied to an embedding)" for o in owners if not isinstance(o, _EMBEDDINGS)}
-    last = [(path, m) for path, m in with_weight if not isinstance(m, _EMBEDDINGS) and path]
-    if last:
-        return {id(last[-1][1]): f"head (the last layer registered, {last[-1][0]!r}: name another with head=)"}
-    return {}
+            return {id(o): "head (tied to an embedding)" for o in owners if not isinstance(o, _EMBEDDINGS)}, None
+    embeddings = [(path, m) for path, m in module.named_modules() if isinstance(m, _EMBEDDINGS)]
+    if embeddings:  # the logits over the vocabulary: as many outputs as the largest embedding (the tokens') has rows
+        vocab_path, vocab = max(embeddings, key=lambda pm: pm[1].num_embeddings)
+        sized = [(path, m) for path, m in outside
+                 if isinstance(m, nn.Linear) and m.out_features == vocab.num_embeddings]
+        if sized:
+            path, chosen = sized[-1]
+            why = f"head ({vocab.num_embeddings} outputs, the rows of embedding {vocab_path!r})"
+            doubt = None
+            if len(sized) > 1 and chosen is not outside[-1][1]:  # several fit, and the last registered is another
+                others = _quoted([p for p, _ in sized[:-1]])
+                doubt = _doubt(module, path, f"{others} also {'has' if len(sized) == 2 else 'have'}"
+                               f" {vocab.num_embeddings} outputs, the rows of embedding {vocab_path!r}, and"
+                               f" {outside[-1][0]!r} is registered last; it took {path!r}, the last of those sized"
+                               f" as the vocabulary, and trains {others} with Muon", [p for p, _ in sized[:-1]])
+            return {id(chosen): why}, doubt
+    last = outside or with_weight
+    if not last:
+        return {}, None
+    path, chosen = last[-1]
+    lookalikes = [p for p, _ in with_weight if _in_block(p) and p.rpartition(".")[2] in HEAD_NAMES and p != path]
+    doubt = None
+    if lookalikes:  # named like a head, but one per block: the blocks' own layers, or the head nested in a block?
+        one = len(lookalikes) == 1
+        doubt = _doubt(module, path, f"{_quoted(lookalikes)} {'is' if one else 'are'} named like a head but inside"
+                       f" repeated blocks, so {'it trains' if one else 'they train'} with Muon as hidden"
+                       f" {'layer' if one else 'layers'}, and no layer is tied to an embedding or sized as its"
+                       f" vocabulary; it took {path!r}, the last layer registered, as the head", lookalikes)
+    return {id(chosen): f"head (the last layer registered, {path!r}: name another with head=)"}, doubt
+
+
+def _in_block(path: str) -> bool:
+    """Whether the module at `path` is inside one of repeated blocks: an index before its own name
+    (``blocks.0.output``, ``transformer.h.1.mlp.c_fc``; not ``4`` of a Sequential)."""
+    return any(part.isdigit() for part in path.split(".")[:-1])
+
+
+def _quoted(paths: Sequence[str]) -> str:
+    shown = [repr(p) for p in paths[:4]] + ([f"{len(paths) - 4} more"] if len(paths) > 4 else [])
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+
+
+def _doubt(module: nn.Module, chosen: str, reason: str, others: Sequence[str]) -> str:
+    """The warning of a head `muon_split` had to guess: what it took, why it is unsure, and how to say otherwise."""
+    pattern = ".".join("*" if part.isdigit() else part for part in others[0].split("."))
+    return (
+        f"`muon_split` cannot tell the output head of {type(module).__name__} for sure: {reason}. If another layer"
+        f" produces the logits, name it: head={others[-1]!r} (the head trains with AdamW, beside Muon); to train"
+        f" {pattern!r} with AdamW as well, add overrides={{{pattern!r}: 'adamw'}}. Naming the head (head={chosen!r}"
+        " if it is right) silences this, as does `warnings.filterwarnings('ignore', '.*cannot tell the output"
+        " head')`."
+    )
 
 
 def _kind(entries: list[tuple[str, nn.Module, nn.Parameter]], heads: Mapping[int, str], conv_view: bool
@@ -268,8 +347,11 @@ def _kind(entries: list[tuple[str, nn.Module, nn.Parameter]], heads: Mapping[int
             why += f", tied to {'the head ' if head else ''}{', '.join(tied)}"
         return "embedding", why
     for name, owner in owners:
-        if name.rpartition(".")[2] in POSITION_TOKEN_NAMES:
-            return "embedding", f"position embedding or token ({name.rpartition('.')[2]!r})"
+        leaf = name.rpartition(".")[2]
+        if leaf in POSITION_TOKEN_NAMES:
+            return "embedding", f"position embedding or token ({leaf!r})"
+        if POSITION_NAME.search(leaf):
+            return "embedding", f"position embedding (named {leaf!r})"
     if head:
         return "head", head[0][1]
     for _, owner in owners:

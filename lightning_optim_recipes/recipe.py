@@ -46,6 +46,9 @@ layers' 2-D weights; ``hybrid`` is the optimizer of everything else (embeddings,
       head: auto                 # or the output layer's path, e.g. lm_head
       conv_view: false           # true: conv kernels to Muon on their 2-D view
 
+An ``lr`` given beside ``recipe:`` (or to ``get_recipe``) on a catalogue recipe with ``hybrid`` changes both parts'
+lrs, the recipe's ratio between them kept (`apply_changes`).
+
 Several optimizers (a GAN), each bound to the submodule named by its key (or by its ``modules``), alternated as
 `AlternatingOptimizersMixin` does::
 
@@ -72,6 +75,7 @@ from lightning_optim_recipes._checks import check_keys
 from lightning_optim_recipes.catalogue import recipe_of
 from lightning_optim_recipes.errors import RecipeError
 from lightning_optim_recipes.hybrid import hybrid_optimizer
+from lightning_optim_recipes.muon_checks import lr_advice
 from lightning_optim_recipes.no_decay import NoDecayRule
 from lightning_optim_recipes.param_groups import param_groups
 from lightning_optim_recipes.recipe_parts import (
@@ -141,7 +145,7 @@ def resolve_recipe(recipe: Mapping[str, Any]) -> dict[str, Any]:
     name = recipe.get("recipe")
     if name is not None:
         base = recipe_of(name)
-        resolved = merge(base, {k: v for k, v in recipe.items() if k != "recipe"})
+        resolved = apply_changes(base, {k: v for k, v in recipe.items() if k != "recipe"})
         resolved["recipe"] = name
     multi = "optimizers" in resolved
     if multi:
@@ -192,6 +196,39 @@ def merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]
             merged[key] = merge(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def apply_changes(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`merge` of a catalogue recipe and the changes given to it; an ``'lr'`` changed on a recipe of Muon beside AdamW
+    (``'hybrid'``) changes the lrs of its ``'hybrid'`` part (its ``'lr'`` and its groups') in proportion, the
+    recipe's ratio between the parts kept, except those the changes give themselves.
+
+    Example:
+        >>> base = {"optimizer": "Muon", "lr": 0.05, "hybrid": {"lr": 0.008, "groups": {"embedding": {"lr": 0.6}}}}
+        >>> apply_changes(base, {"lr": 0.1})["hybrid"]
+        {'lr': 0.016, 'groups': {'embedding': {'lr': 1.2}}}
+    """
+    merged = merge(base, changes)
+    lr, old, hybrid, given = changes.get("lr"), base.get("lr"), merged.get("hybrid"), changes.get("hybrid")
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (lr, old))
+    if not (numbers and old and isinstance(hybrid, dict) and isinstance(base.get("hybrid"), Mapping)):
+        return merged
+    given = given if isinstance(given, Mapping) else {}
+    given_groups = given.get("groups")
+    given_groups = given_groups if isinstance(given_groups, Mapping) else {}
+    ratio = lr / old
+
+    def scaled(value: Any) -> Any:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(f"{value * ratio:.12g}") if number else value
+
+    if "lr" in hybrid and "lr" not in given:
+        hybrid["lr"] = scaled(hybrid["lr"])
+    groups = hybrid.get("groups")
+    for kind, options in (groups.items() if isinstance(groups, dict) else ()):
+        if isinstance(options, dict) and "lr" in options and "lr" not in (given_groups.get(kind) or {}):
+            options["lr"] = scaled(options["lr"])
     return merged
 
 
@@ -343,6 +380,17 @@ def _build(module: nn.Module, spec: Mapping[str, Any], recipe: Mapping[str, Any]
     try:
         optimizer = optimizer_cls(groups, lr=lr, **kwargs)
     except (TypeError, ValueError) as err:  # an argument it does not take; a value it refuses
+        if issubclass(optimizer_cls, torch.optim.Muon) and "only supports 2D parameters" in str(err):
+            refused = [n for n, p in module.named_parameters() if p.requires_grad and p.ndim != 2]
+            shown = ", ".join(repr(n) for n in refused[:3]) + (f" and {len(refused) - 3} more" if len(refused) > 3
+                                                               else "")
+            raise RecipeError(
+                f"{label.capitalize()} names Muon without 'hybrid': torch.optim.Muon takes only 2-D parameters and"
+                f" refuses {shown}; the embeddings, the output head, norms and biases need another optimizer beside"
+                " it. Add"
+                " 'hybrid', the optimizer of everything but the hidden layers' 2-D weights (split by `muon_split`),"
+                f" e.g. {{'optimizer': 'Muon', 'lr': {spec['lr']!r}, 'hybrid': {{'optimizer': 'AdamW', 'lr': 3e-4}}}}."
+            ) from err
         fix = (f"Remove or rename the arguments {optimizer_cls.__name__} does not take." if isinstance(err, TypeError)
                else f"Change that value in {label}.")
         raise RecipeError(f"The recipe's optimizer_kwargs do not fit {optimizer_cls.__name__}: {err}. {fix}") from err
@@ -382,16 +430,17 @@ def _build_hybrid(module: nn.Module, spec: Mapping[str, Any], optimizer_cls: typ
     if ratio != 1.0 and isinstance(groups, Mapping):
         groups = {k: ({**v, "lr": v["lr"] * ratio} if isinstance(v, Mapping) and "lr" in v else v)
                   for k, v in groups.items()}
-    optimizer = hybrid_optimizer(
-        module,
-        muon={"optimizer": optimizer_cls, "lr": lr, "weight_decay": spec.get("weight_decay", 0.0), **kwargs},
-        adamw={"optimizer": optimizer_class(other.get("optimizer", "AdamW")), "lr": other["lr"] * ratio,
-               "weight_decay": other.get("weight_decay", 0.0), "groups": groups, **other_kwargs},
-        no_decay=no_decay_rule(spec.get("no_decay", "default")),
-        overrides=other.get("overrides"),
-        head=other.get("head", "auto"),
-        conv_view=bool(other.get("conv_view", False)),
-    )
+    with lr_advice("recipe"):  # the lr warnings write their fixes as the recipe's keys
+        optimizer = hybrid_optimizer(
+            module,
+            muon={"optimizer": optimizer_cls, "lr": lr, "weight_decay": spec.get("weight_decay", 0.0), **kwargs},
+            adamw={"optimizer": optimizer_class(other.get("optimizer", "AdamW")), "lr": other["lr"] * ratio,
+                   "weight_decay": other.get("weight_decay", 0.0), "groups": groups, **other_kwargs},
+            no_decay=no_decay_rule(spec.get("no_decay", "default")),
+            overrides=other.get("overrides"),
+            head=other.get("head", "auto"),
+            conv_view=bool(other.get("conv_view", False)),
+        )
     if role is not None:
         for group in optimizer.param_groups:
             group["name"] = f"{role}/{group['name']}"

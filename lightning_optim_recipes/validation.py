@@ -15,6 +15,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from lightning_optim_recipes import hooks
 from lightning_optim_recipes._checks import check_keys, count
 from lightning_optim_recipes.errors import RecipeError, caller_line, warn
+from lightning_optim_recipes.muon_checks import muon_beside_others, muon_refusal, warn_muon_off_hidden
 from lightning_optim_recipes.param_checks import check_optimizer_groups, check_param_groups, watch_untrained
 from lightning_optim_recipes.schedulers import check_frequency, check_interval
 from lightning_optim_recipes.sharded_muon import warn_torch_muon_on_shards
@@ -104,10 +105,12 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
     Raises `RecipeError` naming the mistake and the fix: an unknown key (with the closest valid one), an interval
     other than 'step'/'epoch', a scheduler bound to an optimizer that was not returned, `ReduceLROnPlateau` without
     a monitor, a frequency that is not a positive int or given to only some optimizers, param-group mistakes, and
-    several optimizers (or frequencies) on a `module` that uses automatic optimization. Warns (`RecipeWarning`)
-    about parameters in several optimizers, and, when training shows them, about trainable parameters in no optimizer
-    (once one gets a gradient) and timm's ``'lr_scale'`` that nothing applies (at the first step that shows it). Whether the schedules fit the
-    run is checked where the run is known (`lightning_optim_recipes.fit_checks`).
+    several optimizers (or frequencies) on a `module` that uses automatic optimization (Muon beside AdamW: one
+    `HybridOptimizer`). Warns (`RecipeWarning`) about parameters in several optimizers, a Muon built by hand over an
+    embedding or the output head (`muon_split`'s rule), and, when training shows them, about trainable parameters in
+    no optimizer (once one gets a gradient) and timm's ``'lr_scale'`` that nothing applies (at the first step that
+    shows it). Whether the schedules fit the run is checked where the run is known
+    (`lightning_optim_recipes.fit_checks`).
 
     Args:
         value: what ``configure_optimizers`` returns.
@@ -137,6 +140,7 @@ def validate_optimizers(value: Any, module: Optional[torch.nn.Module] = None) ->
     _check_disjoint(setup, module, at)
     warn_torch_muon_on_shards(setup.optimizers)
     if module is not None:
+        warn_muon_off_hidden(setup.optimizers, module, at)
         _check_mode(setup, module)
     return setup
 
@@ -417,6 +421,9 @@ def _check_mode(setup: OptimizerSetup, module: torch.nn.Module) -> None:
             " ignores it. Add `AlternatingOptimizersMixin` to your module's bases:"
             " `class MyGAN(AlternatingOptimizersMixin, LightningModule)`."
         )
+    beside = muon_beside_others(setup.optimizers) if automatic else None
+    if beside is not None:
+        raise beside
     if automatic and len(setup.optimizers) > 1:
         raise RecipeError(
             f"`configure_optimizers` returned {len(setup.optimizers)} optimizers, but Lightning 2.x trains several"
@@ -443,12 +450,16 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def call_explaining_torch_errors(call: Callable[[], Any], module: Optional[torch.nn.Module] = None) -> Any:
     """Call `call` (a ``configure_optimizers``); if a torch optimizer's constructor fails on its param groups (the
-    bare ``KeyError: 'params'`` of ``{'encoder_params': ...}``), raise the `RecipeError` that explains why."""
+    bare ``KeyError: 'params'`` of ``{'encoder_params': ...}``, or ``ValueError: Muon only supports 2D parameters``
+    of ``torch.optim.Muon(self.parameters())``), raise the `RecipeError` that explains why, from torch's error."""
     try:
         return call()
     except (KeyError, ValueError, TypeError) as err:
         if isinstance(err, RecipeError):
             raise
+        refused = muon_refusal(err, module)
+        if refused is not None:
+            raise refused from err
         groups = _param_groups_in_traceback(err.__traceback__)
         if groups is None:
             raise

@@ -46,7 +46,7 @@ from lightning_optim_recipes.schedules import (
     warmup_stable_decay_schedule,
 )
 from lightning_optim_recipes.units import RunSize, parse, resolve
-from lightning_optim_recipes.validation import SchedulerSpec
+from lightning_optim_recipes.validation import SchedulerSpec, call_explaining_torch_errors
 from lightning_optim_recipes.wsd import check_decay_start
 
 FOUNDATION = ("_checks", "no_decay", "param_groups", "param_checks", "layer_decay", "schedules", "schedulers", "run_lengths",
@@ -310,6 +310,12 @@ CASES = [
      "'layer_decay'"),
     ("hybrid-kwargs-decay", _recipe(optimizer="Muon", lr=0.02, hybrid={"lr": 3e-4, "optimizer_kwargs": {
         "weight_decay": 0.1}}), "'weight_decay'"),
+    ("recipe-muon-alone", _recipe(optimizer="Muon", lr=0.02), "'1.weight'"),
+    ("muon-every-parameter", lambda: (lambda m: call_explaining_torch_errors(
+        lambda: torch.optim.Muon(m.parameters(), lr=0.02), m))(model()), "'0.bias'"),
+    ("muon-beside-adamw", lambda: validate_optimizers([torch.optim.Muon([_w(m := model())], lr=0.02),
+                                                       torch.optim.AdamW(m[1].parameters(), lr=3e-4)], m),
+     "(Muon and AdamW)"),
     # the split and the one optimizer over its parts
     ("split-module", lambda: lor.muon_split(3), "got int"),
     ("split-no-decay", lambda: lor.muon_split(TinyGPT(), no_decay="x"), "got 'x'"),

@@ -61,9 +61,13 @@ class LearningRateLogger(*callback_bases()):  # type: ignore[misc]
     on it keep working. Optimizers without a scheduler are logged too, param groups added during training (e.g. by
     `BackboneFinetuning`) from the next logging call on, with the single group's ``lr-SGD`` renamed ``lr-SGD/pg1``
     (its history in `lrs` follows), and a scheduler swapped in during training (`StochasticWeightAveraging`'s
-    per-epoch one) is logged at its own interval. One difference, on purpose: for a schedule-free optimizer
+    per-epoch one) is logged at its own interval. Two differences, on purpose: for a schedule-free optimizer
     (``schedulefree.AdamWScheduleFree``, ...) it logs the lr each step applies, its built-in warm-up included, where
-    `LearningRateMonitor` logs the group's ``'lr'`` (constant).
+    `LearningRateMonitor` logs the group's ``'lr'`` (constant); and a `HybridOptimizer`'s groups are named by the part
+    that holds them, ``lr-Muon/hidden``, ``lr-AdamW/embedding`` (as in `preview_schedule`, the plots and the cadence
+    report), where `LearningRateMonitor` names them all by the hybrid's class, ``lr-HybridOptimizer/hidden``,
+    ``lr-HybridOptimizer/embedding``: the values and steps are the same, a dashboard built on `LearningRateMonitor`'s
+    names needs those columns renamed.
 
     Args:
         logging_interval: ``'step'`` or ``'epoch'`` to log every learning rate at that interval; None (default)

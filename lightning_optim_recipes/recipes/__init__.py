@@ -15,7 +15,7 @@ from typing import Any, Optional
 from lightning_optim_recipes._checks import check_keys
 from lightning_optim_recipes.catalogue import REGISTRY, RecipeEntry, Source, lookup
 from lightning_optim_recipes.preview import SchedulePreview, preview_schedule
-from lightning_optim_recipes.recipe import RECIPE_KEYS, merge, resolve_recipe
+from lightning_optim_recipes.recipe import RECIPE_KEYS, apply_changes, resolve_recipe
 
 __all__ = ["CatalogueRecipe", "Source", "describe_recipe", "get_recipe", "list_recipes"]
 
@@ -86,16 +86,21 @@ def describe_recipe(name: str) -> CatalogueRecipe:
 
 
 def get_recipe(name: str, **changes: Any) -> dict[str, Any]:
-    """The recipe `name` as a recipe dict, with `changes` applied (dicts merged key by key).
+    """The recipe `name` as a recipe dict, with `changes` applied (dicts merged key by key). An ``lr`` given to a
+    recipe of Muon beside AdamW changes both parts' lrs, the recipe's ratio between them kept (``hybrid``'s own
+    ``lr`` and its groups' follow, unless `changes` gives them).
 
     Example:
+        >>> recipe = get_recipe("muon-moonlight", lr=1e-3)
+        >>> recipe["lr"], recipe["hybrid"]["lr"]
+        (0.001, 0.001)
         >>> recipe = get_recipe("wgan-gp", alternation_cycle="epoch")
         >>> recipe["optimizers"]["critic"]["lr"], recipe["alternation"], recipe["alternation_cycle"]
         (0.0001, {'critic': 5, 'generator': 1}, 'epoch')
     """
     entry = lookup(name)
     check_keys(changes, tuple(k for k in RECIPE_KEYS if k != "recipe"), f"the changes to recipe {name!r}")
-    recipe = merge(copy.deepcopy(dict(entry.recipe)), changes)
+    recipe = apply_changes(copy.deepcopy(dict(entry.recipe)), changes)
     recipe["recipe"] = name
     resolve_recipe(recipe)  # checks the result now rather than at fit time
     return recipe
