@@ -13,7 +13,13 @@ from lightning_optim_recipes.errors import RecipeError
 ALIASES = {"learning_rate": "lr", "learningrate": "lr", "base_lr": "lr", "wd": "weight_decay", "optim": "optimizer",
            "opt": "optimizer", "lr_scheduler": "scheduler", "schedule": "scheduler", "sched": "scheduler",
            "betas": "optimizer_kwargs", "momentum": "optimizer_kwargs", "eps": "optimizer_kwargs",
-           "nesterov": "optimizer_kwargs", "clip": "gradient_clip_val", "grad_clip": "gradient_clip_val"}
+           "nesterov": "optimizer_kwargs", "clip": "gradient_clip_val", "grad_clip": "gradient_clip_val",
+           "cooldown": "decay"}
+
+#: What other libraries put around a length's name (``num_warmup_steps``, ``warmup_epochs``): `check_keys` compares
+#: the names without them, so that ``warmup_steps`` suggests ``warmup`` (and ``warmup`` suggests ``warmup_steps``).
+_LENGTH_PREFIXES = ("num_", "n_", "number_of_")
+_LENGTH_SUFFIXES = ("_steps", "_step", "_epochs", "_epoch", "_iters", "_iter", "_iterations", "_batches")
 
 
 def check_keys(mapping: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
@@ -29,10 +35,30 @@ def check_keys(mapping: Mapping[str, Any], valid: Sequence[str], where: str) -> 
     for key in mapping:
         if key in valid:
             continue
-        alias = ALIASES.get(str(key).lower())
-        close = [alias] if alias in valid else difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        stem = _length_stem(str(key))
+        alias = ALIASES.get(str(key).lower()) or ALIASES.get(stem)
+        close = [alias] if alias in valid else [k for k in valid if _length_stem(k) == stem][:1] or \
+            difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise RecipeError(f"Unknown key {key!r} in {where}: {hint}Valid keys: {', '.join(repr(k) for k in valid)}.")
+
+
+def _length_stem(key: str) -> str:
+    """`key` without the words around a length's name: ``num_warmup_steps`` -> ``warmup``.
+
+    Example:
+        >>> [_length_stem(k) for k in ("num_warmup_steps", "warmup_epochs", "decay_steps", "warmup", "warmup_start")]
+        ['warmup', 'warmup', 'decay', 'warmup', 'warmup_start']
+    """
+    stem = key.lower()
+    for prefix in _LENGTH_PREFIXES:
+        if stem.startswith(prefix) and len(stem) > len(prefix):
+            stem = stem[len(prefix):]
+            break
+    for suffix in _LENGTH_SUFFIXES:
+        if stem.endswith(suffix) and len(stem) > len(suffix):
+            return stem[:-len(suffix)]
+    return stem
 
 
 def count(number: int, noun: str) -> str:

@@ -45,7 +45,9 @@ def configured(module: Any, setup: OptimizerSetup, trainer: Any, *, loop: Option
     report = on_configured(module, setup, trainer, own=own_resume, loop=loop, at=at, owner=owner)
     # a preview checks after its own resume; a strategy that restores after setup, once it has restored
     if trainer is not None and not isinstance(trainer, StandInTrainer) and not restores_after_setup(trainer):
-        check_decay_start(setup.schedulers, trainer, at=at if at is not None else fit_checks.user_line(module))
+        warned = check_decay_start(setup.schedulers, trainer, at=at if at is not None else fit_checks.user_line(module),
+                                   positions=report.positions if report is not None else None)
+        module.__dict__.setdefault(fit_checks.WARNED_KEY, {}).update(dict.fromkeys(warned, True))
     return report
 
 

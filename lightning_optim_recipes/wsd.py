@@ -3,34 +3,75 @@
 `warmup_stable_decay` warms up, holds the peak, and decays only at the end (Hu et al. 2024, MiniCPM; Hägele et al.
 2024), so one long run can be branched into cooldowns at several lengths from its stable-phase checkpoints:
 ``decay_start="now"`` (or `cooldown`) starts the decay at the step training resumes from. Such a schedule is built
-with no decay yet; the resume machinery anchors it where training stands (`start_decay`, called by
-`place_scheduler`), and `check_decay_start` says before training when a fit does not resume, or when the run does not
-end where the cooldown does. Every length may be written in units (`lightning_optim_recipes.units`).
+with no decay yet and anchored where training stands: by the scheduler itself when Lightning loads the checkpoint's
+scheduler state into it (`WarmupStableDecayLR.load_state_dict`: a plain ``Trainer.fit(ckpt_path=...)`` needs no
+callback of the library), or by the resume machinery under ``resume="recipe"`` (`start_decay`, called by
+`place_scheduler`). A cooldown already under way in the checkpoint (a branch resumed from its own checkpoint) keeps
+the start saved there. A fit that does not resume is a `RecipeError` when the factory is given the Trainer
+(``trainer=self.trainer``), and `check_decay_start` says it before training too, or that the run does not end where
+the cooldown does. Every length may be written in units (`lightning_optim_recipes.units`).
 
-The scheduler is a ``LambdaLR`` over `warmup_stable_decay_schedule`, with its settings as plain attributes
-(``warmup_steps``, ``decay_start``, ``decay_length``, ``decay_shape``, ``min_lr_ratio``, ``warmup_start``,
-``total_steps``, ``lengths``) that checkpoints keep and resumes compare.
+The scheduler is a `WarmupStableDecayLR`, a ``LambdaLR`` over `warmup_stable_decay_schedule`, with its settings as
+plain attributes (``warmup_steps``, ``decay_start``, ``decay_length``, ``decay_shape``, ``min_lr_ratio``,
+``warmup_start``, ``total_steps``, ``lengths``) that checkpoints keep and resumes compare.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, Optional, Union
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 from lightning_optim_recipes import units
+from lightning_optim_recipes._checks import count
 from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.run_lengths import check_warmup_start, final_multiplier
 from lightning_optim_recipes.schedulers import SchedulerDict, scheduled
 from lightning_optim_recipes.schedules import DECAY_SHAPES, schedule_length, warmup_stable_decay_schedule
 
-__all__ = ["NOW", "check_decay_start", "cooldown", "decay_window", "start_decay", "warmup_stable_decay"]
+__all__ = ["NOW", "WarmupStableDecayLR", "anchors_on_load", "check_decay_start", "cooldown", "cooldown_start",
+           "decay_window", "start_decay", "warmup_stable_decay"]
 
 #: ``decay_start="now"``: the decay starts at the step training resumes from.
 NOW = "now"
+
+#: The settings `_keep` puts on the scheduler: a cooldown keeps its own when a checkpoint's state is loaded into it.
+_SETTINGS = ("warmup_steps", "decay_start", "decay_length", "decay_shape", "min_lr_ratio", "warmup_start",
+             "peak_step", "total_steps", "lengths")
+
+
+class WarmupStableDecayLR(LambdaLR):
+    """The scheduler `warmup_stable_decay` and `cooldown` build: a ``LambdaLR`` over `warmup_stable_decay_schedule`,
+    its settings as plain attributes.
+
+    A cooldown (``decay_start="now"``) that no resume has anchored yet anchors itself when a checkpoint's state is
+    loaded into it, as Lightning does when a fit resumes (after the optimizers' states, before the first training
+    step): at the start saved in that state when the checkpoint's scheduler is a cooldown already under way (a
+    branch resumed from its own checkpoint continues its cooldown), else at the step count loaded, where training
+    resumes. It keeps its own settings (the checkpoint's are the run it branches from), takes the step count and
+    base lrs from the checkpoint, as Lightning does, and sets its optimizer's lrs to the cooldown's at that step.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        settings = vars(self)
+        saved = _started(state_dict)
+        if settings.get("decay_start") != NOW or not (saved is not None or state_dict.get("last_epoch", 0)):
+            super().load_state_dict(state_dict)  # anchored already, or a fresh state: nothing to anchor
+            return
+        own = {key: settings[key] for key in _SETTINGS if key in settings}
+        super().load_state_dict(state_dict)
+        for key in _SETTINGS:
+            settings.pop(key, None)
+        settings.update(own)
+        start_decay(self, self.last_epoch, state_dict)
+        lrs: list[Any] = [float(base) * function(self.last_epoch) for base, function in zip(self.base_lrs,
+                                                                                         self.lr_lambdas)]
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr
+        self._last_lr = lrs
 
 
 def warmup_stable_decay(
@@ -110,11 +151,13 @@ def warmup_stable_decay(
             )
     elif decay_start == NOW:
         start = NOW
+        if _fits_from_scratch(trainer):
+            raise RecipeError(_not_resumed(name))
     else:
         start = _steps(decay_start, "decay_start", run, what, minimum=warm)
     schedule = warmup_stable_decay_schedule(warm, None if start == NOW else int(start), length, decay_shape, final,
                                             warmup_start)
-    scheduler = LambdaLR(optimizer, schedule)
+    scheduler = WarmupStableDecayLR(optimizer, schedule)
     _keep(scheduler, warm, start, length, decay_shape, final, warmup_start, total)
     units.record(scheduler, {"warmup": (warmup, warm), "decay": (decay, length),
                              "decay_start": (decay_start, start), "total_steps": (total_steps, total)})
@@ -133,8 +176,14 @@ def cooldown(
 ) -> SchedulerDict:
     """A cooldown from the checkpoint being resumed: the optimizer's lr until the step training resumes from, then a
     decay to `min_lr` over `steps` optimizer steps (``warmup_stable_decay(warmup=0, decay=steps,
-    decay_start="now")``). Resume a stable-phase checkpoint with ``resume = "recipe"`` and
-    ``Trainer(max_steps=<checkpoint step> + steps)``; several branches can start from one run.
+    decay_start="now")``). Resume a stable-phase checkpoint with ``Trainer(max_steps=<checkpoint step> + steps)``;
+    several branches can start from one run.
+
+    The scheduler anchors the decay itself when Lightning restores its state from the checkpoint (a plain
+    ``Trainer.fit(model, ckpt_path=...)`` works, with or without the library's mixins and callbacks; under
+    ``resume = "recipe"`` the resume places it first). A branch resumed from its own checkpoint, once its cooldown
+    has started, continues it: the start is saved in the scheduler's state. Built with ``trainer=self.trainer`` in a
+    fit that resumes no checkpoint, it is a `RecipeError` (there is no step to cool down from).
 
     Example:
         >>> import torch
@@ -155,25 +204,51 @@ def cooldown(
 # ------------------------------------------------------------------------------------ anchoring "now"
 
 
-def start_decay(scheduler: Any, step: int) -> bool:
-    """Anchor a ``decay_start="now"`` scheduler's decay at `step` (where training resumes); False for any other
-    scheduler. Called by `place_scheduler` before it places the scheduler, so that the lr at every later step is the
-    cooldown's."""
+def start_decay(scheduler: Any, step: int, saved: Optional[Mapping[str, Any]] = None) -> bool:
+    """Anchor a ``decay_start="now"`` scheduler's decay at `step` (where training resumes), or, when `saved` (the
+    checkpoint's state of this scheduler) is a cooldown's already under way there, at the step it started at; False
+    for any other scheduler. Called by `place_scheduler` before it places the scheduler, and by the scheduler when
+    Lightning loads a checkpoint's state into it, so that the lr at every later step is the cooldown's."""
     if getattr(scheduler, "decay_start", None) != NOW or not isinstance(scheduler, LambdaLR):
         return False
     warm = int(getattr(scheduler, "warmup_steps", 0))
     settings = vars(scheduler)
-    if step < warm:
+    start = cooldown_start(saved, step)
+    if start < warm:
         raise RecipeError(
-            f"The cooldown (decay_start='now') would start at step {step}, where training resumes, inside its"
+            f"The cooldown (decay_start='now') would start at step {start}, where training resumes, inside its"
             f" {warm}-step warm-up: use a checkpoint from after the warm-up (or a shorter warm-up)."
         )
-    schedule = warmup_stable_decay_schedule(warm, step, int(settings["decay_length"]), str(settings["decay_shape"]),
+    schedule = warmup_stable_decay_schedule(warm, start, int(settings["decay_length"]), str(settings["decay_shape"]),
                                             float(settings["min_lr_ratio"]), settings["warmup_start"])
     scheduler.lr_lambdas = [schedule for _ in scheduler.lr_lambdas]
-    settings["decay_start"] = step
-    units.record(scheduler, {**units.lengths_of(scheduler), "decay_start": (NOW, step)})
+    settings["decay_start"] = start
+    units.record(scheduler, {**units.lengths_of(scheduler), "decay_start": (NOW, start)})
     return True
+
+
+def cooldown_start(saved: Optional[Mapping[str, Any]], step: int) -> int:
+    """Where a cooldown from where training resumes, resumed at `step` from a checkpoint whose state of it is `saved`,
+    starts: where the saved cooldown started, when it had (and not after `step`), else `step`."""
+    started = _started(saved)
+    return started if started is not None and started <= step else step
+
+
+def _started(state: Optional[Mapping[str, Any]]) -> Optional[int]:
+    """Where the cooldown whose saved state this is started (None: not a cooldown under way)."""
+    if not isinstance(state, Mapping):
+        return None
+    lengths, start = state.get("lengths"), state.get("decay_start")
+    written = lengths.get("decay_start") if isinstance(lengths, Mapping) else None
+    if not isinstance(written, (tuple, list)) or not written or written[0] != NOW:
+        return None
+    return start if isinstance(start, int) and not isinstance(start, bool) else None
+
+
+def anchors_on_load(scheduler: Any) -> bool:
+    """Whether `scheduler` is a cooldown not anchored yet, which anchors itself and sets its optimizer's lrs when a
+    checkpoint's state is loaded into it (`WarmupStableDecayLR.load_state_dict`)."""
+    return isinstance(scheduler, WarmupStableDecayLR) and vars(scheduler).get("decay_start") == NOW
 
 
 def decay_window(scheduler: Any) -> Optional[tuple[int, int]]:
@@ -185,7 +260,8 @@ def decay_window(scheduler: Any) -> Optional[tuple[int, int]]:
     return None if end is None else (end - int(vars(scheduler)["decay_length"]), end - 1)
 
 
-def check_decay_start(schedulers: Sequence[Any], trainer: Any, at: Any = None) -> None:
+def check_decay_start(schedulers: Sequence[Any], trainer: Any, at: Any = None,
+                      positions: Optional[Sequence[int]] = None) -> list[int]:
     """Before training: a ``decay_start="now"`` scheduler of a fit that does not resume is a `RecipeError`; one whose
     cooldown does not end where the run does gets a `RecipeWarning` with the `max_steps` that fits.
 
@@ -193,36 +269,62 @@ def check_decay_start(schedulers: Sequence[Any], trainer: Any, at: Any = None) -
         schedulers: the `SchedulerSpec`s of the validated setup (anchored by the resume, if any).
         trainer: the run's Trainer (or a preview's stand-in).
         at: where the warning points.
+        positions: per scheduler, the step count it resumes at (the resume's `ResumeReport.positions`), if known.
+
+    Returns:
+        The optimizers warned about (the watch during training stays silent about them).
     """
-    for spec in schedulers:
+    warned = []
+    for k, spec in enumerate(schedulers):
         scheduler = spec.scheduler
         if units.lengths_of(scheduler).get("decay_start", ("",))[0] != NOW:
             continue  # not a cooldown from where training resumes
         window = decay_window(scheduler)
-        label = f"The warmup_stable_decay scheduler{f' {spec.name!r}' if spec.name else ''}"
         if window is None:
-            raise RecipeError(
-                f"{label} starts its decay where training resumes (decay_start='now'), but this run does not resume"
-                " from a checkpoint: resume a stable-phase checkpoint (pass `ckpt_path=` to `trainer.fit`, with"
-                " `resume = \"recipe\"`; in a preview, `resume_from=ResumeFrom(...)`), or give decay_start as a"
-                " position ('80%', '8000st'), or remove it to decay at the end of the run."
-            )
+            raise RecipeError(_not_resumed(spec.name))
         total = units.RunSize.of(trainer).total_steps
         first, last = window
         if total is None or total == last + 1:
             continue
+        label = f"The warmup_stable_decay scheduler{f' {spec.name!r}' if spec.name else ''}"
         decay = _shown(scheduler, "decay", last + 1 - first)
-        head = (f"{label} cools down from step {first}, where training resumes, over {decay} to step {last}, but"
-                f" this run ends after step {total - 1}")
+        resumes = positions[k] if positions is not None and k < len(positions) else first
+        where, end = ("where training resumes", "the checkpoint's step plus the cooldown") if resumes == first else (
+            f"where it started before the checkpoint (training resumes at step {resumes})",
+            "the cooldown's start plus its length")
+        head = (f"{label} cools down from step {first}, {where}, over {decay} to step {last}, but this run ends"
+                f" after step {total - 1}")
         if total < last + 1:
             ratio = scheduler.lr_lambdas[0](total - 1)
             message = (f"{head}: it stops {(total - first) / (last + 1 - first):.0%} of the way through the cooldown,"
                        f" at {ratio:.3g} of the peak lr, not at its floor.")
         else:
             message = (f"{head}: it trains {total - last - 1} more steps at the floor after the cooldown.")
-        warn(f"{message} Set `Trainer(max_steps={last + 1})` (the checkpoint's step plus the cooldown), or a decay"
-             f" of {max(total - first, 1)} steps; if that is deliberate, silence this with"
-             " `warnings.filterwarnings('ignore', '.*cools down from step')`.", at=at)
+        warn(f"{message} Set `Trainer(max_steps={last + 1})` ({end}), or a decay of {max(total - first, 1)} steps;"
+             " if that is deliberate, silence this with `warnings.filterwarnings('ignore', '.*cools down from"
+             " step')`.", at=at)
+        warned.append(spec.optimizer_index)
+    return warned
+
+
+def _not_resumed(name: Optional[str]) -> str:
+    label = f"The warmup_stable_decay scheduler{f' {name!r}' if name else ''}"
+    return (f"{label} starts its decay where training resumes (decay_start='now'), but this run does not resume"
+            " from a checkpoint: resume a stable-phase checkpoint (pass `ckpt_path=` to `trainer.fit`; in a preview,"
+            " `resume_from=ResumeFrom(...)`), or give decay_start as a position ('80%', '8000st'), or remove it to"
+            " decay at the end of the run.")
+
+
+def _fits_from_scratch(trainer: Any) -> bool:
+    """Whether `trainer` is a real Trainer fitting with no checkpoint to resume (Lightning has set ``ckpt_path``
+    before ``configure_optimizers`` runs); False when that is not known: a preview's stand-in, a Trainer not fitting,
+    a strategy that loads the checkpoint only after ``configure_optimizers`` (FSDP2's, DeepSpeed's)."""
+    fn = getattr(getattr(trainer, "state", None), "fn", None)
+    if str(getattr(fn, "value", fn)) != "fit" or not hasattr(trainer, "_checkpoint_connector"):
+        return False
+    if getattr(getattr(trainer, "strategy", None), "restore_checkpoint_after_setup", False):
+        return False
+    return getattr(trainer, "ckpt_path", None) is None
 
 
 # ------------------------------------------------------------------------------------------------ parts
@@ -247,14 +349,17 @@ def _steps(value: Any, key: str, run: Callable[[], units.RunSize], what: str, mi
     resolved = units.resolve(value, key, run() if isinstance(value, str) else units.RunSize(), what=f"`{what}`")
     if isinstance(resolved, bool) or not isinstance(resolved, int) or resolved < minimum:
         kind, now = ("a position", ", or 'now'") if key == "decay_start" else ("a length", "")
+        share = (f": a share of the run is written in percent, '{value * 100:g}%'" if isinstance(value, float)
+                 and 0 < value < 1 else "")
         raise RecipeError(
-            f"`{key}` must be {kind} of at least {minimum} optimizer steps (an int, or '10ep', '500st', '2000ba',"
-            f" '5%'{now}), got {value!r}" + (f" = {resolved} steps" if isinstance(value, str) else "") + "."
+            f"`{key}` must be {kind} of at least {count(minimum, 'optimizer step')} (an int, or '10ep', '500st',"
+            f" '2000ba', '5%'{now}), got {value!r}" + (f" = {resolved} steps" if isinstance(value, str) else "")
+            + share + "."
         )
     return resolved
 
 
-def _keep(scheduler: LambdaLR, warm: int, start: Union[int, str], length: int, shape: str, final: float,
+def _keep(scheduler: WarmupStableDecayLR, warm: int, start: Union[int, str], length: int, shape: str, final: float,
           warmup_start: Union[float, str, None], total: Optional[int]) -> None:
     """The settings, as plain attributes: previews, the fit checks and resumes read them; `start_decay` rebuilds
     the schedule from them."""

@@ -5,12 +5,14 @@ The namespace is chosen by the environment variable LOR_LIGHTNING: `pytorch_ligh
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from torch import nn
@@ -91,6 +93,26 @@ class Recorder(pl.loggers.Logger):
 
     def log_metrics(self, metrics, step=None) -> None:
         self.records.append((step, {k: float(v) for k, v in metrics.items() if k != "epoch"}))
+
+
+@contextlib.contextmanager
+def library_log() -> Iterator[list[str]]:
+    """What the library logs (at INFO and above, on its logger ``lightning_optim_recipes``) inside the block."""
+    logger = logging.getLogger("lightning_optim_recipes")
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    handler, level = Keep(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 class StopAt(pl.Callback):

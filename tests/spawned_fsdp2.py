@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from helpers import TinyRegressor, loader, pl
+from helpers import TinyRegressor, library_log, loader, pl
 from spawned_ddp import Gan, Hybrid, Recipe, ScheduleFree, fit_with_callbacks, quiet, weights
 from torch import nn
 from torch.distributed.fsdp import fully_shard
@@ -324,7 +324,7 @@ def resume_changed(root: Path, rank: int) -> dict[str, Any]:
     for choice in ("recipe", "checkpoint"):
         model = ResumeRecipe(NEW, resume=choice)
         check = SchedulerCadenceCheck(print_report=False)
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings(record=True) as caught, library_log() as logged:
             warnings.simplefilter("always", RecipeWarning)
             trainer = quiet(root, strategy=model_parallel(), max_epochs=3, callbacks=[check])
             trainer.fit(model, loader(8), ckpt_path=str(ckpt))
@@ -332,11 +332,10 @@ def resume_changed(root: Path, rank: int) -> dict[str, Any]:
                           "table": model.resume_report.table() if model.resume_report is not None else None,
                           "positions": list(model.resume_report.positions) if model.resume_report else None,
                           "counts": [(r["kind"], r["expected"], r["actual"]) for r in check.report.rows()],
-                          "warnings": [str(w.message) for w in caught if issubclass(w.category, RecipeWarning)]}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RecipeWarning)  # the table of what the resume changes
-        preview = preview_schedule(NEW, module=TinyRegressor(), max_epochs=3, steps_per_epoch=4, resume="recipe",
-                                   resume_from=str(ckpt))
+                          "warnings": [str(w.message) for w in caught if issubclass(w.category, RecipeWarning)],
+                          "logged": [m for m in logged if m.startswith("Resuming from")]}
+    preview = preview_schedule(NEW, module=TinyRegressor(), max_epochs=3, steps_per_epoch=4, resume="recipe",
+                               resume_from=str(ckpt))
     result["preview"] = [[r["step"], r["group"], r["lr"]] for r in preview]
     result["preview_table"] = preview.resume_report.table()
     return result
@@ -350,10 +349,8 @@ def resume_cadence(root: Path, rank: int) -> dict[str, Any]:
     """`EPOCHS` resumed under ``"recipe"`` from `resume_recipe`'s checkpoint after epoch 0 (4 steps of a 'step'
     scheduler): the record of its cadence, kept at the checkpoint's top level, places the new one at 1 epoch."""
     model = ResumeRecipe(EPOCHS, resume="recipe")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RecipeWarning)  # the table of what the resume changes
-        quiet(root, strategy=model_parallel(), max_epochs=3).fit(
-            model, loader(8), ckpt_path=str(root / "fsdp2-resume-recipe" / "epoch=0-step=4.ckpt"))
+    quiet(root, strategy=model_parallel(), max_epochs=3).fit(
+        model, loader(8), ckpt_path=str(root / "fsdp2-resume-recipe" / "epoch=0-step=4.ckpt"))
     return {"lr_log": model.lr_log, "positions": list(model.resume_report.positions),
             "table": model.resume_report.table()}
 
@@ -372,10 +369,8 @@ def cooldown(root: Path, rank: int) -> dict[str, Any]:
     except RecipeError as err:
         result["fresh"] = str(err)
     model = ResumeRecipe(COOLDOWN, resume="recipe")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RecipeWarning)  # the table of what the resume changes
-        quiet(root, strategy=model_parallel(), max_epochs=2).fit(
-            model, loader(8), ckpt_path=str(root / "fsdp2-resume-recipe" / "epoch=0-step=4.ckpt"))
+    quiet(root, strategy=model_parallel(), max_epochs=2).fit(
+        model, loader(8), ckpt_path=str(root / "fsdp2-resume-recipe" / "epoch=0-step=4.ckpt"))
     result["lr_log"] = model.lr_log
     return result
 

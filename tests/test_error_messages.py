@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import pl
+from helpers import loader, pl
 from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau, StepLR
 
@@ -116,6 +116,22 @@ def _without_schedulefree() -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(sys.modules, "schedulefree", None)
         configure_from_recipe(model(), {"lr": 1e-3, "optimizer": "SGDScheduleFree"})
+
+
+class CooldownFromScratch(pl.LightningModule):
+    """A cooldown from where training resumes (built with the Trainer), in a fit that resumes nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.mse_loss(self.net(x), y)
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        return {"optimizer": opt, "lr_scheduler": lor.cooldown(opt, steps=5, trainer=self.trainer)}
 
 
 def _w(m: nn.Sequential) -> torch.Tensor:
@@ -373,6 +389,9 @@ CASES = [
     ("wsd-length", lambda: lor.warmup_stable_decay(sgd(), warmup=-1, decay=5, total_steps=10), "got -1"),
     ("wsd-inside-warmup", lambda: lor.place_scheduler(
         lor.warmup_stable_decay(sgd(), warmup=10, decay=5, decay_start="now")["scheduler"], 3), "step 3"),
+    ("wsd-fit-not-resumed", lambda: pl.Trainer(max_steps=1, logger=False, enable_checkpointing=False,
+                                               enable_progress_bar=False, enable_model_summary=False).fit(
+        CooldownFromScratch(), loader(2)), "decay_start='now'"),
     ("wsd-not-resumed", lambda: check_decay_start([SchedulerSpec(lor.cooldown(sgd(), steps=5)["scheduler"], 0)],
                                                   types.SimpleNamespace()), "decay_start='now'"),
     ("unknown-recipe", lambda: get_recipe("wgan-pg"), "'wgan-pg'"),

@@ -81,11 +81,11 @@ def test_resume_recipe_trains_the_new_recipe_from_the_step_reached_with_the_mome
         "optimizer 0, group 'decoder/no_decay': lr         | 0.0442096  | 0.022134   | 0.022134",
         "optimizer 0, group 'decoder/no_decay': initial_lr | 0.05       | 0.025      | 0.025",
     ]
-    # rank 0 tells, once
-    assert len(recipe["warnings"]) == 1 and recipe["warnings"][0].startswith(
+    # the recipe was chosen: rank 0 logs the table, once, and nothing warns
+    assert recipe["warnings"] == [] and len(recipe["logged"]) == 1 and recipe["logged"][0].startswith(
         "Resuming from the checkpoint 'epoch=0-step=4.ckpt' with resume='recipe': training keeps the weights, the"
         " progress (global_step=4, epoch 0) and the optimizers' state")
-    assert ranks[1]["recipe"]["warnings"] == []
+    assert ranks[1]["recipe"]["warnings"] == [] and ranks[1]["recipe"]["logged"] == []
 
 
 def test_resume_checkpoint_keeps_the_checkpoints_settings_and_says_what_they_override(spawned):

@@ -6,7 +6,8 @@ middle of epoch 2, step 20 the end of epoch 3. Each is resumed, under ``resume="
 ``T_max``) and ``Adam`` changed to ``AdamW`` with another weight decay, from step 12. Each resume checks the
 warning's rows, the lr of every param group at every optimizer step after the resume against the closed form of the
 schedule that applies (written out here), ``global_step``, the optimizers' step counts and `SchedulerCadenceCheck`'s
-counters over the whole run.
+counters over the whole run. The table is a `RecipeWarning` under ``resume="checkpoint"`` (the checkpoint overrides
+what the module built) and a line on the library's logger under ``resume="recipe"`` (the recipe was chosen).
 
 * A, `OptimRecipeMixin`: one Adam, `warmup_cosine` (3 warm-up steps, ``min_lr`` 0.001, total steps from the Trainer).
 * B, no mixin, `SchedulerCadenceCheck(resume=...)`: `param_groups` (4 groups, the decoder at lr / 10) and a
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TinyRegressor, loader, pl, trainer
+from helpers import TinyRegressor, library_log, loader, pl, trainer
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, StepLR
 
@@ -59,16 +60,22 @@ def g(value: float) -> str:
     return f"{value:.6g}"
 
 
+class Messages(list):
+    """The RecipeWarnings' messages of a fit; `logged`: what the library logged."""
+
+    logged: list[str]
+
+
 def fit(directory: Path, model, epochs: int, ckpt: int | None = None, check=None, save: bool = False):
     """Fit with a SchedulerCadenceCheck (checkpoints every 4 steps when `save`); returns the trainer, the check and
-    the RecipeWarnings' messages."""
+    the RecipeWarnings' messages (a `Messages`, with what the library logged)."""
     check = check or SchedulerCadenceCheck(print_report=False)
     callbacks = [check]
     if save:
         callbacks.append(pl.callbacks.ModelCheckpoint(dirpath=directory, filename="{step}", every_n_train_steps=4,
                                                       save_top_k=-1))
     run = trainer(directory, max_epochs=epochs, enable_checkpointing=save, callbacks=callbacks)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, library_log() as logged:
         warnings.simplefilter("always")
         run.fit(model, loader(BATCHES), ckpt_path=None if ckpt is None else str(directory / f"step={ckpt}.ckpt"))
     ours = [w for w in caught if issubclass(w.category, RecipeWarning)]
@@ -76,14 +83,25 @@ def fit(directory: Path, model, epochs: int, ckpt: int | None = None, check=None
         assert (w.filename, w.lineno) == (__file__, type(model).configure_optimizers.__wrapped__.__code__.co_firstlineno
                                           if hasattr(type(model).configure_optimizers, "__wrapped__")
                                           else type(model).configure_optimizers.__code__.co_firstlineno), w
-    return run, check, [str(w.message) for w in ours]
+    messages = Messages(str(w.message) for w in ours)
+    messages.logged = list(logged)
+    return run, check, messages
 
 
-def rows(messages: list[str]) -> list[tuple[str, ...]]:
-    """The table of the one 'Resuming from' warning with a table, as (what, checkpoint, new recipe, training uses)."""
-    tables = [m for m in messages if m.startswith("Resuming from") and "\nwhat " in m]
-    assert len(tables) == 1, messages
-    lines = tables[0].splitlines()
+def tables(messages: Messages) -> list[str]:
+    """The resume's tables: warned under resume='checkpoint', logged (never warned) under resume='recipe'."""
+    warned = [m for m in messages if m.startswith("Resuming from") and "\nwhat " in m]
+    said = [m for m in messages.logged if m.startswith("Resuming from") and "\nwhat " in m]
+    assert all(" with resume='checkpoint' " in m for m in warned), warned
+    assert all(" with resume='recipe': " in m for m in said), said
+    return warned + said
+
+
+def rows(messages: Messages) -> list[tuple[str, ...]]:
+    """The table of the one 'Resuming from' message with a table, as (what, checkpoint, new recipe, training uses)."""
+    found = tables(messages)
+    assert len(found) == 1, (messages, messages.logged)
+    lines = found[0].splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("what "))
     found = []
     for line in lines[start + 1:]:
@@ -154,8 +172,8 @@ def warm_run(tmp_path_factory):
     return directory, model
 
 
-def table_message(messages: list[str]) -> str:
-    (message,) = [m for m in messages if m.startswith("Resuming from") and "\nwhat " in m]
+def table_message(messages: Messages) -> str:
+    (message,) = tables(messages)
     return message
 
 
@@ -729,7 +747,7 @@ def test_a_plateau_keeps_its_counters_and_lr_and_takes_the_recipes_options():
     new = _optimizer()
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(new, factor=0.1, patience=3)
     setup = OptimizerSetup((new,), (SchedulerSpec(scheduler, 0, reduce_on_plateau=True, monitor="loss"),))
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, library_log() as logged:
         warnings.simplefilter("always")
         report = reconcile(setup, checkpoint, "recipe")
     restored = checkpoint["lr_schedulers"][0]
@@ -739,4 +757,9 @@ def test_a_plateau_keeps_its_counters_and_lr_and_takes_the_recipes_options():
     assert checkpoint["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.05)
     assert ("scheduler 0 (ReduceLROnPlateau): factor", "0.5", "0.1", "0.1") in report.rows()
     assert ("scheduler 0 (ReduceLROnPlateau): patience", "1", "3", "3") in report.rows()
-    assert any("Resuming from the checkpoint" in str(w.message) for w in caught)
+    # the recipe was chosen: its table is logged, not warned
+    assert [str(w.message) for w in caught] == []
+    assert logged == ["Resuming from the checkpoint with resume='recipe': training keeps the weights, the progress"
+                      " (global_step=4, epoch 0) and the optimizers' state, and uses the new recipe where it differs"
+                      " from the checkpoint (3 settings); every scheduler continues at the step training has"
+                      f" reached.\n{report.table()}"]

@@ -18,7 +18,6 @@ from torch import nn
 from lightning_optim_recipes import (
     OptimRecipeMixin,
     RecipeError,
-    cooldown,
     cosine,
     multistep,
     preview_schedule,
@@ -138,7 +137,6 @@ class Factories(TinyRegressor):
             "multistep step": multistep(opt(), milestones=["1ep", "8st"], interval="step", trainer=t),
             "multistep epoch": multistep(opt(), milestones=["1ep", "14ba"], trainer=t),
             "warmup_multistep": warmup_multistep(opt(), milestones=["6st", 2], warmup_steps="2ba", trainer=t),
-            "cooldown": cooldown(opt(), steps="5ba", trainer=t),
             "wsd at 9ba": warmup_stable_decay(opt(), warmup=2, decay="1st", decay_start="9ba", trainer=t),
         }
         self.lengths = {name: config["scheduler"].lengths for name, config in built.items()}
@@ -166,7 +164,6 @@ def test_every_factory_resolves_its_units_against_the_trainer(tmp_path):
         "multistep step": {"milestones": ("['1ep', '8st']", [4, 8])},
         "multistep epoch": {"milestones": ("['1ep', '14ba']", [1, 2])},  # 14 batches: 2 epochs of 7
         "warmup_multistep": {"warmup_steps": ("2ba", 1), "milestones": ("['6st', 2]", [6, 8])},
-        "cooldown": {"decay": ("5ba", 2), "decay_start": ("now", "now")},
         "wsd at 9ba": {"decay": ("1st", 1), "decay_start": ("9ba", 5)},
     }
     # the trained schedule: a 1-epoch (4-step) warm-up, the peak, a linear decay over 25% of 12 steps to 0

@@ -4,7 +4,10 @@ callback): an lr that reaches 0, or a floor after a decay, early in the run and 
 `SchedulerCadenceCheck` feeds its optimizers' steps to a `Watch` (from the step post-hooks it already counts with);
 `LearningRateLogger` does when it is the only one of the two. A `Watch` reads one float per optimizer step (the lr
 of the optimizer's first param group whose lr was not 0 at the start), keeps a few ints, and warns once per
-optimizer, at the step it sees the problem, with the step and the run's length:
+optimizer, at the step it sees the problem, with the step and the run's length. Steps are the run's: a resumed fit
+counts on from the steps each optimizer took before the checkpoint (`SchedulerCadenceCheck`'s restored counts, the
+alternating mixin's, else ``trainer.global_step`` for a single optimizer), and judges how early a problem is
+against the whole run:
 
 * **lr 0**: every param group at lr 0 for more than a few steps in a row (``max(2, 0.5%)`` of the run), before its
   last step;
@@ -37,15 +40,16 @@ RHYTHM = 5
 class _Track:
     """One optimizer's lr so far."""
 
-    __slots__ = ("group", "active", "steps", "previous", "peak", "last_change", "gap", "rhythm", "falling", "zeros",
-                 "done", "total", "hold", "judged")
+    __slots__ = ("group", "active", "first", "steps", "previous", "peak", "last_change", "gap", "rhythm", "falling",
+                 "zeros", "done", "total", "hold", "judged")
 
-    def __init__(self, groups: Sequence[dict[str, Any]]) -> None:
+    def __init__(self, groups: Sequence[dict[str, Any]], first: int = 0) -> None:
         self.active = [g for g, group in enumerate(groups) if float(group.get("initial_lr", group["lr"]) or 0) > 0]
         self.group = self.active[0] if self.active else 0
-        self.steps, self.peak = 0, 0.0
+        self.first = first  # the optimizer's steps over the run before this fit (a resumed fit's)
+        self.steps, self.peak = first, 0.0  # steps over the run
         self.previous: Optional[float] = None
-        self.last_change, self.gap, self.rhythm = 0, 0, 0
+        self.last_change, self.gap, self.rhythm = first, 0, 0
         self.falling, self.zeros, self.done = False, 0, not self.active
         self.total: Optional[int] = None
         self.hold = 20  # steps without a change before a hold is judged (raised to 5% of the run once it is known)
@@ -54,13 +58,15 @@ class _Track:
 
 class Watch:
     """Watch the lrs of `optimizers` (their logged `names`) step by step; `total(index)` gives the run's optimizer
-    steps of optimizer `index` (None: unknown), `per_epoch(index)` its steps per epoch, `warn(message)` reports."""
+    steps of optimizer `index` (None: unknown), `per_epoch(index)` its steps per epoch, `warn(message)` reports;
+    `before[index]`: the optimizer's steps over the run before this fit (a resumed fit's), so that steps are
+    numbered and judged as the run's."""
 
     def __init__(self, optimizers: Sequence[Any], names: Sequence[str], total: Callable[[int], Optional[int]],
                  per_epoch: Callable[[int], Optional[int]], warn: Callable[[str], None],
-                 skip: Sequence[int] = ()) -> None:
+                 skip: Sequence[int] = (), before: Sequence[int] = ()) -> None:
         self.optimizers, self.names, self.total, self.per_epoch, self.warn = optimizers, names, total, per_epoch, warn
-        self.tracks = [_Track(o.param_groups) for o in optimizers]
+        self.tracks = [_Track(o.param_groups, before[i] if i < len(before) else 0) for i, o in enumerate(optimizers)]
         for index in skip:
             if index < len(self.tracks):
                 self.tracks[index].done = True
@@ -144,20 +150,24 @@ class PostHook:
 
 
 def watch_for(trainer: Any, pl_module: Any, optimizers: Sequence[Any], names: Sequence[str], manual: bool,
-              warn: Callable[[str], None]) -> Watch:
+              warn: Callable[[str], None], before: Optional[Sequence[int]] = None) -> Watch:
     """A `Watch` over `optimizers` for this fit: the run's length per optimizer from the loop model (under automatic
     optimization and the alternating mixin), or, under manual optimization, from each optimizer's steps per batch so
-    far and the batches the run will train (``max_steps`` counts every optimizer's steps there)."""
+    far and the batches the run will train (``max_steps`` counts every optimizer's steps there). `before`: each
+    optimizer's steps over the run before this fit, when the caller knows them (`SchedulerCadenceCheck`'s restored
+    counts); else the alternating mixin's counts, or ``trainer.global_step`` for a single optimizer."""
     setup = getattr(pl_module, "optimizer_setup", None)
     loop = getattr(pl_module, "training_cadence", None)
     run = None
     if not manual or isinstance(loop, cadence.Loop):
         run = run_of(setup if isinstance(setup, OptimizerSetup) else OptimizerSetup(tuple(optimizers)), trainer,
                      loop if isinstance(loop, cadence.Loop) else None)
+    first_batch = trainer.fit_loop.epoch_loop.total_batch_idx + 1  # batches trained before this fit
 
     def rate(index: int) -> Optional[float]:
-        seen = trainer.fit_loop.epoch_loop.total_batch_idx + 1
-        return watch.tracks[index].steps / seen if seen > 0 else None
+        seen = trainer.fit_loop.epoch_loop.total_batch_idx + 1 - first_batch
+        track = watch.tracks[index]
+        return (track.steps - track.first) / seen if seen > 0 else None
 
     def total(index: int) -> Optional[int]:
         if run is not None:
@@ -178,5 +188,17 @@ def watch_for(trainer: Any, pl_module: Any, optimizers: Sequence[Any], names: Se
         per_batch, batches = rate(index), trainer.num_training_batches
         return int(per_batch * batches) if per_batch and isinstance(batches, int) else None
 
-    watch = Watch(optimizers, names, total, per_epoch, warn, skip=tuple(pl_module.__dict__.get(WARNED_KEY, ())))
+    watch = Watch(optimizers, names, total, per_epoch, warn, skip=tuple(pl_module.__dict__.get(WARNED_KEY, ())),
+                  before=_steps_before(trainer, pl_module, len(optimizers), before))
     return watch
+
+
+def _steps_before(trainer: Any, pl_module: Any, count: int, before: Optional[Sequence[int]]) -> list[int]:
+    """Each optimizer's steps over the run before this fit (0 each when not known: several optimizers under manual
+    optimization, where ``global_step`` counts them all, without a `SchedulerCadenceCheck`'s counts)."""
+    if before is not None and len(before) == count:
+        return [int(n) for n in before]
+    counts = getattr(pl_module, "optimizer_step_counts", None)  # the alternating mixin's, restored
+    if isinstance(counts, tuple) and len(counts) == count:
+        return [int(n) for n in counts]
+    return [int(trainer.global_step)] if count == 1 else [0] * count

@@ -96,14 +96,6 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         if mode == "automatic":
             loop = cadence.Loop("automatic", 1, _timings(specs), accumulate=(trainer.accumulate_grad_batches,))
         self._names = optimizer_names(specs, self._optimizers, getattr(pl_module, "optimizer_roles", None))
-        watch = watch_for(trainer, pl_module, self._optimizers, [self._names.optimizer(i) for i in range(
-            len(self._optimizers))], mode == "manual", warn) if trainer.is_global_zero else None
-        self._counters = []
-        for index, optimizer in enumerate(self._optimizers):
-            counter = PostHook(watch, index) if hasattr(optimizer, "register_step_post_hook") else None
-            if counter is not None:
-                self._handles.append(optimizer.register_step_post_hook(counter))
-            self._counters.append(counter)
         tracked = []
         for spec, name in zip(specs, _scheduler_names(specs, self._names)):
             read = step_counter(spec.scheduler)
@@ -114,8 +106,19 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self._first_batch = trainer.fit_loop.epoch_loop.batch_progress.total.completed  # > 0 when resumed
         self._warn_accumulation(trainer, mode)
         restored, self._restored = self._restored, None
-        if restored is not None and self._ledger.load(restored["ledger"]):
+        loaded = restored is not None and self._ledger.load(restored["ledger"])
+        if loaded:
+            assert restored is not None
             self._resumed_epoch, self._epoch_ended = restored["epoch"], restored["epoch_ended"]
+        watch = watch_for(trainer, pl_module, self._optimizers, [self._names.optimizer(i) for i in range(
+            len(self._optimizers))], mode == "manual", warn, before=self._ledger.real if loaded else None) \
+            if trainer.is_global_zero else None
+        self._counters = []
+        for index, optimizer in enumerate(self._optimizers):
+            counter = PostHook(watch, index) if hasattr(optimizer, "register_step_post_hook") else None
+            if counter is not None:
+                self._handles.append(optimizer.register_step_post_hook(counter))
+            self._counters.append(counter)
         self._check_cycle(trainer)
 
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:

@@ -8,7 +8,7 @@ A user trains, stops, edits the learning rate or the schedule (most often to tra
 silently ignored, and a ``LambdaLR``'s edit is silently applied (its function is not saved, so the new function runs
 on the old counter, with the old base lrs). This module compares what was built with what the checkpoint restores,
 warns with a table of every difference, and with ``resume="recipe"`` makes the new recipe apply from where training
-stands.
+stands (the table then is logged at INFO on the library's logger, not warned: the new recipe was chosen).
 
 **When it runs.** Lightning's order in ``fit`` (default strategies, both namespaces) is: load the checkpoint file;
 the module's and the callbacks' ``on_load_checkpoint``/``load_state_dict`` (the alternating mixin's state comes back
@@ -63,10 +63,13 @@ one optimizer are stepped in the order training steps them, by the same replay. 
 new positions as the run's counts so far.
 
 **Cooldowns and finished schedules.** A scheduler that starts its decay where training resumes
-(``warmup_stable_decay(decay_start="now")``, `cooldown`) is anchored at its position when it is placed. A scheduler
-whose checkpoint schedule had ended (a cosine at its floor), resumed into a longer run, is stretched under
+(``warmup_stable_decay(decay_start="now")``, `cooldown`) is anchored at its position when it is placed, or at the
+start saved in the checkpoint when its cooldown had already started there (without the library's entry points, the
+scheduler anchors itself the same way when Lightning loads its state). A scheduler whose checkpoint schedule had
+ended (a cosine at its floor), resumed into a longer run, is stretched under
 ``"recipe"`` (a note says so), held at its last lr with the module's ``extend_schedule = "hold"``, and under
-``"checkpoint"`` without it is a `RecipeError` naming the choice (`resume.extend`).
+``"checkpoint"`` without it is a `RecipeError` naming the choice (`resume.extend`). A warmup-stable-decay schedule
+that holds its floor to the end of its run (``decay_start="25%"``) ends with its run, not with its decay.
 
 **Previews** (`preview_schedule(..., resume_from=ResumeFrom(old, step=..., max_epochs=...))`): the old module or
 recipe is previewed up to ``step``, its state is turned into a checkpoint dict as Lightning would save it, the new

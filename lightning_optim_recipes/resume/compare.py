@@ -13,6 +13,7 @@ from lightning_optim_recipes import schedule_free
 from lightning_optim_recipes.resume.checkpoint import Restored, short, steps_taken
 from lightning_optim_recipes.resume.state import RECORD_KEY, ResumeDifference, ResumeReport
 from lightning_optim_recipes.validation import OptimizerSetup, SchedulerSpec
+from lightning_optim_recipes.wsd import anchors_on_load, cooldown_start
 
 __all__ = ["MISSING", "compare", "dropped_message", "table_message"]
 
@@ -71,6 +72,8 @@ def compare(setup: OptimizerSetup, restored: Restored, choice: str, recipe_lrs: 
     fatal: list[str] = []
     notes: list[str] = []
     recipe = choice == "recipe"
+    # a cooldown from where training resumes keeps its settings and sets its optimizer's lrs when Lightning loads it
+    cooled = {spec.optimizer_index for spec in setup.schedulers if anchors_on_load(spec.scheduler)}
 
     def row(what: str, old: Any, new: Any, used: Any) -> None:
         rows.append(ResumeDifference(what, _show(old), _show(new), used if isinstance(used, str) else _show(used)))
@@ -115,6 +118,8 @@ def compare(setup: OptimizerSetup, restored: Restored, choice: str, recipe_lrs: 
                     after = new.get(key, MISSING)
                 loaded = used_groups[i]
                 used: Any = loaded[g].get(key, MISSING) if loaded is not None else before
+                if key == "lr" and i in cooled and recipe_lrs is not None:
+                    used = recipe_lrs[i][g]
                 if before is MISSING and after is MISSING or _same(before, after):
                     continue
                 row(f"{where}: {key}", before, after, used)
@@ -153,6 +158,8 @@ def compare(setup: OptimizerSetup, restored: Restored, choice: str, recipe_lrs: 
                 if before != after:
                     row(f"{label}: {key}", before, after, after)  # Lightning saves no cadence: the recipe's
         new_state = scheduler.state_dict()
+        if anchors_on_load(scheduler):  # where it starts once Lightning has loaded the checkpoint into it
+            new_state["decay_start"] = cooldown_start(old_state, positions[k])
         functional = isinstance(scheduler, LambdaLR)
         for key in list(new_state) + [key for key in old_state if key not in new_state]:
             if key in _SCHEDULER_COUNTERS or key.startswith("_"):
@@ -160,7 +167,7 @@ def compare(setup: OptimizerSetup, restored: Restored, choice: str, recipe_lrs: 
             before, after = old_state.get(key, MISSING), new_state.get(key, MISSING)
             if _same(before, after):
                 continue
-            if recipe or before is MISSING:
+            if recipe or before is MISSING or anchors_on_load(scheduler):
                 used = after
             elif functional:
                 used, lambda_note = f"{_show(after)} (the function)", True
@@ -178,6 +185,8 @@ def compare(setup: OptimizerSetup, restored: Restored, choice: str, recipe_lrs: 
 
 
 def table_message(report: ResumeReport) -> str:
+    """The resume's table and notes: under ``resume="recipe"`` what the chosen recipe changes (logged), under
+    ``"checkpoint"`` what the checkpoint overrides (a warning, with how to silence it)."""
     notes = "".join(f"\n{note}" for note in report.notes)
     silence = " Silence this with `warnings.filterwarnings('ignore', 'Resuming from')`."
     if report.choice == "recipe":
@@ -185,7 +194,7 @@ def table_message(report: ResumeReport) -> str:
             f"Resuming from {report.source} with resume='recipe': training keeps the weights, the progress"
             f" (global_step={report.global_step}, epoch {report.epoch}) and the optimizers' state, and uses the new"
             f" recipe where it differs from the checkpoint ({len(report.differences)} settings); every scheduler"
-            f" continues at the step training has reached.\n{report.table()}{notes}\n{silence.strip()}"
+            f" continues at the step training has reached.\n{report.table()}{notes}"
         )
     return (
         f"Resuming from {report.source} with resume='checkpoint' (Lightning's behaviour): the checkpoint's optimizer"

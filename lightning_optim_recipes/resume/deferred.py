@@ -94,7 +94,9 @@ def settle(pending: _Pending, trainer: Any, checkpoint: dict[str, Any]) -> Optio
         optimizer.load_state_dict(state)
     if pending.choice == "recipe":
         checkpoint["lr_schedulers"] = view["lr_schedulers"]
-    check_decay_start(pending.setup.schedulers, trainer, at=pending.at)
+    warned = check_decay_start(pending.setup.schedulers, trainer, at=pending.at,
+                               positions=report.positions if report is not None else None)
+    pending.module.__dict__.setdefault(fit_checks.WARNED_KEY, {}).update(dict.fromkeys(warned, True))
     if report is not None and hasattr(pending.owner, "resume_report"):
         pending.owner.resume_report = report
     return report

@@ -25,7 +25,7 @@ from typing import Any, Optional
 
 from torch.optim.lr_scheduler import LambdaLR
 
-from lightning_optim_recipes.errors import RecipeError
+from lightning_optim_recipes.errors import RecipeError, warn
 from lightning_optim_recipes.resume.checkpoint import Restored, short, steps_taken
 from lightning_optim_recipes.schedules import constant
 from lightning_optim_recipes.validation import OptimizerSetup
@@ -72,12 +72,21 @@ def check_extend(value: Any, where: str = "`extend_schedule`") -> Optional[str]:
 def schedule_end(state: Mapping[str, Any]) -> Optional[tuple[int, str]]:
     """Where the schedule of a saved scheduler ends, in its own steps, and how it says so; None when it runs on.
 
+    A `warmup_stable_decay` that decays before its run's end (``decay_start="25%"``) and holds its floor by design
+    ends with its run (``total_steps``), not with its decay: resuming it within that length continues it.
+
     Example:
         >>> schedule_end({"T_max": 14, "eta_min": 0.0, "last_epoch": 14})
         (14, 'T_max=14')
+        >>> schedule_end({"decay_start": 6, "decay_length": 2, "total_steps": 24})[0]
+        24
     """
     start, length = state.get("decay_start"), state.get("decay_length")
     if isinstance(start, int) and isinstance(length, int) and _int(start) and _int(length):  # warmup_stable_decay
+        total = state.get("total_steps")
+        if isinstance(total, int) and _int(total) and total > start + length:  # a floor held to its run's end
+            return total, (f"its decay ends after step {start + length - 1} and it holds its floor to the end of its"
+                           f" run, step {total - 1}")
         return start + length, f"its decay ends after step {start + length - 1}"
     for key in ("total_steps", "T_max"):  # warmup_cosine and the like, OneCycleLR; CosineAnnealingLR
         if _int(state.get(key)):
@@ -111,15 +120,31 @@ def finished_schedules(setup: OptimizerSetup, restored: Restored, run_steps: Opt
 
 
 def extended(setup: OptimizerSetup, restored: Restored, choice: str, extend: Optional[str],
-             recipe_lrs: Optional[Sequence[Sequence[float]]], run_steps: Optional[int], source: str) -> list[str]:
+             recipe_lrs: Optional[Sequence[Sequence[float]]], run_steps: Optional[int], source: str, at: Any = None,
+             warned: Optional[dict[int, bool]] = None) -> list[str]:
     """Apply the choice for every finished schedule of `setup` (after the schedulers were placed, before the
     checkpoint dict is edited); return the notes for the resume's table. Raises the `RecipeError` that names the
-    choice when none applies."""
+    choice when none applies. A hold at lr 0 (a schedule that ended at 0) trains nothing: a `RecipeWarning` (at
+    `at`) says so before training, and `warned` (the fit checks' record, ``fit_checks.WARNED_KEY``) gets its
+    optimizer, so that the watch during training does not say it again."""
     ended = finished_schedules(setup, restored, run_steps)
     if not ended:
         return []
     if extend == "hold":
-        return [_hold(setup, restored, choice, item) for item in ended]
+        notes = [_hold(setup, restored, choice, item) for item in ended]
+        for item in ended:
+            if item.old_lrs and not any(item.old_lrs):
+                added = f"the {run_steps - restored.global_step} steps this run adds (steps {restored.global_step}" \
+                    f" to {run_steps - 1})" if run_steps is not None else "every step this run adds"
+                warn(f"{item.sentence}'s schedule had ended at lr 0 in the checkpoint ({item.end_what}): with"
+                     f" extend_schedule='hold', {added} train at lr 0 and change no weight. To train on, stretch the"
+                     " new schedule over the longer run (`resume = \"recipe\"` without extend_schedule='hold'), or"
+                     " resume a checkpoint from before the decay with a cooldown (`cooldown(optimizer, steps=...)`). If"
+                     " that is deliberate, silence this with `warnings.filterwarnings('ignore', '.*with"
+                     " extend_schedule=.hold., ')`.", at=at)
+                if warned is not None:
+                    warned[item.optimizer] = True
+        return notes
     if choice == "checkpoint":
         raise RecipeError(_choose_message(ended, recipe_lrs, run_steps, source))
     if extend == "stretch":
@@ -161,15 +186,18 @@ def _choose_message(ended: Sequence[Finished], recipe_lrs: Optional[Sequence[Seq
             "OneCycleLR": "torch raises a ValueError at its next step"}.get(
         item.cls, "it runs past its end (the recipe's function on the checkpoint's counter, for a LambdaLR)")
     new = _lrs(_new(recipe_lrs, item))
+    at_zero = bool(item.old_lrs) and not any(item.old_lrs)  # a hold there would train nothing: not offered
+    hold = "" if at_zero else (f"- hold the lr at {_lrs(item.old_lrs)}, where the schedule ended: set"
+                               " `extend_schedule = \"hold\"` on the module;\n")
     return (
         f"Resuming from {source} with resume='checkpoint': {item.label}'s schedule had ended there ({item.end_what},"
         f" and it had stepped {item.taken} times; lr {_lrs(item.old_lrs)}), and this run trains on{until}. As Lightning"
-        f" resumes, {past}. Choose what the lr does over the added steps:\n"
+        f" resumes, {past}. Choose what the lr does over the added steps"
+        + (" (holding it where the schedule ended would train them all at lr 0)" if at_zero else "") + ":\n"
         f"- stretch the new recipe's schedule over the longer run, placed where training stands (the lr goes to {new}"
         " there and decays again to the new end): set `resume = \"recipe\"` on the module (or"
         " `resume=\"recipe\"` on ConfigureOptimizersCheck/SchedulerCadenceCheck);\n"
-        f"- hold the lr at {_lrs(item.old_lrs)}, where the schedule ended: set `extend_schedule = \"hold\"` on the"
-        " module;\n"
+        f"{hold}"
         "- or train on at a high lr and cool down again: resume a checkpoint from before the decay (a"
         " warmup_stable_decay run's stable phase) with a cooldown (`cooldown(optimizer, steps=...)`, or"
         " {'type': 'wsd', 'decay_start': 'now', ...} in a recipe)."

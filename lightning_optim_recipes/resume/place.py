@@ -120,13 +120,15 @@ def positions_of(setup: OptimizerSetup, restored: Restored, loop: Optional[caden
 
 
 def place_all(setup: OptimizerSetup, positions: Sequence[int], counts: Optional[Sequence[int]],
-               loop: Optional[cadence.Loop], per_epoch: Optional[int], batches: Optional[int]) -> None:
+               loop: Optional[cadence.Loop], per_epoch: Optional[int], batches: Optional[int],
+               saved: Sequence[Any] = ()) -> None:
     """Place every scheduler of `setup` (plateau ones excepted) at its position: in the order training steps them
-    when several share an optimizer and the cadence model knows that order, else one after the other."""
+    when several share an optimizer and the cadence model knows that order, else one after the other. `saved`: the
+    checkpoint's scheduler states, where a cooldown already under way says where it started."""
     stepped = [None if s.reduce_on_plateau else s.scheduler for s in setup.schedulers]
     for k, scheduler in enumerate(stepped):  # a cooldown from where training resumes starts at its position
         if scheduler is not None:
-            start_decay(scheduler, positions[k])
+            start_decay(scheduler, positions[k], saved[k] if k < len(saved) else None)
     per_optimizer = Counter(s.optimizer_index for s in setup.schedulers if not s.reduce_on_plateau)
     interleave = (any(n > 1 for n in per_optimizer.values()) and counts is not None and loop is not None
                   and per_epoch is not None and batches is not None

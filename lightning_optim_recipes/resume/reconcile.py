@@ -13,7 +13,8 @@ from typing import Any, Optional
 import torch
 
 from lightning_optim_recipes import cadence, fit_checks, schedule_free, units
-from lightning_optim_recipes.errors import RecipeError, RecipeWarning, warn
+from lightning_optim_recipes.errors import RecipeError, RecipeWarning, rank_zero, warn
+from lightning_optim_recipes.recipe_parts import say
 from lightning_optim_recipes.resume.checkpoint import Restored, checkpoint_being_restored, read_checkpoint, short, steps_taken
 from lightning_optim_recipes.resume.compare import compare, dropped_message, table_message
 from lightning_optim_recipes.resume.extend import check_extend, extended
@@ -72,7 +73,8 @@ def reconcile_restored(module: Any, setup: OptimizerSetup, trainer: Any, checkpo
             warnings.simplefilter("ignore", RecipeWarning)
         return reconcile(setup, checkpoint, choice, loop=loop, batches_per_epoch=per_epoch,
                          at=at if at is not None else fit_checks.user_line(module), source=_source(trainer),
-                         extend=extend, run_steps=run_steps)
+                         extend=extend, run_steps=run_steps, warned=module.__dict__.setdefault(fit_checks.WARNED_KEY,
+                                                                                                {}))
 
 
 def _source(trainer: Any) -> str:
@@ -112,10 +114,12 @@ def _restore(setup: OptimizerSetup, snapshot: tuple[list[list[dict[str, Any]]], 
 
 def reconcile(setup: OptimizerSetup, checkpoint: dict[str, Any], choice: str, *, loop: Optional[cadence.Loop] = None,
               batches_per_epoch: Optional[int] = None, at: Any = None, source: str = "the checkpoint",
-              extend: Optional[str] = None, run_steps: Optional[int] = None) -> Optional[ResumeReport]:
+              extend: Optional[str] = None, run_steps: Optional[int] = None,
+              warned: Optional[dict[int, bool]] = None) -> Optional[ResumeReport]:
     """Compare the freshly built `setup` with what `checkpoint` (a Lightning checkpoint dict, not restored yet) will
-    restore; warn with the table of differences; for ``choice="recipe"``, place the schedulers and edit `checkpoint`
-    so that restoring it keeps only the optimizers' state and the counters.
+    restore; warn with the table of differences (for ``choice="recipe"``, chosen, log it at INFO on the library's
+    logger); for ``choice="recipe"``, place the schedulers and edit `checkpoint` so that restoring it keeps only the
+    optimizers' state and the counters.
 
     Args:
         setup: the validated optimizers and schedulers, as ``configure_optimizers`` built them (not stepped).
@@ -130,6 +134,8 @@ def reconcile(setup: OptimizerSetup, checkpoint: dict[str, Any], choice: str, *,
         extend: ``extend_schedule``: what a schedule that had ended in the checkpoint does in a longer run
             (`lightning_optim_recipes.resume.extend`).
         run_steps: the optimizer steps of the run being resumed (None: unknown, it trains on).
+        warned: the optimizers the checks before training warned about (``fit_checks.WARNED_KEY``), which a warning
+            here adds to.
 
     Returns:
         The `ResumeReport` (also when nothing differs).
@@ -164,14 +170,14 @@ def reconcile(setup: OptimizerSetup, checkpoint: dict[str, Any], choice: str, *,
     positions, counts, notes = positions_of(setup, restored, loop, batches_per_epoch)
     snapshot = _snapshot(setup) if choice == "checkpoint" else None
     try:
-        place_all(setup, positions, counts, loop, batches_per_epoch, restored.batches)
+        place_all(setup, positions, counts, loop, batches_per_epoch, restored.batches, restored.schedulers)
         recipe_lrs: Optional[list[list[float]]] = [[g["lr"] for g in o.param_groups] for o in setup.optimizers]
     except RecipeError as err:
         if snapshot is None:
             raise
         recipe_lrs = None
         notes.append(f"The new schedule's lr at the resume step is unknown: {err}")
-    notes.extend(extended(setup, restored, choice, extend, recipe_lrs, run_steps, source))
+    notes.extend(extended(setup, restored, choice, extend, recipe_lrs, run_steps, source, at, warned))
     keep = [_state_fits(setup, restored, i) for i in range(min(len(setup.optimizers), len(restored.optimizers)))]
     if snapshot is not None:
         _restore(setup, snapshot)
@@ -200,7 +206,10 @@ def reconcile(setup: OptimizerSetup, checkpoint: dict[str, Any], choice: str, *,
         )
     for index in dropped:
         warn(dropped_message(source, index, keep[index][1], setup), at=at)
-    if rows:
+    if rows and choice == "recipe":  # chosen: said on the library's logger (and kept as the report)
+        if rank_zero():
+            say(table_message(report))
+    elif rows:  # the checkpoint overrides what the module builds: a warning
         warn(table_message(report), at=at)
     return report
 
