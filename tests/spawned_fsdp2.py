@@ -21,7 +21,6 @@ from torch.distributed.fsdp import fully_shard
 
 from lightning_optim_recipes import (
     DEFAULT_NO_DECAY,
-    AlternatingOptimizersMixin,
     ConfigureOptimizersCheck,
     OptimRecipeMixin,
     RecipeError,
