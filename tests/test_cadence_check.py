@@ -376,3 +376,46 @@ def test_alternating_scheduler_stepped_by_hand(tmp_path):
                        r" but its cadence expects 0 \(1 step of its optimizer so far\)\. Likely cause: the mixin"
                        r" steps it right after each step of its own optimizer"):
         fit(tmp_path, Model(cycle="run"), batches=8)
+
+
+class ManualCosine(pl.LightningModule):
+    """A cosine sized in optimizer steps (`estimated_stepping_batches`) under manual optimization, stepped after
+    every `opt.step()` (`per_step`) or, the mistake, once per epoch in `on_train_epoch_end`."""
+
+    def __init__(self, per_step: bool) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.layer, self.per_step = nn.Linear(2, 1), per_step
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(self.layer(batch).pow(2).mean())
+        opt.step()
+        if self.per_step:
+            self.lr_schedulers().step()
+
+    def on_train_epoch_end(self):
+        if not self.per_step:
+            self.lr_schedulers().step()
+
+    def configure_optimizers(self):
+        opt = torch.optim.SGD(self.parameters(), lr=0.1)
+        return [opt], [CosineAnnealingLR(opt, T_max=self.trainer.estimated_stepping_batches)]
+
+
+def test_a_manual_schedule_stepped_out_of_its_unit_warns_once_its_first_epoch_shows_the_pace(tmp_path):
+    run = trainer(tmp_path, max_epochs=3, callbacks=[SchedulerCadenceCheck(print_report=False)])
+    with pytest.warns(RecipeWarning) as record:
+        run.fit(ManualCosine(per_step=False), DataLoader(torch.randn(7, 2), batch_size=1))
+    assert [str(w.message) for w in record if w.category is RecipeWarning] == [
+        "Scheduler 'lr-SGD' (CosineAnnealingLR of optimizer 0 (lr-SGD)) is written for 21 scheduler steps (T_max=21),"
+        " but the module steps it 1 time per epoch (epoch 0), about 3 times over the run's 3 epochs: training ends 14%"
+        " of the way through its schedule. Under manual optimization the module steps it itself (Lightning ignores"
+        " 'interval'): step it where its length counts (after each `opt.step()` for a length in optimizer steps, in"
+        " `on_train_epoch_end` for one in epochs), or size it for how often it steps: 3. If that is deliberate,"
+        " silence this with `warnings.filterwarnings('ignore', '.*the module steps it')`."]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RecipeWarning)
+        trainer(tmp_path, max_epochs=3, callbacks=[SchedulerCadenceCheck(print_report=False)]).fit(
+            ManualCosine(per_step=True), DataLoader(torch.randn(7, 2), batch_size=1))

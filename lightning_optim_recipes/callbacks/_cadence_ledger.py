@@ -91,6 +91,7 @@ class Tracked:
     base: int = 0
     reported: bool = False
     ended_epochs: int = 0  # manual mode: the epochs ended since it tracks (its first interval has passed after one)
+    sized: bool = False  # manual mode: its length has been held against its pace of the first epoch
 
     def actual(self) -> Optional[int]:
         return None if self.read is None else self.read() - self.base

@@ -108,6 +108,21 @@ def never_stepped(tracked: Tracked, names: Optional[OptimizerNames], where: str,
     )
 
 
+def manual_length(tracked: Tracked, names: Optional[OptimizerNames], horizon: Any, per_epoch: int, epochs: float,
+                  planned: int) -> str:
+    end = horizon.end
+    outcome = (f"training ends {planned / end:.0%} of the way through its schedule" if planned < end else
+               f"its schedule ends after {end} steps and the rest of the run trains past it")
+    return (
+        f"{_head(tracked, names, cadence_given=False)} is written for {end} scheduler steps ({horizon.end_what}), but"
+        f" the module steps it {count(per_epoch, 'time')} per epoch (epoch 0), about {planned} times over the run's"
+        f" {epochs:g} epochs: {outcome}. Under manual optimization the module steps it itself (Lightning ignores"
+        " 'interval'): step it where its length counts (after each `opt.step()` for a length in optimizer steps, in"
+        f" `on_train_epoch_end` for one in epochs), or size it for how often it steps: {planned}. If that is"
+        " deliberate, silence this with `warnings.filterwarnings('ignore', '.*the module steps it')`."
+    )
+
+
 def manual_sizing(tracked: Tracked, names: Optional[OptimizerNames], horizon: Any, planned: int, per_batch: float,
                   batches: float, max_steps: int, rate: float) -> str:
     return (

@@ -18,7 +18,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from lightning_optim_recipes import cadence
 from lightning_optim_recipes.callbacks import _cadence_messages as messages
 from lightning_optim_recipes.callbacks._cadence_ledger import Ledger, Tracked, step_counter
-from lightning_optim_recipes.callbacks._lr_watch import PostHook, watch_for
+from lightning_optim_recipes.callbacks._lr_watch import PostHook, Watch, watch_for
 from lightning_optim_recipes.callbacks._cadence_report import CadenceReport, OptimizerCadence, SchedulerCadence
 from lightning_optim_recipes.callbacks.configure_check import ConfigureOptimizersCheck
 from lightning_optim_recipes.errors import CadenceError, RecipeError, RecipeWarning, rank_zero, warn
@@ -71,6 +71,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         self._handles: list[Any] = []
         self._names: Optional[OptimizerNames] = None
         self._restored: Optional[dict[str, Any]] = None  # from a checkpoint, applied when the resumed fit starts
+        self._watch: Optional[Watch] = None  # the lr watch (rank 0)
         self._resumed_epoch: Optional[int] = None
         self._epoch = 0
         self._epoch_ended = False
@@ -110,7 +111,7 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
         if loaded:
             assert restored is not None
             self._resumed_epoch, self._epoch_ended = restored["epoch"], restored["epoch_ended"]
-        watch = watch_for(trainer, pl_module, self._optimizers, [self._names.optimizer(i) for i in range(
+        watch = self._watch = watch_for(trainer, pl_module, self._optimizers, [self._names.optimizer(i) for i in range(
             len(self._optimizers))], mode == "manual", warn, before=self._ledger.real if loaded else None) \
             if trainer.is_global_zero else None
         self._counters = []
@@ -243,6 +244,9 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
                 if passed and tracked.actual() == 0 and counts[spec.optimizer_index] > 0:
                     tracked.reported = True
                     self._fail(messages.never_stepped(tracked, self._names, where, counts[spec.optimizer_index]))
+                elif passed and not final and not tracked.sized:
+                    tracked.sized = True
+                    self._check_manual_length(trainer, tracked, counts)
                 continue
             actual = tracked.actual()
             if low <= actual <= high:  # type: ignore[operator]
@@ -281,6 +285,30 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
             index = in_order[slot]
             self._fail(messages.never_active(index, ledger, batches, self._names))  # type: ignore[arg-type]
 
+    def _check_manual_length(self, trainer: Any, tracked: Tracked, counts: list[int]) -> None:
+        """Manual optimization: once the first epoch has ended, the module's pace (its steps of this scheduler in
+        that epoch) gives the steps over the run; a declared length that does not fit them warns, as the checks
+        before training do for Lightning's cadence. A resumed fit (whose first epoch is not seen whole) is left."""
+        if self._first_batch or tracked.ended_epochs != 1 or not tracked.actual():
+            return
+        horizon = horizon_of(tracked.spec.scheduler)
+        per_epoch = tracked.actual()
+        epochs = float(trainer.max_epochs) if trainer.max_epochs not in (None, -1) else float("inf")
+        stepped = sum(counts)
+        if trainer.max_steps and trainer.max_steps > 0 and stepped:
+            epochs = min(epochs, trainer.max_steps / stepped)
+        if horizon.end is None or epochs == float("inf") or per_epoch is None:
+            return
+        planned = int(round(per_epoch * epochs))
+        if abs(horizon.end - planned) > max(per_epoch, 1):
+            self._quiet_watch(tracked.spec.optimizer_index)
+            warn(messages.manual_length(tracked, self._names, horizon, per_epoch, epochs, planned))
+
+    def _quiet_watch(self, index: int) -> None:
+        """One warning per optimizer: the lr watch stays silent about one a check has warned about."""
+        if self._watch is not None and index < len(self._watch.tracks):
+            self._watch.tracks[index].done = True
+
     def _check_manual_sizing(self, trainer: Any) -> None:
         """Manual optimization with several optimizers: ``trainer.global_step`` and ``max_steps`` count every
         optimizer's step, so a schedule sized with them (or ``estimated_stepping_batches``, which ``max_steps`` caps)
@@ -305,6 +333,8 @@ class SchedulerCadenceCheck(ConfigureOptimizersCheck):
                 continue
             planned = int(batches * actual / seen)
             if planned < 0.9 * horizon.end:
+                tracked.sized = True  # said here; not again once the first epoch has ended
+                self._quiet_watch(tracked.spec.optimizer_index)
                 warn(messages.manual_sizing(tracked, self._names, horizon, planned, per_batch, batches, max_steps,
                                             actual / seen))
 
