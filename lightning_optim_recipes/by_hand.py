@@ -18,7 +18,7 @@ import inspect
 import textwrap
 from typing import Any, Callable, Optional
 
-__all__ = ["writes_lr"]
+__all__ = ["is_scheduler_step", "source_tree", "writes_lr"]
 
 #: How many calls deep a hook is followed.
 DEPTH = 2
@@ -60,7 +60,7 @@ def _writes(function: Callable[..., Any], cls: type, depth: int, seen: set[int])
             if any(_is_lr_item(target) for target in targets):
                 return first + node.lineno - 1
         elif isinstance(node, ast.Call):
-            if _is_lr_update(node) or _steps_a_scheduler(node):
+            if _is_lr_update(node) or is_scheduler_step(node):
                 return first + node.lineno - 1
             calls.append(node)
     if depth == 0:
@@ -88,6 +88,11 @@ def _tree(function: Callable[..., Any]) -> tuple[Optional[ast.AST], int]:
     return _parsed(textwrap.dedent("".join(lines))), first
 
 
+def source_tree(function: Callable[..., Any]) -> Optional[ast.AST]:
+    """The parsed source of `function` (parsed once), None when it has none (a builtin, code typed at a prompt)."""
+    return _tree(getattr(function, "__func__", function))[0]
+
+
 def _is_lr_item(target: ast.AST) -> bool:
     """``x['lr']`` as an assignment target (also inside a tuple)."""
     if isinstance(target, (ast.Tuple, ast.List)):
@@ -105,8 +110,9 @@ def _is_lr_update(call: ast.Call) -> bool:
                for arg in call.args)
 
 
-def _steps_a_scheduler(call: ast.Call) -> bool:
-    """``sch.step()``, ``self.lr_schedulers().step()``, ``self.scheduler.step_update(n)``."""
+def is_scheduler_step(call: ast.Call) -> bool:
+    """A call that steps a scheduler: ``sch.step()``, ``self.lr_schedulers().step()``,
+    ``self.scheduler.step_update(n)`` (one of `STEPS` on something named like a scheduler)."""
     return (isinstance(call.func, ast.Attribute) and call.func.attr in STEPS
             and "sch" in ast.unparse(call.func.value).lower())
 

@@ -14,12 +14,12 @@ every batch.
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
-import textwrap
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Optional
+
+from lightning_optim_recipes.by_hand import is_scheduler_step, source_tree
 
 __all__: list[str] = []
 
@@ -345,20 +345,11 @@ def steps_schedulers_by_hand(cls: type) -> Optional[str]:
     return None
 
 
-@functools.lru_cache(maxsize=256)
 def _steps_a_scheduler(function: Callable[..., Any]) -> bool:
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):  # no source (REPL, compiled): assume it does not
-        return False
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        if node.func.attr == "lr_schedulers":
-            return True
-        if node.func.attr == "step" and "sched" in ast.unparse(node.func.value).lower():
-            return True
-    return False
+    tree = source_tree(function)  # no source (REPL, compiled): assume it does not
+    return tree is not None and any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+        and (node.func.attr == "lr_schedulers" or is_scheduler_step(node)) for node in ast.walk(tree))
 
 
 # ----------------------------------------------------------------------------------------- replayable hooks
@@ -374,12 +365,8 @@ def replayable(function: Callable[..., Any]) -> bool:
     scheduler, the optimizer and its param groups, the closure), reads the module's attributes, and calls nothing
     else but pure builtins, ``math`` and the same hook of its base class. Anything more (``self.log``, an EMA
     update, a list it appends to) makes it not replayable: its lr curve is then checked during training."""
-    function = getattr(function, "__func__", function)
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
-    except (OSError, TypeError, SyntaxError):
-        return False
-    definition = tree.body[0] if tree.body else None
+    tree = source_tree(function)
+    definition = tree.body[0] if isinstance(tree, ast.Module) and tree.body else None
     if not isinstance(definition, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
     arguments = definition.args
